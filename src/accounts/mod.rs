@@ -1,0 +1,51 @@
+//! People and their accounts: sign-up, sign-in, sign-out, the dashboard
+//! and the account switcher.
+
+pub mod dashboard;
+pub mod models;
+pub mod passwords;
+pub mod sign_in;
+pub mod sign_out;
+pub mod sign_up;
+pub mod throttle;
+
+/// A local path to return to after signing in or up; anything else (an
+/// absolute or protocol-relative URL) is dropped: no open redirects.
+pub fn safe_next(next: &str) -> Option<String> {
+    let ok = next.starts_with('/')
+        && !next.starts_with("//")
+        && !next.contains('\\')
+        && !next.chars().any(char::is_control);
+    ok.then(|| next.to_string())
+}
+
+/// Basic shape check: one @, something on each side, a dot in the domain,
+/// no spaces. Deliverability is the mail server's business.
+pub fn valid_email(email: &str) -> bool {
+    let Some((local, domain)) = email.split_once('@') else {
+        return false;
+    };
+    email.len() <= 254
+        && !local.is_empty()
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && !domain.contains('@')
+        && !email.chars().any(|c| c.is_whitespace() || c.is_control())
+}
+
+/// Trimmed display or team name of 1–64 characters without control
+/// characters, or the reason it is refused.
+pub fn clean_name(raw: &str, what: &str) -> Result<String, String> {
+    let name = raw.trim();
+    if name.is_empty() {
+        return Err(format!("Enter a {what}."));
+    }
+    if name.chars().count() > 64 {
+        return Err(format!("The {what} can be at most 64 characters."));
+    }
+    if name.chars().any(char::is_control) {
+        return Err(format!("The {what} cannot contain control characters."));
+    }
+    Ok(name.to_string())
+}

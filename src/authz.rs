@@ -1,0 +1,144 @@
+//! Who may do what: the four roles, the capabilities they govern, and the
+//! one function holding SPEC §2's matrix. Handlers never compare roles;
+//! they ask for a capability through the `Member<C>` extractor.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Basic,
+    Billing,
+    Dev,
+    Admin,
+}
+
+impl Role {
+    pub const ALL: [Role; 4] = [Role::Basic, Role::Billing, Role::Dev, Role::Admin];
+
+    /// The value stored in the database and sent by forms.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Basic => "basic",
+            Role::Billing => "billing",
+            Role::Dev => "dev",
+            Role::Admin => "admin",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Role> {
+        Role::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Role::Basic => "Basic",
+            Role::Billing => "Billing",
+            Role::Dev => "Dev",
+            Role::Admin => "Admin",
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.label())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccountKind {
+    Personal,
+    Team,
+}
+
+impl AccountKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AccountKind::Personal => "personal",
+            AccountKind::Team => "team",
+        }
+    }
+
+    pub fn parse(s: &str) -> AccountKind {
+        if s == "team" {
+            AccountKind::Team
+        } else {
+            AccountKind::Personal
+        }
+    }
+}
+
+/// The rows of SPEC §2.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Capability {
+    UseAccount,
+    ViewMembers,
+    UsePods,
+    ManagePods,
+    ViewBilling,
+    ManageBilling,
+    ManageInvites,
+    ManageMembers,
+    ManageSettings,
+    ViewAuditLog,
+    Leave,
+}
+
+/// SPEC §2, the contract. A personal account has one member (its owner, an
+/// Admin) and no team features: no Members page, no invites, no leaving.
+pub fn allows(kind: AccountKind, role: Role, capability: Capability) -> bool {
+    use Capability::*;
+    use Role::*;
+    if kind == AccountKind::Personal
+        && matches!(
+            capability,
+            ViewMembers | ManageInvites | ManageMembers | Leave
+        )
+    {
+        return false;
+    }
+    match capability {
+        UseAccount | ViewMembers | Leave => true,
+        UsePods => matches!(role, Basic | Dev | Admin),
+        ManagePods => matches!(role, Dev | Admin),
+        ViewBilling | ManageBilling => matches!(role, Billing | Admin),
+        ManageInvites | ManageMembers | ManageSettings | ViewAuditLog => role == Admin,
+    }
+}
+
+/// Type-level capabilities for `Member<C>`: the handler's signature says what
+/// it needs, so the check cannot be forgotten.
+pub trait Needs {
+    const CAPABILITY: Capability;
+}
+
+macro_rules! capabilities {
+    ($($name:ident),* $(,)?) => {
+        /// Marker types naming each capability, for `Member<C>`.
+        pub mod can {
+            $(
+                pub struct $name;
+                impl super::Needs for $name {
+                    const CAPABILITY: super::Capability = super::Capability::$name;
+                }
+            )*
+        }
+    };
+}
+
+capabilities!(
+    UseAccount,
+    ViewMembers,
+    UsePods,
+    ManagePods,
+    ViewBilling,
+    ManageBilling,
+    ManageInvites,
+    ManageMembers,
+    ManageSettings,
+    ViewAuditLog,
+    Leave,
+);

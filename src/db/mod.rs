@@ -1,0 +1,62 @@
+//! The database: the connection pool, embedded migrations, and the local
+//! cluster the console runs when no DATABASE_URL is given.
+
+pub mod local_cluster;
+pub mod schema;
+
+use std::time::Duration;
+
+use diesel::PgConnection;
+use diesel::r2d2::{ConnectionManager, Pool, PooledConnection};
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+
+pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
+
+pub type DbPool = Pool<ConnectionManager<PgConnection>>;
+pub type DbConn = PooledConnection<ConnectionManager<PgConnection>>;
+
+/// A pool that fails fast when the database is down: pages answer 503
+/// within about a second instead of hanging.
+pub fn pool(database_url: &str, size: u32) -> DbPool {
+    Pool::builder()
+        .max_size(size)
+        .min_idle(Some(0))
+        .connection_timeout(Duration::from_secs(1))
+        .test_on_check_out(false)
+        .build_unchecked(ConnectionManager::new(database_url))
+}
+
+/// Applies every pending migration.
+pub fn migrate(conn: &mut PgConnection) -> anyhow::Result<()> {
+    conn.run_pending_migrations(MIGRATIONS)
+        .map_err(|e| anyhow::anyhow!("migrations failed: {e}"))?;
+    Ok(())
+}
+
+/// Creates database `name` through a connection to the maintenance
+/// database at `admin_url` unless it exists.
+pub fn ensure_database(admin_url: &str, name: &str) -> anyhow::Result<()> {
+    use diesel::prelude::*;
+    use diesel::sql_types::Text;
+
+    #[derive(QueryableByName)]
+    struct Found {
+        #[diesel(sql_type = diesel::sql_types::Integer)]
+        #[allow(dead_code)]
+        one: i32,
+    }
+    let mut conn = PgConnection::establish(admin_url)?;
+    let exists = diesel::sql_query("SELECT 1 AS one FROM pg_database WHERE datname = $1")
+        .bind::<Text, _>(name)
+        .get_results::<Found>(&mut conn)?;
+    if exists.is_empty() {
+        let create = format!("CREATE DATABASE {}", quote_ident(name));
+        diesel::sql_query(create).execute(&mut conn)?;
+    }
+    Ok(())
+}
+
+/// Quotes an SQL identifier (database names cannot be bound parameters).
+pub fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}

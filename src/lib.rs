@@ -1,0 +1,167 @@
+//! Team Console: a server-rendered console where people administer the
+//! accounts of a GPU cloud. `Application::build` assembles the whole app so
+//! that `main` and the tests start the very same server.
+
+pub mod accounts;
+pub mod audit;
+pub mod authz;
+pub mod config;
+pub mod db;
+pub mod health;
+pub mod routes;
+pub mod tokens;
+pub mod web;
+
+use std::net::{IpAddr, TcpListener};
+use std::sync::Arc;
+
+use actix_session::SessionMiddleware;
+use actix_session::config::{BrowserSession, CookieContentSecurity, TtlExtensionPolicy};
+use actix_web::cookie::{Key, SameSite};
+use actix_web::dev::Server;
+use actix_web::middleware::{ErrorHandlers, from_fn};
+use actix_web::{App, HttpServer, web as aw};
+use diesel::PgConnection;
+
+use crate::config::Settings;
+use crate::db::DbPool;
+use crate::web::error::{AppError, AppResult};
+use crate::web::session_store::PgSessionStore;
+
+/// Idle sessions end after this long without a request.
+pub const SESSION_IDLE: time::Duration = time::Duration::minutes(30);
+
+/// Shared by every request.
+pub struct AppState {
+    pub pool: DbPool,
+    /// Origin of every absolute link, e.g. "https://console.example.com".
+    pub public_url: String,
+    pub trusted_proxy: Option<IpAddr>,
+    pub passwords: accounts::passwords::Passwords,
+    pub secret_key: Vec<u8>,
+}
+
+impl AppState {
+    /// Runs blocking diesel work on the thread pool with a pooled connection.
+    pub async fn db<T, F>(&self, f: F) -> AppResult<T>
+    where
+        F: FnOnce(&mut PgConnection) -> AppResult<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let pool = self.pool.clone();
+        aw::block(move || {
+            let mut conn = pool.get()?;
+            f(&mut conn)
+        })
+        .await?
+    }
+}
+
+pub struct Application {
+    port: u16,
+    server: Server,
+}
+
+impl Application {
+    /// Binds the listener and builds the server (not yet running).
+    pub fn build(settings: Settings) -> anyhow::Result<Application> {
+        let listener = TcpListener::bind(&settings.bind_addr)?;
+        let bound = listener.local_addr()?;
+        let public_url = settings.resolved_public_url(bound);
+        let secure = settings
+            .cookie_secure
+            .unwrap_or_else(|| public_url.starts_with("https://"));
+        let pool = db::pool(&settings.database_url, settings.database_pool_size);
+        let state = aw::Data::new(AppState {
+            pool: pool.clone(),
+            public_url,
+            trusted_proxy: settings.trusted_proxy,
+            passwords: accounts::passwords::Passwords::new(settings.argon2.clone()),
+            secret_key: settings.secret_key.clone(),
+        });
+        let key = Key::derive_from(&settings.secret_key);
+        let store = PgSessionStore::new(pool.clone(), SESSION_IDLE);
+        let cookie_name = if secure { "__Host-session" } else { "session" };
+        spawn_session_sweeper(pool);
+
+        let server = HttpServer::new(move || {
+            let sessions = SessionMiddleware::builder(store.clone(), key.clone())
+                .cookie_name(cookie_name.to_string())
+                .cookie_secure(secure)
+                .cookie_http_only(true)
+                .cookie_same_site(SameSite::Lax)
+                .cookie_path("/".to_string())
+                .cookie_content_security(CookieContentSecurity::Private)
+                .session_lifecycle(
+                    BrowserSession::default()
+                        .state_ttl(actix_web::cookie::time::Duration::seconds(
+                            SESSION_IDLE.whole_seconds(),
+                        ))
+                        // The store rolls the idle deadline itself (see PgSessionStore::load).
+                        .state_ttl_extension_policy(TtlExtensionPolicy::OnStateChanges),
+                )
+                .build();
+            App::new()
+                .app_data(state.clone())
+                .app_data(
+                    aw::FormConfig::default()
+                        .limit(64 * 1024)
+                        .error_handler(|e, _| {
+                            AppError::BadRequest(format!("The form could not be read: {e}")).into()
+                        }),
+                )
+                .app_data(aw::PathConfig::default().error_handler(|_, _| AppError::NotFound.into()))
+                .app_data(aw::QueryConfig::default().error_handler(|_, _| {
+                    AppError::BadRequest("The address has an invalid parameter.".into()).into()
+                }))
+                .configure(routes::configure)
+                .default_service(aw::to(|| async {
+                    Err::<actix_web::HttpResponse, _>(AppError::NotFound)
+                }))
+                .wrap(from_fn(web::csrf::csrf_guard))
+                .wrap(sessions)
+                .wrap(ErrorHandlers::new().default_handler(web::error::render_error_page))
+                .wrap(web::headers::security_headers(secure))
+                .wrap(from_fn(web::request_id::access_log))
+        })
+        .listen(listener)?
+        .shutdown_timeout(30)
+        .run();
+        Ok(Application {
+            port: bound.port(),
+            server,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+
+    /// The running server, for callers that stop it themselves.
+    pub fn into_server(self) -> Server {
+        self.server
+    }
+}
+
+/// Deletes expired sessions every ten minutes.
+fn spawn_session_sweeper(pool: DbPool) {
+    let pool = Arc::new(pool);
+    actix_web::rt::spawn(async move {
+        let mut tick = actix_web::rt::time::interval(std::time::Duration::from_secs(600));
+        loop {
+            tick.tick().await;
+            let pool = pool.clone();
+            let swept = aw::block(move || -> anyhow::Result<usize> {
+                Ok(web::session_store::delete_expired(&mut *pool.get()?)?)
+            })
+            .await;
+            if let Ok(Err(e)) = swept {
+                tracing::warn!(error = %e, "could not delete expired sessions");
+            }
+        }
+    });
+}

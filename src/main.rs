@@ -1,0 +1,75 @@
+//! `team-console [serve|migrate]`: parse configuration, provide a database
+//! (the given one, or a local cluster in DATA_DIR), migrate it, run.
+
+use anyhow::Context;
+use clap::Parser;
+use diesel::{Connection, PgConnection};
+use team_console::Application;
+use team_console::config::{Cli, Command};
+use team_console::db::{self, local_cluster::LocalCluster};
+
+/// The database the console creates in its own local cluster.
+const LOCAL_DATABASE: &str = "team_console";
+
+fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,actix_server=warn".into()),
+        )
+        .init();
+    let cli = Cli::parse();
+    let options = cli.options;
+
+    let mut cluster = None;
+    let database_url = match &options.database_url {
+        Some(url) => url.clone(),
+        None => {
+            let local =
+                LocalCluster::start(&options.data_dir.join("postgres"), Default::default())?;
+            db::ensure_database(&local.database_url("postgres"), LOCAL_DATABASE)
+                .context("creating the console's database in the local cluster")?;
+            let url = local.database_url(LOCAL_DATABASE);
+            cluster = Some(local);
+            url
+        }
+    };
+
+    let result = run(
+        cli.command.unwrap_or(Command::Serve),
+        &options,
+        database_url,
+    );
+    if let Some(mut cluster) = cluster {
+        if let Err(e) = cluster.stop() {
+            tracing::error!(error = %e, "could not stop the local PostgreSQL cluster");
+        } else {
+            tracing::info!("local PostgreSQL cluster stopped");
+        }
+    }
+    result
+}
+
+fn run(
+    command: Command,
+    options: &team_console::config::Options,
+    database_url: String,
+) -> anyhow::Result<()> {
+    let mut conn = PgConnection::establish(&database_url).context("connecting to the database")?;
+    db::migrate(&mut conn)?;
+    drop(conn);
+    if command == Command::Migrate {
+        tracing::info!("database migrated");
+        return Ok(());
+    }
+    let settings = options.settings(database_url)?;
+    actix_web::rt::System::new().block_on(async move {
+        let app = Application::build(settings)?;
+        tracing::info!(
+            port = app.port(),
+            "Team Console is listening (Ctrl-C to stop)"
+        );
+        app.run_until_stopped().await?;
+        Ok(())
+    })
+}

@@ -1,0 +1,55 @@
+//! Every route of the console, in one list the router is built from. The
+//! role-matrix test walks the same list, so a new route cannot be left out
+//! of it.
+
+use actix_web::{Route, web};
+
+use crate::{accounts, health};
+
+pub struct RouteDef {
+    pub method: &'static str,
+    pub path: &'static str,
+    route: fn() -> Route,
+}
+
+macro_rules! routes {
+    ($( $method:ident $path:literal => $handler:path ),* $(,)?) => {
+        /// The route table: method, path pattern, handler.
+        pub fn all() -> Vec<RouteDef> {
+            vec![$(RouteDef {
+                method: routes!(@name $method),
+                path: $path,
+                route: || web::$method().to($handler),
+            }),*]
+        }
+    };
+    (@name get) => { "GET" };
+    (@name post) => { "POST" };
+}
+
+routes! {
+    get "/" => accounts::dashboard::home,
+    get "/sign-up" => accounts::sign_up::form,
+    post "/sign-up" => accounts::sign_up::submit,
+    get "/sign-in" => accounts::sign_in::form,
+    post "/sign-in" => accounts::sign_in::submit,
+    post "/sign-out" => accounts::sign_out::submit,
+    get "/accounts/{account_id}" => accounts::dashboard::show,
+    get "/healthz" => health::healthz,
+    get "/readyz" => health::readyz,
+    get "/static/{file}" => crate::web::static_files::serve,
+}
+
+/// One resource per path, so a wrong method gets 405 rather than 404.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    let defs = all();
+    let mut paths: Vec<&str> = defs.iter().map(|d| d.path).collect();
+    paths.dedup();
+    for path in paths {
+        let resource = defs
+            .iter()
+            .filter(|d| d.path == path)
+            .fold(web::resource(path), |r, d| r.route((d.route)()));
+        cfg.service(resource);
+    }
+}

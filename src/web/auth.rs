@@ -1,0 +1,174 @@
+//! Extractors for signed-in pages: `SignedIn` (a user and the accounts they
+//! belong to, loaded fresh on each request) and `Member<C>` (the user's
+//! membership of the account in the URL, refused unless its role has
+//! capability `C`). Non-members get 404, so account ids leak nothing.
+
+use std::marker::PhantomData;
+use std::pin::Pin;
+
+use actix_session::{Session, SessionExt};
+use actix_web::dev::Payload;
+use actix_web::{FromRequest, HttpRequest, web};
+use uuid::Uuid;
+
+use crate::AppState;
+use crate::accounts::models::{self, AccountMembership, User};
+use crate::authz::{self, Capability, Needs, Role};
+use crate::web::error::{AppError, AppResult};
+use crate::web::layout::{AccountLink, Layout, Nav, UserBadge};
+use crate::web::session;
+
+pub struct SignedIn {
+    pub user: User,
+    pub accounts: Vec<AccountMembership>,
+    pub session: Session,
+}
+
+impl SignedIn {
+    /// The page layout, with `current` as the account shown in the header.
+    pub fn layout(&self, current: Option<&AccountMembership>) -> AppResult<Layout> {
+        let current_id = current.map(|m| m.account.id);
+        Ok(Layout {
+            csrf: session::csrf_token(&self.session)?,
+            flashes: session::take_flashes(&self.session),
+            user: Some(UserBadge {
+                display_name: self.user.display_name.clone(),
+                email: self.user.email.clone(),
+            }),
+            accounts: self
+                .accounts
+                .iter()
+                .map(|m| AccountLink::new(m, Some(m.account.id) == current_id))
+                .collect(),
+            nav: current.map(Nav::for_membership),
+        })
+    }
+
+    pub fn personal_account(&self) -> Option<&AccountMembership> {
+        self.accounts
+            .iter()
+            .find(|m| m.account.owner_id == self.user.id && m.account.kind == "personal")
+            .or(self.accounts.first())
+    }
+}
+
+/// Where to come back to after signing in: this page, if it is one.
+fn return_path(req: &HttpRequest) -> String {
+    if req.method() == actix_web::http::Method::GET {
+        req.uri()
+            .path_and_query()
+            .map(|p| p.as_str().to_string())
+            .unwrap_or_else(|| "/".into())
+    } else {
+        "/".into()
+    }
+}
+
+impl FromRequest for SignedIn {
+    type Error = AppError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            let session = req.get_session();
+            let next = return_path(&req);
+            let Some(user_id) = session::user_id(&session) else {
+                return Err(AppError::SignInRequired { next });
+            };
+            let state = req
+                .app_data::<web::Data<AppState>>()
+                .cloned()
+                .ok_or_else(|| AppError::internal(anyhow::anyhow!("no app state")))?;
+            let found = state
+                .db(move |conn| {
+                    let Some(user) = models::find_user(conn, user_id)? else {
+                        return Ok(None);
+                    };
+                    let accounts = models::memberships_of(conn, user_id)?;
+                    Ok(Some((user, accounts)))
+                })
+                .await?;
+            match found {
+                Some((user, accounts)) => Ok(SignedIn {
+                    user,
+                    accounts,
+                    session,
+                }),
+                None => {
+                    session.purge();
+                    Err(AppError::SignInRequired { next })
+                }
+            }
+        })
+    }
+}
+
+/// The signed-in user's membership of the account `{account_id}` in the
+/// URL, allowed capability `C`.
+pub struct Member<C> {
+    pub signed_in: SignedIn,
+    pub membership: AccountMembership,
+    _capability: PhantomData<C>,
+}
+
+impl<C> Member<C> {
+    pub fn account_id(&self) -> Uuid {
+        self.membership.account.id
+    }
+
+    pub fn user(&self) -> &User {
+        &self.signed_in.user
+    }
+
+    pub fn role(&self) -> Role {
+        self.membership.role
+    }
+
+    pub fn can(&self, capability: Capability) -> bool {
+        authz::allows(
+            self.membership.account.kind(),
+            self.membership.role,
+            capability,
+        )
+    }
+
+    pub fn layout(&self) -> AppResult<Layout> {
+        self.signed_in.layout(Some(&self.membership))
+    }
+
+    pub fn session(&self) -> &Session {
+        &self.signed_in.session
+    }
+}
+
+impl<C: Needs + 'static> FromRequest for Member<C> {
+    type Error = AppError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let signed_in = SignedIn::from_request(req, payload);
+        let account_id = req
+            .match_info()
+            .get("account_id")
+            .and_then(|id| Uuid::parse_str(id).ok());
+        Box::pin(async move {
+            let signed_in = signed_in.await?;
+            let account_id = account_id.ok_or(AppError::NotFound)?;
+            let membership = signed_in
+                .accounts
+                .iter()
+                .find(|m| m.account.id == account_id)
+                .cloned()
+                .ok_or(AppError::NotFound)?;
+            if !authz::allows(membership.account.kind(), membership.role, C::CAPABILITY) {
+                return Err(AppError::Forbidden);
+            }
+            Ok(Member {
+                signed_in,
+                membership,
+                _capability: PhantomData,
+            })
+        })
+    }
+}

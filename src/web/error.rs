@@ -1,0 +1,225 @@
+//! One error type for handlers, and the HTML error page every error status
+//! gets — ours and actix's own (routing, extractors, payload limits).
+
+use actix_web::body::{BoxBody, EitherBody};
+use actix_web::dev::ServiceResponse;
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::middleware::ErrorHandlerResponse;
+use actix_web::{HttpResponse, ResponseError};
+use askama::Template;
+
+use crate::web::request_id::RequestId;
+
+pub type AppResult<T> = Result<T, AppError>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("bad request: {0}")]
+    BadRequest(String),
+    #[error("forbidden")]
+    Forbidden,
+    #[error("not found")]
+    NotFound,
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// The thing existed but is no longer usable (an expired invite link).
+    #[error("gone: {title}")]
+    Gone { title: String, message: String },
+    #[error("too many requests")]
+    TooManyRequests { retry_after_secs: u64 },
+    /// Signed out (or the session expired): go sign in, then come back.
+    #[error("sign-in required")]
+    SignInRequired { next: String },
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl AppError {
+    pub fn internal(e: impl Into<anyhow::Error>) -> Self {
+        AppError::Internal(e.into())
+    }
+
+    /// The sentence shown on the error page (never an internal cause).
+    fn public_message(&self) -> Option<String> {
+        match self {
+            AppError::BadRequest(m) | AppError::Conflict(m) => Some(m.clone()),
+            AppError::Gone { message, .. } => Some(message.clone()),
+            _ => None,
+        }
+    }
+
+    fn public_title(&self) -> Option<String> {
+        match self {
+            AppError::Gone { title, .. } => Some(title.clone()),
+            _ => None,
+        }
+    }
+}
+
+impl From<diesel::result::Error> for AppError {
+    fn from(e: diesel::result::Error) -> Self {
+        use diesel::result::{DatabaseErrorKind, Error};
+        match e {
+            Error::NotFound => AppError::NotFound,
+            Error::DatabaseError(DatabaseErrorKind::ClosedConnection, info)
+            | Error::DatabaseError(DatabaseErrorKind::UnableToSendCommand, info) => {
+                AppError::Unavailable(info.message().to_string())
+            }
+            other => AppError::Internal(other.into()),
+        }
+    }
+}
+
+impl From<diesel::r2d2::PoolError> for AppError {
+    fn from(e: diesel::r2d2::PoolError) -> Self {
+        AppError::Unavailable(e.to_string())
+    }
+}
+
+impl From<actix_web::error::BlockingError> for AppError {
+    fn from(e: actix_web::error::BlockingError) -> Self {
+        AppError::Internal(anyhow::anyhow!("blocking task failed: {e}"))
+    }
+}
+
+impl From<askama::Error> for AppError {
+    fn from(e: askama::Error) -> Self {
+        AppError::Internal(anyhow::anyhow!("template: {e}"))
+    }
+}
+
+impl ResponseError for AppError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            AppError::Forbidden => StatusCode::FORBIDDEN,
+            AppError::NotFound => StatusCode::NOT_FOUND,
+            AppError::Conflict(_) => StatusCode::CONFLICT,
+            AppError::Gone { .. } => StatusCode::GONE,
+            AppError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            AppError::SignInRequired { .. } => StatusCode::SEE_OTHER,
+            AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// A bare response: the error-page middleware renders the page, so
+    /// errors raised by actix itself look the same as ours.
+    fn error_response(&self) -> HttpResponse {
+        if let AppError::SignInRequired { next } = self {
+            let query = serde_urlencoded::to_string([("next", next)]).unwrap_or_default();
+            return crate::web::see_other(&format!("/sign-in?{query}"));
+        }
+        let mut res = HttpResponse::new(self.status_code());
+        if let AppError::TooManyRequests { retry_after_secs } = self {
+            res.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
+        }
+        if matches!(self, AppError::Unavailable(_)) {
+            res.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        }
+        res
+    }
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage {
+    status: u16,
+    title: String,
+    message: String,
+    request_id: String,
+}
+
+fn default_text(status: StatusCode) -> (&'static str, &'static str) {
+    match status.as_u16() {
+        400 => (
+            "Bad request",
+            "The request could not be understood. Check what you entered and try again.",
+        ),
+        403 => (
+            "Not allowed",
+            "You do not have permission to do this, or the form expired. Go back, reload the page and try again.",
+        ),
+        404 => (
+            "Page not found",
+            "There is nothing here, or you do not have access to it.",
+        ),
+        405 => ("Method not allowed", "This page cannot be used that way."),
+        409 => ("Conflict", "This could not be done in the current state."),
+        410 => ("No longer available", "This link is no longer valid."),
+        413 => ("Too large", "What you sent is too large."),
+        415 => ("Unsupported form", "This form could not be read."),
+        429 => (
+            "Too many attempts",
+            "Too many attempts. Wait a little and try again.",
+        ),
+        503 => (
+            "Temporarily unavailable",
+            "The console cannot reach its database right now. Try again in a few seconds.",
+        ),
+        _ if status.is_server_error() => (
+            "Something went wrong",
+            "An unexpected error happened. It has been logged.",
+        ),
+        _ => ("Error", "The request could not be completed."),
+    }
+}
+
+/// `ErrorHandlers` default handler: replaces any error response that is not
+/// already an HTML page with the rendered error page, and logs 5xx causes
+/// with the request id (shown to the user so support can find the log).
+pub fn render_error_page<B>(res: ServiceResponse<B>) -> actix_web::Result<ErrorHandlerResponse<B>>
+where
+    B: actix_web::body::MessageBody + 'static,
+{
+    let is_html = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/html"));
+    if is_html {
+        return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
+    }
+    let status = res.status();
+    let request_id = RequestId::of(res.request());
+    let app_error = res
+        .response()
+        .error()
+        .and_then(|e| e.as_error::<AppError>());
+    if status.is_server_error() {
+        match res.response().error() {
+            Some(e) => {
+                tracing::error!(%request_id, status = status.as_u16(), error = ?e, "request failed")
+            }
+            None => tracing::error!(%request_id, status = status.as_u16(), "request failed"),
+        }
+    }
+    let (title, message) = default_text(status);
+    let page = ErrorPage {
+        status: status.as_u16(),
+        title: app_error
+            .and_then(AppError::public_title)
+            .unwrap_or_else(|| title.to_string()),
+        message: app_error
+            .and_then(AppError::public_message)
+            .unwrap_or_else(|| message.to_string()),
+        request_id: request_id.to_string(),
+    };
+    let html = page
+        .render()
+        .unwrap_or_else(|_| format!("{} {}", status.as_u16(), title));
+    let res = res.map_body(|head, _| {
+        head.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/html; charset=utf-8"),
+        );
+        head.headers_mut().remove(header::CONTENT_LENGTH);
+        EitherBody::right(BoxBody::new(html))
+    });
+    Ok(ErrorHandlerResponse::Response(res))
+}

@@ -1,0 +1,84 @@
+//! What `base.html` needs on every page: the CSRF token for forms, flash
+//! messages, the signed-in user, the account switcher and the navigation
+//! the current role may use.
+
+use uuid::Uuid;
+
+use crate::accounts::models::AccountMembership;
+use crate::authz::{self, AccountKind, Capability};
+use crate::web::session::Flash;
+
+#[derive(Default)]
+pub struct Layout {
+    pub csrf: String,
+    pub flashes: Vec<Flash>,
+    pub user: Option<UserBadge>,
+    pub accounts: Vec<AccountLink>,
+    pub nav: Option<Nav>,
+}
+
+pub struct UserBadge {
+    pub display_name: String,
+    pub email: String,
+}
+
+pub struct AccountLink {
+    pub id: Uuid,
+    pub name: String,
+    pub is_team: bool,
+    pub role: &'static str,
+    pub current: bool,
+}
+
+impl AccountLink {
+    pub fn new(m: &AccountMembership, current: bool) -> Self {
+        AccountLink {
+            id: m.account.id,
+            name: m.account.name.clone(),
+            is_team: m.account.kind() == AccountKind::Team,
+            role: m.role.label(),
+            current,
+        }
+    }
+}
+
+/// The current account's navigation: only what the role may use.
+pub struct Nav {
+    pub account_id: Uuid,
+    pub account_name: String,
+    pub is_team: bool,
+    pub role: &'static str,
+    pub members: bool,
+    pub pods: bool,
+    pub billing: bool,
+    pub settings: bool,
+    pub audit: bool,
+}
+
+impl Nav {
+    pub fn for_membership(m: &AccountMembership) -> Nav {
+        let can = |c| authz::allows(m.account.kind(), m.role, c);
+        Nav {
+            account_id: m.account.id,
+            account_name: m.account.name.clone(),
+            is_team: m.account.kind() == AccountKind::Team,
+            role: m.role.label(),
+            members: can(Capability::ViewMembers),
+            pods: can(Capability::UsePods),
+            billing: can(Capability::ViewBilling),
+            settings: can(Capability::ManageSettings),
+            audit: can(Capability::ViewAuditLog),
+        }
+    }
+}
+
+impl Layout {
+    /// For pages seen signed out (sign-in, sign-up, invite landing).
+    pub fn public(session: &actix_session::Session) -> crate::web::error::AppResult<Layout> {
+        Ok(Layout {
+            csrf: crate::web::session::csrf_token(session)?,
+            flashes: crate::web::session::take_flashes(session),
+            ..Layout::default()
+        })
+    }
+}

@@ -1,0 +1,38 @@
+//! The web layer shared by every area: errors and error pages, sessions,
+//! CSRF, security headers, request ids and the page layout.
+
+pub mod auth;
+pub mod client;
+pub mod csrf;
+pub mod error;
+pub mod headers;
+pub mod layout;
+pub mod request_id;
+pub mod session;
+pub mod session_store;
+pub mod static_files;
+
+use actix_web::HttpResponse;
+use actix_web::http::header;
+
+/// 303 See Other: where every successful form post goes (post/redirect/get).
+pub fn see_other(location: &str) -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, location))
+        .finish()
+}
+
+/// Renders an askama template as an HTML response with `status`.
+pub fn render(
+    status: actix_web::http::StatusCode,
+    template: &impl askama::Template,
+) -> error::AppResult<HttpResponse> {
+    Ok(HttpResponse::build(status)
+        .content_type("text/html; charset=utf-8")
+        .body(template.render()?))
+}
+
+/// 200 OK page.
+pub fn page(template: &impl askama::Template) -> error::AppResult<HttpResponse> {
+    render(actix_web::http::StatusCode::OK, template)
+}

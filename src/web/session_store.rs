@@ -1,0 +1,195 @@
+//! actix-session's `SessionStore` on PostgreSQL.
+//!
+//! Only a SHA-256 of the session key is stored, so a leaked table does not
+//! hand out sessions. The `user_id` column lets every session of a user be
+//! ended at once. Sessions expire after `idle` without a request (rolling)
+//! and after `ABSOLUTE_LIFETIME` whatever happens.
+
+use std::collections::HashMap;
+
+use actix_session::storage::{LoadError, SaveError, SessionKey, SessionStore, UpdateError};
+use actix_web::cookie::time::Duration;
+use actix_web::web;
+use diesel::prelude::*;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::db::DbPool;
+use crate::db::schema::sessions;
+use crate::tokens;
+
+pub const ABSOLUTE_LIFETIME: time::Duration = time::Duration::hours(12);
+/// The idle deadline is pushed back at most this often, not on every request.
+const EXTEND_GRANULARITY: time::Duration = time::Duration::minutes(1);
+/// Session state key holding the signed-in user's id.
+pub const USER_ID_KEY: &str = "user_id";
+
+#[derive(Clone)]
+pub struct PgSessionStore {
+    pool: DbPool,
+    idle: time::Duration,
+}
+
+impl PgSessionStore {
+    pub fn new(pool: DbPool, idle: time::Duration) -> Self {
+        Self { pool, idle }
+    }
+
+    async fn run<T, F>(&self, f: F) -> anyhow::Result<T>
+    where
+        F: FnOnce(&mut PgConnection) -> QueryResult<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let pool = self.pool.clone();
+        let out = web::block(move || -> anyhow::Result<T> {
+            let mut conn = pool.get()?;
+            Ok(f(&mut conn)?)
+        })
+        .await
+        .map_err(|e| anyhow::anyhow!("blocking task failed: {e}"))??;
+        Ok(out)
+    }
+}
+
+/// The user id kept in a session's state (values are JSON-encoded).
+fn user_id_of(state: &HashMap<String, String>) -> Option<Uuid> {
+    state
+        .get(USER_ID_KEY)
+        .and_then(|v| serde_json::from_str::<Uuid>(v).ok())
+}
+
+fn to_json(state: &HashMap<String, String>) -> serde_json::Value {
+    serde_json::to_value(state).unwrap_or_default()
+}
+
+impl SessionStore for PgSessionStore {
+    async fn load(&self, key: &SessionKey) -> Result<Option<HashMap<String, String>>, LoadError> {
+        let hash = tokens::sha256(key.as_ref());
+        let idle = self.idle;
+        self.run(move |conn| {
+            let now = OffsetDateTime::now_utc();
+            let row: Option<(serde_json::Value, OffsetDateTime)> = sessions::table
+                .filter(sessions::key_hash.eq(&hash))
+                .filter(sessions::expires_at.gt(now))
+                .filter(sessions::absolute_expires_at.gt(now))
+                .select((sessions::state, sessions::expires_at))
+                .first(conn)
+                .optional()?;
+            let Some((state, expires_at)) = row else {
+                return Ok(None);
+            };
+            // Rolling idle timeout, written at most once a minute.
+            if expires_at - now < idle - EXTEND_GRANULARITY {
+                diesel::update(sessions::table.find(&hash))
+                    .set(sessions::expires_at.eq(now + idle))
+                    .execute(conn)?;
+            }
+            Ok(serde_json::from_value(state).ok())
+        })
+        .await
+        .map_err(LoadError::Other)
+    }
+
+    async fn save(
+        &self,
+        state: HashMap<String, String>,
+        _ttl: &Duration,
+    ) -> Result<SessionKey, SaveError> {
+        let key = tokens::random_token(48);
+        let hash = tokens::sha256(&key);
+        let idle = self.idle;
+        self.run(move |conn| {
+            let now = OffsetDateTime::now_utc();
+            diesel::insert_into(sessions::table)
+                .values((
+                    sessions::key_hash.eq(hash),
+                    sessions::user_id.eq(user_id_of(&state)),
+                    sessions::state.eq(to_json(&state)),
+                    sessions::created_at.eq(now),
+                    sessions::expires_at.eq(now + idle),
+                    sessions::absolute_expires_at.eq(now + ABSOLUTE_LIFETIME),
+                ))
+                .execute(conn)
+        })
+        .await
+        .map_err(SaveError::Other)?;
+        SessionKey::try_from(key).map_err(|e| SaveError::Other(e.into()))
+    }
+
+    async fn update(
+        &self,
+        key: SessionKey,
+        state: HashMap<String, String>,
+        ttl: &Duration,
+    ) -> Result<SessionKey, UpdateError> {
+        let hash = tokens::sha256(key.as_ref());
+        let idle = self.idle;
+        let json = to_json(&state);
+        let user_id = user_id_of(&state);
+        let updated = self
+            .run(move |conn| {
+                let now = OffsetDateTime::now_utc();
+                diesel::update(
+                    sessions::table
+                        .find(&hash)
+                        .filter(sessions::expires_at.gt(now))
+                        .filter(sessions::absolute_expires_at.gt(now)),
+                )
+                .set((
+                    sessions::state.eq(json),
+                    sessions::user_id.eq(user_id),
+                    sessions::expires_at.eq(now + idle),
+                ))
+                .execute(conn)
+            })
+            .await
+            .map_err(UpdateError::Other)?;
+        if updated == 1 {
+            Ok(key)
+        } else {
+            // Expired meanwhile: start a new session rather than revive it.
+            self.save(state, ttl).await.map_err(|e| match e {
+                SaveError::Serialization(e) => UpdateError::Serialization(e),
+                SaveError::Other(e) => UpdateError::Other(e),
+            })
+        }
+    }
+
+    async fn update_ttl(&self, key: &SessionKey, _ttl: &Duration) -> anyhow::Result<()> {
+        let hash = tokens::sha256(key.as_ref());
+        let idle = self.idle;
+        self.run(move |conn| {
+            let now = OffsetDateTime::now_utc();
+            diesel::update(sessions::table.find(&hash))
+                .set(sessions::expires_at.eq(now + idle))
+                .execute(conn)
+        })
+        .await?;
+        Ok(())
+    }
+
+    async fn delete(&self, key: &SessionKey) -> anyhow::Result<()> {
+        let hash = tokens::sha256(key.as_ref());
+        self.run(move |conn| diesel::delete(sessions::table.find(&hash)).execute(conn))
+            .await?;
+        Ok(())
+    }
+}
+
+/// Removes expired sessions; run periodically.
+pub fn delete_expired(conn: &mut PgConnection) -> QueryResult<usize> {
+    let now = OffsetDateTime::now_utc();
+    diesel::delete(
+        sessions::table.filter(
+            sessions::expires_at
+                .le(now)
+                .or(sessions::absolute_expires_at.le(now)),
+        ),
+    )
+    .execute(conn)
+}
+
+/// Ends every session of a user (sign-out everywhere, removal).
+pub fn delete_for_user(conn: &mut PgConnection, user_id: Uuid) -> QueryResult<usize> {
+    diesel::delete(sessions::table.filter(sessions::user_id.eq(user_id))).execute(conn)
+}
