@@ -87,6 +87,8 @@ pub struct Settings {
     pub trusted_proxy: Option<IpAddr>,
     pub database_pool_size: u32,
     pub argon2: argon2::Params,
+    /// HTTP worker threads; `None`: one per core.
+    pub workers: Option<usize>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -127,6 +129,7 @@ impl Options {
             trusted_proxy: self.trusted_proxy,
             database_pool_size: self.database_pool_size,
             argon2,
+            workers: None,
         })
     }
 }

@@ -51,7 +51,12 @@ impl AppState {
         let pool = self.pool.clone();
         aw::block(move || {
             let mut conn = pool.get()?;
-            f(&mut conn)
+            match f(&mut conn) {
+                Err(AppError::Internal(e)) if db::connection_lost(&mut conn) => {
+                    Err(AppError::Unavailable(e.to_string()))
+                }
+                other => other,
+            }
         })
         .await?
     }
@@ -84,6 +89,7 @@ impl Application {
         let cookie_name = if secure { "__Host-session" } else { "session" };
         spawn_session_sweeper(pool);
 
+        let workers = settings.workers;
         let server = HttpServer::new(move || {
             let sessions = SessionMiddleware::builder(store.clone(), key.clone())
                 .cookie_name(cookie_name.to_string())
@@ -120,12 +126,19 @@ impl Application {
                 }))
                 .wrap(from_fn(web::csrf::csrf_guard))
                 .wrap(sessions)
+                .wrap(from_fn(
+                    web::session_store::answer_503_when_store_unavailable,
+                ))
                 .wrap(ErrorHandlers::new().default_handler(web::error::render_error_page))
                 .wrap(web::headers::security_headers(secure))
                 .wrap(from_fn(web::request_id::access_log))
         })
+        .shutdown_timeout(30);
+        let server = match workers {
+            Some(n) => server.workers(n),
+            None => server,
+        }
         .listen(listener)?
-        .shutdown_timeout(30)
         .run();
         Ok(Application {
             port: bound.port(),
@@ -142,8 +155,8 @@ impl Application {
     }
 
     /// The running server, for callers that stop it themselves.
-    pub fn into_server(self) -> Server {
-        self.server
+    pub fn handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
     }
 }
 

@@ -44,6 +44,7 @@ routes! {
 pub fn configure(cfg: &mut web::ServiceConfig) {
     let defs = all();
     let mut paths: Vec<&str> = defs.iter().map(|d| d.path).collect();
+    paths.sort_unstable();
     paths.dedup();
     for path in paths {
         let resource = defs

@@ -26,6 +26,13 @@ pub fn pool(database_url: &str, size: u32) -> DbPool {
         .build_unchecked(ConnectionManager::new(database_url))
 }
 
+/// After a failed query: is the database gone (server down, connection
+/// cut), rather than the query being wrong? Such failures answer 503.
+pub fn connection_lost(conn: &mut PgConnection) -> bool {
+    use diesel::r2d2::R2D2Connection;
+    conn.is_broken() || conn.ping().is_err()
+}
+
 /// Applies every pending migration.
 pub fn migrate(conn: &mut PgConnection) -> anyhow::Result<()> {
     conn.run_pending_migrations(MIGRATIONS)

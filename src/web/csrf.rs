@@ -7,7 +7,7 @@
 //! session (compared in constant time).
 
 use actix_session::SessionExt;
-use actix_web::body::MessageBody;
+use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::http::Method;
 use actix_web::middleware::Next;
@@ -28,13 +28,22 @@ struct TokenField {
     csrf_token: Option<String>,
 }
 
+/// Errors become responses here (not `Err`), so the error page and the
+/// security headers of the outer middleware apply to them.
 pub async fn csrf_guard(
-    mut req: ServiceRequest,
+    req: ServiceRequest,
     next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
     if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
-        return next.call(req).await;
+        return Ok(next.call(req).await?.map_into_left_body());
     }
+    match check(req).await {
+        Ok(req) => Ok(next.call(req).await?.map_into_left_body()),
+        Err((req, error)) => Ok(req.error_response(error).map_into_right_body()),
+    }
+}
+
+async fn check(mut req: ServiceRequest) -> Result<ServiceRequest, (ServiceRequest, AppError)> {
     let public_origin = req
         .app_data::<web::Data<AppState>>()
         .map(|s| s.public_url.clone())
@@ -46,36 +55,34 @@ pub async fn csrf_guard(
             .map(str::to_owned)
     };
     if header("sec-fetch-site").as_deref() == Some("cross-site") {
-        return Err(refuse("cross-site request"));
+        return Err((req, refuse("cross-site request")));
     }
-    if let Some(origin) = header("origin") {
-        if origin != public_origin {
-            return Err(refuse("foreign origin"));
-        }
+    if header("origin").is_some_and(|origin| origin != public_origin) {
+        return Err((req, refuse("foreign origin")));
     }
 
-    let body = req
-        .extract::<web::Bytes>()
-        .await
-        .map_err(|_| AppError::BadRequest("The form could not be read.".into()))?;
-    if body.len() > MAX_FORM_BYTES {
-        return Err(AppError::BadRequest("The form is too large.".into()).into());
-    }
+    let body = match req.extract::<web::Bytes>().await {
+        Ok(body) if body.len() <= MAX_FORM_BYTES => body,
+        _ => {
+            let error = AppError::BadRequest("The form could not be read.".into());
+            return Err((req, error));
+        }
+    };
     let sent = serde_urlencoded::from_bytes::<TokenField>(&body)
         .ok()
         .and_then(|f| f.csrf_token);
     let expected = req.get_session().get::<String>(CSRF_KEY).ok().flatten();
     match (sent, expected) {
         (Some(sent), Some(expected)) if tokens::constant_time_eq(&sent, &expected) => {}
-        _ => return Err(refuse("missing or wrong token")),
+        _ => return Err((req, refuse("missing or wrong token"))),
     }
     req.set_payload(bytes_to_payload(body));
-    next.call(req).await
+    Ok(req)
 }
 
-fn refuse(reason: &'static str) -> actix_web::Error {
+fn refuse(reason: &'static str) -> AppError {
     tracing::warn!(reason, "CSRF check refused a request");
-    AppError::Forbidden.into()
+    AppError::Forbidden
 }
 
 fn bytes_to_payload(buf: Bytes) -> Payload {

@@ -110,6 +110,9 @@ impl ResponseError for AppError {
     /// errors raised by actix itself look the same as ours.
     fn error_response(&self) -> HttpResponse {
         if let AppError::SignInRequired { next } = self {
+            if next == "/" {
+                return crate::web::see_other("/sign-in");
+            }
             let query = serde_urlencoded::to_string([("next", next)]).unwrap_or_default();
             return crate::web::see_other(&format!("/sign-in?{query}"));
         }

@@ -9,7 +9,12 @@ use std::collections::HashMap;
 
 use actix_session::storage::{LoadError, SaveError, SessionKey, SessionStore, UpdateError};
 use actix_web::cookie::time::Duration;
-use actix_web::web;
+use std::cell::Cell;
+
+use actix_web::body::{EitherBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::middleware::Next;
+use actix_web::{HttpResponse, web};
 use diesel::prelude::*;
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -17,12 +22,47 @@ use uuid::Uuid;
 use crate::db::DbPool;
 use crate::db::schema::sessions;
 use crate::tokens;
+use crate::web::error::AppError;
 
 pub const ABSOLUTE_LIFETIME: time::Duration = time::Duration::hours(12);
 /// The idle deadline is pushed back at most this often, not on every request.
 const EXTEND_GRANULARITY: time::Duration = time::Duration::minutes(1);
 /// Session state key holding the signed-in user's id.
 pub const USER_ID_KEY: &str = "user_id";
+
+tokio::task_local! {
+    /// Set when the store could not reach the database during a request.
+    static STORE_UNAVAILABLE: Cell<bool>;
+}
+
+/// actix-session turns store errors into bare 500s raised outside every
+/// error page. So when the database is unreachable the store instead
+/// answers harmlessly (no session, nothing saved), notes it here, and this
+/// middleware — wrapped just outside the session middleware — replaces
+/// whatever response was produced with the 503 page.
+pub async fn answer_503_when_store_unavailable(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+    let (res, unavailable) = STORE_UNAVAILABLE
+        .scope(Cell::new(false), async {
+            let res = next.call(req).await;
+            (res, STORE_UNAVAILABLE.with(Cell::get))
+        })
+        .await;
+    let res = res?;
+    if !unavailable {
+        return Ok(res.map_into_left_body());
+    }
+    let request = res.request().clone();
+    let error = AppError::Unavailable("session store".into());
+    Ok(ServiceResponse::new(request, HttpResponse::from_error(error)).map_into_right_body())
+}
+
+enum StoreError {
+    Unavailable,
+    Other(anyhow::Error),
+}
 
 #[derive(Clone)]
 pub struct PgSessionStore {
@@ -35,19 +75,42 @@ impl PgSessionStore {
         Self { pool, idle }
     }
 
-    async fn run<T, F>(&self, f: F) -> anyhow::Result<T>
+    async fn run<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         F: FnOnce(&mut PgConnection) -> QueryResult<T> + Send + 'static,
         T: Send + 'static,
     {
         let pool = self.pool.clone();
-        let out = web::block(move || -> anyhow::Result<T> {
-            let mut conn = pool.get()?;
-            Ok(f(&mut conn)?)
+        let out = web::block(move || {
+            let mut conn = pool.get().map_err(|e| {
+                tracing::warn!(error = %e, "session store: no database connection");
+                StoreError::Unavailable
+            })?;
+            f(&mut conn).map_err(|e| {
+                if crate::db::connection_lost(&mut conn) {
+                    tracing::warn!(error = %e, "session store: database connection lost");
+                    StoreError::Unavailable
+                } else {
+                    StoreError::Other(e.into())
+                }
+            })
         })
         .await
-        .map_err(|e| anyhow::anyhow!("blocking task failed: {e}"))??;
+        .map_err(|e| StoreError::Other(anyhow::anyhow!("blocking task failed: {e}")))??;
         Ok(out)
+    }
+
+    /// Maps the database being unreachable to `fallback` (noted for the
+    /// 503 middleware) and any other failure to an error.
+    fn settle<T>(result: Result<T, StoreError>, fallback: T) -> anyhow::Result<T> {
+        match result {
+            Ok(value) => Ok(value),
+            Err(StoreError::Unavailable) => {
+                let _ = STORE_UNAVAILABLE.try_with(|flag| flag.set(true));
+                Ok(fallback)
+            }
+            Err(StoreError::Other(e)) => Err(e),
+        }
     }
 }
 
@@ -66,28 +129,29 @@ impl SessionStore for PgSessionStore {
     async fn load(&self, key: &SessionKey) -> Result<Option<HashMap<String, String>>, LoadError> {
         let hash = tokens::sha256(key.as_ref());
         let idle = self.idle;
-        self.run(move |conn| {
-            let now = OffsetDateTime::now_utc();
-            let row: Option<(serde_json::Value, OffsetDateTime)> = sessions::table
-                .filter(sessions::key_hash.eq(&hash))
-                .filter(sessions::expires_at.gt(now))
-                .filter(sessions::absolute_expires_at.gt(now))
-                .select((sessions::state, sessions::expires_at))
-                .first(conn)
-                .optional()?;
-            let Some((state, expires_at)) = row else {
-                return Ok(None);
-            };
-            // Rolling idle timeout, written at most once a minute.
-            if expires_at - now < idle - EXTEND_GRANULARITY {
-                diesel::update(sessions::table.find(&hash))
-                    .set(sessions::expires_at.eq(now + idle))
-                    .execute(conn)?;
-            }
-            Ok(serde_json::from_value(state).ok())
-        })
-        .await
-        .map_err(LoadError::Other)
+        let loaded = self
+            .run(move |conn| {
+                let now = OffsetDateTime::now_utc();
+                let row: Option<(serde_json::Value, OffsetDateTime)> = sessions::table
+                    .filter(sessions::key_hash.eq(&hash))
+                    .filter(sessions::expires_at.gt(now))
+                    .filter(sessions::absolute_expires_at.gt(now))
+                    .select((sessions::state, sessions::expires_at))
+                    .first(conn)
+                    .optional()?;
+                let Some((state, expires_at)) = row else {
+                    return Ok(None);
+                };
+                // Rolling idle timeout, written at most once a minute.
+                if expires_at - now < idle - EXTEND_GRANULARITY {
+                    diesel::update(sessions::table.find(&hash))
+                        .set(sessions::expires_at.eq(now + idle))
+                        .execute(conn)?;
+                }
+                Ok(serde_json::from_value(state).ok())
+            })
+            .await;
+        Self::settle(loaded, None).map_err(LoadError::Other)
     }
 
     async fn save(
@@ -98,21 +162,22 @@ impl SessionStore for PgSessionStore {
         let key = tokens::random_token(48);
         let hash = tokens::sha256(&key);
         let idle = self.idle;
-        self.run(move |conn| {
-            let now = OffsetDateTime::now_utc();
-            diesel::insert_into(sessions::table)
-                .values((
-                    sessions::key_hash.eq(hash),
-                    sessions::user_id.eq(user_id_of(&state)),
-                    sessions::state.eq(to_json(&state)),
-                    sessions::created_at.eq(now),
-                    sessions::expires_at.eq(now + idle),
-                    sessions::absolute_expires_at.eq(now + ABSOLUTE_LIFETIME),
-                ))
-                .execute(conn)
-        })
-        .await
-        .map_err(SaveError::Other)?;
+        let saved = self
+            .run(move |conn| {
+                let now = OffsetDateTime::now_utc();
+                diesel::insert_into(sessions::table)
+                    .values((
+                        sessions::key_hash.eq(hash),
+                        sessions::user_id.eq(user_id_of(&state)),
+                        sessions::state.eq(to_json(&state)),
+                        sessions::created_at.eq(now),
+                        sessions::expires_at.eq(now + idle),
+                        sessions::absolute_expires_at.eq(now + ABSOLUTE_LIFETIME),
+                    ))
+                    .execute(conn)
+            })
+            .await;
+        Self::settle(saved, 0).map_err(SaveError::Other)?;
         SessionKey::try_from(key).map_err(|e| SaveError::Other(e.into()))
     }
 
@@ -142,8 +207,8 @@ impl SessionStore for PgSessionStore {
                 ))
                 .execute(conn)
             })
-            .await
-            .map_err(UpdateError::Other)?;
+            .await;
+        let updated = Self::settle(updated, 1).map_err(UpdateError::Other)?;
         if updated == 1 {
             Ok(key)
         } else {
@@ -158,20 +223,24 @@ impl SessionStore for PgSessionStore {
     async fn update_ttl(&self, key: &SessionKey, _ttl: &Duration) -> anyhow::Result<()> {
         let hash = tokens::sha256(key.as_ref());
         let idle = self.idle;
-        self.run(move |conn| {
-            let now = OffsetDateTime::now_utc();
-            diesel::update(sessions::table.find(&hash))
-                .set(sessions::expires_at.eq(now + idle))
-                .execute(conn)
-        })
-        .await?;
+        let updated = self
+            .run(move |conn| {
+                let now = OffsetDateTime::now_utc();
+                diesel::update(sessions::table.find(&hash))
+                    .set(sessions::expires_at.eq(now + idle))
+                    .execute(conn)
+            })
+            .await;
+        Self::settle(updated, 0)?;
         Ok(())
     }
 
     async fn delete(&self, key: &SessionKey) -> anyhow::Result<()> {
         let hash = tokens::sha256(key.as_ref());
-        self.run(move |conn| diesel::delete(sessions::table.find(&hash)).execute(conn))
-            .await?;
+        let deleted = self
+            .run(move |conn| diesel::delete(sessions::table.find(&hash)).execute(conn))
+            .await;
+        Self::settle(deleted, 0)?;
         Ok(())
     }
 }

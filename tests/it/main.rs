@@ -1,1 +1,11 @@
+//! One integration-test binary (the crate links once): each module drives
+//! the real server over HTTP against real PostgreSQL.
 
+mod support;
+
+mod audit_log;
+mod health;
+mod security;
+mod sessions;
+mod sign_in;
+mod sign_up;

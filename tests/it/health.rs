@@ -1,0 +1,60 @@
+use reqwest::StatusCode;
+use team_console::db::local_cluster::{ClusterOptions, LocalCluster};
+
+use crate::support::{TestApp, test_settings};
+
+#[actix_web::test]
+async fn healthz_and_readyz_answer_ok() {
+    let app = TestApp::spawn().await;
+    let browser = app.browser();
+    assert_eq!(browser.get("/healthz").await.status(), StatusCode::OK);
+    assert_eq!(browser.get("/readyz").await.status(), StatusCode::OK);
+}
+
+/// Runs on a cluster of its own: stopping the shared one would break
+/// every other test.
+#[actix_web::test]
+async fn readyz_is_503_while_the_database_is_gone_and_recovers() {
+    let dir = std::env::temp_dir().join(format!("tc-ready-{}", uuid::Uuid::new_v4().simple()));
+    let mut cluster = LocalCluster::start(&dir, ClusterOptions { fsync: false }).unwrap();
+    let url = cluster.database_url("postgres");
+    team_console::db::migrate(&mut diesel::Connection::establish(&url).unwrap()).unwrap();
+    let app = TestApp::spawn_with(test_settings(url), String::new()).await;
+    let browser = app.browser();
+    assert_eq!(browser.get("/readyz").await.status(), StatusCode::OK);
+
+    cluster.stop_immediate().unwrap();
+    let started = std::time::Instant::now();
+    let res = browser.get("/readyz").await;
+    assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "no hang"
+    );
+    assert!(
+        res.text()
+            .await
+            .unwrap()
+            .contains("Temporarily unavailable")
+    );
+    let res = browser.get("/sign-in").await;
+    assert_eq!(
+        res.status(),
+        StatusCode::SERVICE_UNAVAILABLE,
+        "pages say 503 too"
+    );
+
+    cluster.restart().unwrap();
+    let mut status = StatusCode::SERVICE_UNAVAILABLE;
+    for _ in 0..20 {
+        status = browser.get("/readyz").await.status();
+        if status == StatusCode::OK {
+            break;
+        }
+        actix_web::rt::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    assert_eq!(status, StatusCode::OK, "recovers without a restart");
+    drop(app);
+    drop(cluster);
+    let _ = std::fs::remove_dir_all(dir);
+}

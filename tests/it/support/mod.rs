@@ -1,0 +1,294 @@
+//! The test harness: the real server on a random port over a fresh
+//! database, and browsers (cookie-keeping clients that do not follow
+//! redirects) to drive it.
+
+pub mod database;
+
+use std::sync::{Arc, Mutex};
+
+use diesel::prelude::*;
+use reqwest::StatusCode;
+use reqwest::cookie::{CookieStore, Jar};
+use team_console::Application;
+use team_console::config::Settings;
+use uuid::Uuid;
+
+pub use database::Server;
+
+pub struct TestApp {
+    pub address: String,
+    pub db_name: String,
+    pub db_url: String,
+    handle: actix_web::dev::ServerHandle,
+}
+
+pub fn test_settings(database_url: String) -> Settings {
+    Settings {
+        database_url,
+        bind_addr: "127.0.0.1:0".into(),
+        public_url: None,
+        secret_key: b"test secret key, at least 32 bytes long!".to_vec(),
+        cookie_secure: None,
+        trusted_proxy: None,
+        database_pool_size: 4,
+        // Cheap hashing: tests check behaviour, not hashing cost.
+        argon2: argon2::Params::new(256, 1, 1, None).unwrap(),
+        workers: Some(1),
+    }
+}
+
+/// TEST_LOG=1 shows the app's logs (errors with their causes).
+fn init_logs() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        if std::env::var_os("TEST_LOG").is_some() {
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter("info")
+                .with_test_writer()
+                .try_init();
+        }
+    });
+}
+
+impl TestApp {
+    pub async fn spawn() -> TestApp {
+        let server = Server::get();
+        let db_name = server.create_database();
+        let db_url = server.url(&db_name);
+        Self::spawn_with(test_settings(db_url.clone()), db_name).await
+    }
+
+    pub async fn spawn_with(settings: Settings, db_name: String) -> TestApp {
+        init_logs();
+        let db_url = settings.database_url.clone();
+        let app = Application::build(settings).expect("build the application");
+        let port = app.port();
+        let handle = app.handle();
+        actix_web::rt::spawn(app.run_until_stopped());
+        TestApp {
+            address: format!("http://127.0.0.1:{port}"),
+
+            db_name,
+            db_url,
+            handle,
+        }
+    }
+
+    /// A new browser with an empty cookie jar.
+    pub fn browser(&self) -> Browser {
+        Browser::new(&self.address)
+    }
+
+    /// A direct connection to this test's database (arrange and assert).
+    pub fn conn(&self) -> PgConnection {
+        PgConnection::establish(&self.db_url).expect("connect to the test database")
+    }
+
+    /// Signs a new user up through the form; returns their browser.
+    pub async fn signed_up_user(&self, name: &str) -> TestUser {
+        let browser = self.browser();
+        let email = format!(
+            "{}-{}@example.com",
+            name.to_lowercase().replace(' ', "."),
+            &Uuid::new_v4().simple().to_string()[..8]
+        );
+        let res = browser
+            .post_form(
+                "/sign-up",
+                &[
+                    ("email", email.as_str()),
+                    ("display_name", name),
+                    ("password", PASSWORD),
+                ],
+            )
+            .await;
+        assert_eq!(res.status(), StatusCode::SEE_OTHER, "sign-up failed");
+        let location = location(&res);
+        let account_id = location
+            .strip_prefix("/accounts/")
+            .and_then(|id| Uuid::parse_str(id).ok())
+            .expect("sign-up redirects to the personal account");
+        let user_id = {
+            use team_console::db::schema::users;
+            users::table
+                .filter(users::email.eq(&email))
+                .select(users::id)
+                .first::<Uuid>(&mut self.conn())
+                .expect("user row")
+        };
+        TestUser {
+            browser,
+            email,
+            user_id,
+            personal_account_id: account_id,
+        }
+    }
+
+    pub fn stop(&self) {
+        drop(self.handle.stop(false));
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        drop(self.handle.stop(false));
+        if !self.db_name.is_empty() {
+            Server::get().drop_database(&self.db_name);
+        }
+    }
+}
+
+/// A strong password every test user gets.
+pub const PASSWORD: &str = "violet tractor banjo 7 harbour";
+
+pub struct TestUser {
+    pub browser: Browser,
+    pub email: String,
+    pub user_id: Uuid,
+    pub personal_account_id: Uuid,
+}
+
+/// A cookie-keeping HTTP client that does not follow redirects and
+/// remembers the last CSRF token it saw on a page.
+#[derive(Clone)]
+pub struct Browser {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub jar: Arc<Jar>,
+    csrf: Arc<Mutex<Option<String>>>,
+}
+
+impl Browser {
+    pub fn new(base: &str) -> Browser {
+        let jar = Arc::new(Jar::default());
+        let client = reqwest::Client::builder()
+            .cookie_provider(jar.clone())
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        Browser {
+            base: base.to_string(),
+            client,
+            jar,
+            csrf: Arc::new(Mutex::new(None)),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// The Cookie header this browser would send.
+    pub fn cookie_header(&self) -> Option<String> {
+        self.jar
+            .cookies(&self.base.parse().unwrap())
+            .and_then(|v| v.to_str().ok().map(str::to_owned))
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("GET failed")
+    }
+
+    /// GET and read the body, remembering the page's CSRF token.
+    pub async fn get_page(&self, path: &str) -> (StatusCode, String) {
+        let res = self.get(path).await;
+        let status = res.status();
+        let body = res.text().await.unwrap();
+        self.remember_csrf(&body);
+        (status, body)
+    }
+
+    pub fn remember_csrf(&self, body: &str) {
+        if let Some(token) = csrf_in(body) {
+            *self.csrf.lock().unwrap() = Some(token);
+        }
+    }
+
+    /// The CSRF token of this browser's session (fetched from a page if
+    /// none was seen yet).
+    pub async fn csrf(&self) -> String {
+        if let Some(token) = self.csrf.lock().unwrap().clone() {
+            return token;
+        }
+        self.get_page("/sign-in").await;
+        self.csrf
+            .lock()
+            .unwrap()
+            .clone()
+            .expect("a CSRF token on /sign-in")
+    }
+
+    /// POSTs a form with this session's CSRF token added. A redirect after
+    /// the post is not followed, but the token is refreshed when the
+    /// session changes (sign-in issues a new one).
+    pub async fn post_form(&self, path: &str, fields: &[(&str, &str)]) -> reqwest::Response {
+        let token = self.csrf().await;
+        let mut form: Vec<(&str, &str)> = fields.to_vec();
+        form.push(("csrf_token", token.as_str()));
+        let res = self
+            .client
+            .post(self.url(path))
+            .form(&form)
+            .send()
+            .await
+            .expect("POST failed");
+        if path == "/sign-in" || path == "/sign-up" || path == "/sign-out" {
+            *self.csrf.lock().unwrap() = None;
+        }
+        res
+    }
+
+    /// POSTs a form exactly as given (no token added).
+    pub async fn post_raw(&self, path: &str, fields: &[(&str, &str)]) -> reqwest::Response {
+        self.client
+            .post(self.url(path))
+            .form(fields)
+            .send()
+            .await
+            .expect("POST failed")
+    }
+
+    pub async fn sign_in(&self, email: &str, password: &str) -> reqwest::Response {
+        self.post_form("/sign-in", &[("email", email), ("password", password)])
+            .await
+    }
+}
+
+pub fn csrf_in(body: &str) -> Option<String> {
+    let marker = "name=\"csrf_token\" value=\"";
+    let start = body.find(marker)? + marker.len();
+    let end = body[start..].find('"')? + start;
+    Some(body[start..end].to_string())
+}
+
+pub fn location(res: &reqwest::Response) -> String {
+    res.headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[track_caller]
+pub fn assert_redirect_to(res: &reqwest::Response, expected: &str) {
+    assert!(
+        res.status().is_redirection(),
+        "expected a redirect to {expected}, got {}",
+        res.status()
+    );
+    assert_eq!(location(res), expected);
+}
+
+/// Audit actions recorded in this test's database, oldest first.
+pub fn audit_actions(conn: &mut PgConnection) -> Vec<String> {
+    use team_console::db::schema::audit_entries;
+    audit_entries::table
+        .order(audit_entries::id.asc())
+        .select(audit_entries::action)
+        .load(conn)
+        .unwrap()
+}
