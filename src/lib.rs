@@ -8,6 +8,7 @@ pub mod authz;
 pub mod config;
 pub mod db;
 pub mod health;
+pub mod members;
 pub mod routes;
 pub mod tokens;
 pub mod web;

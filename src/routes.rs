@@ -4,7 +4,7 @@
 
 use actix_web::{Route, web};
 
-use crate::{accounts, health};
+use crate::{accounts, health, members};
 
 pub struct RouteDef {
     pub method: &'static str,
@@ -35,6 +35,16 @@ routes! {
     post "/sign-in" => accounts::sign_in::submit,
     post "/sign-out" => accounts::sign_out::submit,
     get "/accounts/{account_id}" => accounts::dashboard::show,
+    get "/accounts/{account_id}/convert" => accounts::convert::form,
+    post "/accounts/{account_id}/convert" => accounts::convert::submit,
+    get "/accounts/{account_id}/settings" => accounts::settings::show,
+    post "/accounts/{account_id}/settings" => accounts::settings::rename,
+    get "/accounts/{account_id}/members" => members::list::show,
+    post "/accounts/{account_id}/members/{user_id}/role" => members::change_role::submit,
+    get "/accounts/{account_id}/members/{user_id}/remove" => members::remove::confirm,
+    post "/accounts/{account_id}/members/{user_id}/remove" => members::remove::submit,
+    get "/accounts/{account_id}/leave" => members::leave::confirm,
+    post "/accounts/{account_id}/leave" => members::leave::submit,
     get "/healthz" => health::healthz,
     get "/readyz" => health::readyz,
     get "/static/{file}" => crate::web::static_files::serve,

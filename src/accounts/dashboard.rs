@@ -34,7 +34,7 @@ pub async fn home(signed_in: SignedIn) -> AppResult<HttpResponse> {
 pub async fn show(member: Member<can::UseAccount>) -> AppResult<HttpResponse> {
     let account = &member.membership.account;
     w::page(&DashboardPage {
-        layout: member.layout()?,
+        layout: member.layout()?.section("dashboard"),
         account_id: account.id,
         account_name: account.name.clone(),
         is_team: account.kind == "team",

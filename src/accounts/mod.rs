@@ -1,9 +1,11 @@
 //! People and their accounts: sign-up, sign-in, sign-out, the dashboard
 //! and the account switcher.
 
+pub mod convert;
 pub mod dashboard;
 pub mod models;
 pub mod passwords;
+pub mod settings;
 pub mod sign_in;
 pub mod sign_out;
 pub mod sign_up;

@@ -140,6 +140,11 @@ impl<C> Member<C> {
     pub fn session(&self) -> &Session {
         &self.signed_in.session
     }
+
+    /// The signed-in user as recorded in audit entries.
+    pub fn actor(&self) -> crate::audit::Actor {
+        crate::audit::Actor::user(self.signed_in.user.id, &self.signed_in.user.email)
+    }
 }
 
 impl<C: Needs + 'static> FromRequest for Member<C> {

@@ -44,6 +44,8 @@ impl AccountLink {
 
 /// The current account's navigation: only what the role may use.
 pub struct Nav {
+    /// Which navigation entry is the current page ("pods", "members", ...).
+    pub section: &'static str,
     pub account_id: Uuid,
     pub account_name: String,
     pub is_team: bool,
@@ -59,6 +61,7 @@ impl Nav {
     pub fn for_membership(m: &AccountMembership) -> Nav {
         let can = |c| authz::allows(m.account.kind(), m.role, c);
         Nav {
+            section: "",
             account_id: m.account.id,
             account_name: m.account.name.clone(),
             is_team: m.account.kind() == AccountKind::Team,
@@ -73,6 +76,14 @@ impl Nav {
 }
 
 impl Layout {
+    /// Marks the navigation entry of the page being shown.
+    pub fn section(mut self, section: &'static str) -> Layout {
+        if let Some(nav) = self.nav.as_mut() {
+            nav.section = section;
+        }
+        self
+    }
+
     /// For pages seen signed out (sign-in, sign-up, invite landing).
     pub fn public(session: &actix_session::Session) -> crate::web::error::AppResult<Layout> {
         Ok(Layout {

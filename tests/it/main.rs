@@ -5,7 +5,9 @@ mod support;
 
 mod audit_log;
 mod health;
+mod matrix;
 mod security;
 mod sessions;
 mod sign_in;
 mod sign_up;
+mod teams;

@@ -292,3 +292,92 @@ pub fn audit_actions(conn: &mut PgConnection) -> Vec<String> {
         .load(conn)
         .unwrap()
 }
+
+impl TestApp {
+    /// Converts the user's personal account into a team through the form.
+    pub async fn convert_to_team(&self, user: &TestUser, name: &str) -> Uuid {
+        let id = user.personal_account_id;
+        let res = user
+            .browser
+            .post_form(
+                &format!("/accounts/{id}/convert"),
+                &[("name", name), ("confirm", "yes")],
+            )
+            .await;
+        assert_redirect_to(&res, &format!("/accounts/{id}/members"));
+        id
+    }
+
+    /// Arrange: makes `user_id` a member of the account with `role`.
+    pub fn add_member(&self, account_id: Uuid, user_id: Uuid, role: team_console::authz::Role) {
+        use team_console::db::schema::memberships;
+        diesel::insert_into(memberships::table)
+            .values((
+                memberships::account_id.eq(account_id),
+                memberships::user_id.eq(user_id),
+                memberships::role.eq(role.as_str()),
+            ))
+            .execute(&mut self.conn())
+            .unwrap();
+    }
+
+    /// Arrange: a new team owned by `owner` (an Admin), inserted directly.
+    pub fn insert_team(&self, owner: Uuid, name: &str) -> Uuid {
+        use team_console::db::schema::accounts;
+        let id = Uuid::new_v4();
+        diesel::insert_into(accounts::table)
+            .values((
+                accounts::id.eq(id),
+                accounts::kind.eq("team"),
+                accounts::name.eq(name),
+                accounts::owner_id.eq(owner),
+            ))
+            .execute(&mut self.conn())
+            .unwrap();
+        self.add_member(id, owner, team_console::authz::Role::Admin);
+        id
+    }
+
+    /// The role `user_id` has in the account, if any.
+    pub fn role_of(&self, account_id: Uuid, user_id: Uuid) -> Option<String> {
+        use team_console::db::schema::memberships;
+        memberships::table
+            .find((account_id, user_id))
+            .select(memberships::role)
+            .first(&mut self.conn())
+            .optional()
+            .unwrap()
+    }
+}
+
+/// A team whose owner is an Admin, with one member of each other role.
+pub struct Team {
+    pub id: Uuid,
+    pub admin: TestUser,
+    pub basic: TestUser,
+    pub billing: TestUser,
+    pub dev: TestUser,
+}
+
+impl TestApp {
+    /// "Acme GPU", converted through the form, with a Basic, a Billing and
+    /// a Dev member besides its Admin.
+    pub async fn team(&self) -> Team {
+        use team_console::authz::Role;
+        let admin = self.signed_up_user("Alice Admin").await;
+        let id = self.convert_to_team(&admin, "Acme GPU").await;
+        let basic = self.signed_up_user("Bob Basic").await;
+        let billing = self.signed_up_user("Bea Billing").await;
+        let dev = self.signed_up_user("Dan Dev").await;
+        self.add_member(id, basic.user_id, Role::Basic);
+        self.add_member(id, billing.user_id, Role::Billing);
+        self.add_member(id, dev.user_id, Role::Dev);
+        Team {
+            id,
+            admin,
+            basic,
+            billing,
+            dev,
+        }
+    }
+}

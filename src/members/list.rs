@@ -1,0 +1,85 @@
+//! GET /accounts/{id}/members: the Team page (every member sees it; Admins
+//! get the controls).
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, web};
+use askama::Template;
+
+use crate::AppState;
+use crate::authz::{AccountKind, Capability, Role, can};
+use crate::members::{self, MemberRow};
+use crate::web::auth::Member;
+use crate::web::error::{AppError, AppResult};
+use crate::web::layout::Layout;
+use crate::web::session::{Flash, FlashLevel};
+use crate::web::{self as w};
+
+#[derive(Template)]
+#[template(path = "members/list.html")]
+struct MembersPage {
+    layout: Layout,
+    account_id: uuid::Uuid,
+    account_name: String,
+    me: uuid::Uuid,
+    members: Vec<MemberRow>,
+    roles: [Role; 4],
+    can_manage: bool,
+}
+
+#[derive(Template)]
+#[template(path = "members/personal.html")]
+struct PersonalHintPage {
+    layout: Layout,
+    account_id: uuid::Uuid,
+    is_owner: bool,
+}
+
+/// A personal account has no Members page: it explains how to get one.
+pub async fn show(
+    state: web::Data<AppState>,
+    member: Member<can::UseAccount>,
+) -> AppResult<HttpResponse> {
+    if member.membership.account.kind() == AccountKind::Personal {
+        return w::page(&PersonalHintPage {
+            layout: member.layout()?.section("members"),
+            account_id: member.account_id(),
+            is_owner: member.membership.account.owner_id == member.user().id,
+        });
+    }
+    if !member.can(Capability::ViewMembers) {
+        return Err(AppError::Forbidden);
+    }
+    render(&state, &member, StatusCode::OK, None).await
+}
+
+/// The Team page, with `error` shown at the top (e.g. the last-Admin rule).
+pub async fn render<C>(
+    state: &AppState,
+    member: &Member<C>,
+    status: StatusCode,
+    error: Option<String>,
+) -> AppResult<HttpResponse> {
+    let account_id = member.account_id();
+    let list = state
+        .db(move |conn| Ok(members::list(conn, account_id)?))
+        .await?;
+    let mut layout = member.layout()?.section("members");
+    if let Some(text) = error {
+        layout.flashes.push(Flash {
+            level: FlashLevel::Error,
+            text,
+        });
+    }
+    w::render(
+        status,
+        &MembersPage {
+            layout,
+            account_id,
+            account_name: member.membership.account.name.clone(),
+            me: member.user().id,
+            members: list,
+            roles: Role::ALL,
+            can_manage: member.can(Capability::ManageMembers),
+        },
+    )
+}

@@ -1,0 +1,198 @@
+//! SPEC §2 as a table: every route of the app, for each of Basic, Billing,
+//! Dev, Admin, a signed-in non-member and a signed-out visitor. The table
+//! is written here independently of the app; a route the app has that the
+//! table lacks fails the test, so no new route escapes it.
+
+use reqwest::StatusCode;
+use team_console::authz::Role;
+use uuid::Uuid;
+
+use crate::support::{Browser, TestApp, TestUser, location};
+
+const ALL: &[Role] = &[Role::Basic, Role::Billing, Role::Dev, Role::Admin];
+const ADMIN: &[Role] = &[Role::Admin];
+
+enum Access {
+    /// Anyone, signed in or not.
+    Public,
+    /// Members of the account in the URL with one of these roles.
+    Roles(&'static [Role]),
+}
+
+/// What SPEC §2 says for each route.
+fn expected(method: &str, path: &str) -> Option<Access> {
+    use Access::*;
+    Some(match (method, path) {
+        (
+            _,
+            "/" | "/sign-up" | "/sign-in" | "/sign-out" | "/healthz" | "/readyz" | "/static/{file}",
+        ) => Public,
+        ("GET", "/accounts/{account_id}") => Roles(ALL),
+        // Settings, renaming and conversion: account settings, Admin only.
+        (_, "/accounts/{account_id}/settings" | "/accounts/{account_id}/convert") => Roles(ADMIN),
+        ("GET", "/accounts/{account_id}/members") => Roles(ALL),
+        (_, "/accounts/{account_id}/members/{user_id}/role") => Roles(ADMIN),
+        (_, "/accounts/{account_id}/members/{user_id}/remove") => Roles(ADMIN),
+        (_, "/accounts/{account_id}/leave") => Roles(ALL),
+        _ => return None,
+    })
+}
+
+/// Form fields sent with every POST: plausible values for any form.
+const FORM: &[(&str, &str)] = &[("role", "basic"), ("name", "Matrix Team")];
+
+struct Fixture {
+    team: Uuid,
+    /// A Basic member that Admin actions (role change, removal) target.
+    target: Uuid,
+}
+
+fn fill(path: &str, f: &Fixture) -> String {
+    path.replace("{account_id}", &f.team.to_string())
+        .replace("{user_id}", &f.target.to_string())
+        .replace("{file}", "app.css")
+}
+
+async fn request(browser: &Browser, method: &str, path: &str) -> reqwest::Response {
+    match method {
+        "GET" => browser.get(path).await,
+        "POST" => browser.post_form(path, FORM).await,
+        other => panic!("no test for method {other}"),
+    }
+}
+
+fn refused_for_member(res: &reqwest::Response) -> bool {
+    res.status() == StatusCode::FORBIDDEN
+}
+
+fn allowed(res: &reqwest::Response) -> bool {
+    let status = res.status();
+    let to_sign_in = status.is_redirection() && location(res).starts_with("/sign-in");
+    !(status == StatusCode::FORBIDDEN || status == StatusCode::NOT_FOUND || to_sign_in)
+}
+
+#[actix_web::test]
+async fn every_route_answers_every_role_as_spec_section_2_says() {
+    let app = TestApp::spawn().await;
+    let admin = app.signed_up_user("Matrix Admin").await;
+    let mut members: Vec<(Role, TestUser)> = Vec::new();
+    for role in [Role::Basic, Role::Billing, Role::Dev] {
+        members.push((role, app.signed_up_user(&format!("Matrix {role}")).await));
+    }
+    let target = app.signed_up_user("Matrix Target").await;
+    let outsider = app.signed_up_user("Matrix Outsider").await;
+    let signed_out = app.browser();
+
+    let mut failures = Vec::new();
+    for route in team_console::routes::all() {
+        let Some(access) = expected(route.method, route.path) else {
+            failures.push(format!(
+                "{} {} is not in the matrix test",
+                route.method, route.path
+            ));
+            continue;
+        };
+        // A fresh team per route: what one role's request changes cannot
+        // affect another route's check.
+        let team = app.insert_team(admin.user_id, "Matrix Team");
+        for (role, user) in &members {
+            app.add_member(team, user.user_id, *role);
+        }
+        app.add_member(team, target.user_id, Role::Basic);
+        let fixture = Fixture {
+            team,
+            target: target.user_id,
+        };
+        let path = fill(route.path, &fixture);
+        let label = format!("{} {}", route.method, route.path);
+
+        match access {
+            Access::Public => {
+                let res = request(&signed_out, route.method, &path).await;
+                // Public forms may refuse the generic fields (400), never the visitor.
+                let status = res.status();
+                if status == StatusCode::FORBIDDEN
+                    || status == StatusCode::NOT_FOUND
+                    || status.is_server_error()
+                {
+                    failures.push(format!("{label}: signed out got {}", res.status()));
+                }
+            }
+            Access::Roles(roles) => {
+                let res = request(&signed_out, route.method, &path).await;
+                if !(res.status().is_redirection() && location(&res).starts_with("/sign-in")) {
+                    failures.push(format!(
+                        "{label}: signed out got {} (want sign-in)",
+                        res.status()
+                    ));
+                }
+                let res = request(&outsider.browser, route.method, &path).await;
+                if res.status() != StatusCode::NOT_FOUND {
+                    failures.push(format!(
+                        "{label}: non-member got {} (want 404)",
+                        res.status()
+                    ));
+                }
+                // Members in a fixed order, Admin last: Admin actions
+                // (removing the target...) come after the others' checks.
+                let perspectives = members
+                    .iter()
+                    .map(|(r, u)| (*r, u))
+                    .chain([(Role::Admin, &admin)]);
+                for (role, user) in perspectives {
+                    let res = request(&user.browser, route.method, &path).await;
+                    let want = roles.contains(&role);
+                    if want && !allowed(&res) {
+                        failures.push(format!(
+                            "{label}: {role} refused with {} (want allowed)",
+                            res.status()
+                        ));
+                    }
+                    if !want && !refused_for_member(&res) {
+                        failures.push(format!("{label}: {role} got {} (want 403)", res.status()));
+                    }
+                }
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "role matrix violations:\n{}",
+        failures.join("\n")
+    );
+}
+
+#[actix_web::test]
+async fn a_personal_account_has_no_members_page_invites_or_leaving() {
+    let app = TestApp::spawn().await;
+    let user = app.signed_up_user("Solo").await;
+    let id = user.personal_account_id;
+
+    let (status, body) = user
+        .browser
+        .get_page(&format!("/accounts/{id}/members"))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.contains("has no members"));
+    assert!(body.contains("Convert to Team Account"));
+    assert_eq!(
+        user.browser
+            .get(&format!("/accounts/{id}/leave"))
+            .await
+            .status(),
+        StatusCode::FORBIDDEN
+    );
+    let res = user
+        .browser
+        .post_form(&format!("/accounts/{id}/leave"), &[])
+        .await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    let res = user
+        .browser
+        .post_form(
+            &format!("/accounts/{id}/members/{}/role", user.user_id),
+            &[("role", "basic")],
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+}
