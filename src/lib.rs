@@ -8,6 +8,7 @@ pub mod authz;
 pub mod config;
 pub mod db;
 pub mod health;
+pub mod invites;
 pub mod members;
 pub mod routes;
 pub mod tokens;
@@ -40,6 +41,8 @@ pub struct AppState {
     pub trusted_proxy: Option<IpAddr>,
     pub passwords: accounts::passwords::Passwords,
     pub secret_key: Vec<u8>,
+    /// Signs invite links (derived from the secret key).
+    pub invite_link_key: Vec<u8>,
 }
 
 impl AppState {
@@ -84,6 +87,7 @@ impl Application {
             trusted_proxy: settings.trusted_proxy,
             passwords: accounts::passwords::Passwords::new(settings.argon2.clone()),
             secret_key: settings.secret_key.clone(),
+            invite_link_key: invites::link_key(&settings.secret_key),
         });
         let key = Key::derive_from(&settings.secret_key);
         let store = PgSessionStore::new(pool.clone(), SESSION_IDLE);
@@ -132,6 +136,7 @@ impl Application {
                 ))
                 .wrap(ErrorHandlers::new().default_handler(web::error::render_error_page))
                 .wrap(web::headers::security_headers(secure))
+                .wrap(from_fn(web::headers::referrer_policy))
                 .wrap(from_fn(web::request_id::access_log))
         })
         .shutdown_timeout(30);

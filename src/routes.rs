@@ -4,7 +4,7 @@
 
 use actix_web::{Route, web};
 
-use crate::{accounts, health, members};
+use crate::{accounts, health, invites, members};
 
 pub struct RouteDef {
     pub method: &'static str,
@@ -45,6 +45,14 @@ routes! {
     post "/accounts/{account_id}/members/{user_id}/remove" => members::remove::submit,
     get "/accounts/{account_id}/leave" => members::leave::confirm,
     post "/accounts/{account_id}/leave" => members::leave::submit,
+    get "/accounts/{account_id}/invites/new" => invites::new::form,
+    post "/accounts/{account_id}/invites" => invites::new::create,
+    post "/accounts/{account_id}/invites/{invite_id}/regenerate" => invites::manage::regenerate,
+    get "/accounts/{account_id}/invites/{invite_id}/revoke" => invites::manage::confirm_revoke,
+    post "/accounts/{account_id}/invites/{invite_id}/revoke" => invites::manage::revoke,
+    get "/invites/{token}" => invites::landing::open_link,
+    get "/invite" => invites::landing::show,
+    post "/invite/accept" => invites::landing::join,
     get "/healthz" => health::healthz,
     get "/readyz" => health::readyz,
     get "/static/{file}" => crate::web::static_files::serve,

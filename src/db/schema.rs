@@ -27,6 +27,23 @@ diesel::table! {
 }
 
 diesel::table! {
+    invites (id) {
+        id -> Uuid,
+        account_id -> Uuid,
+        role -> Text,
+        email -> Nullable<Text>,
+        nonce -> Bytea,
+        token_hash -> Bytea,
+        created_by -> Uuid,
+        created_at -> Timestamptz,
+        expires_at -> Timestamptz,
+        revoked_at -> Nullable<Timestamptz>,
+        accepted_at -> Nullable<Timestamptz>,
+        accepted_by -> Nullable<Uuid>,
+    }
+}
+
+diesel::table! {
     memberships (account_id, user_id) {
         account_id -> Uuid,
         user_id -> Uuid,
@@ -66,6 +83,7 @@ diesel::table! {
 }
 
 diesel::joinable!(accounts -> users (owner_id));
+diesel::joinable!(invites -> accounts (account_id));
 diesel::joinable!(memberships -> accounts (account_id));
 diesel::joinable!(memberships -> users (user_id));
 diesel::joinable!(sessions -> users (user_id));
@@ -73,6 +91,7 @@ diesel::joinable!(sessions -> users (user_id));
 diesel::allow_tables_to_appear_in_same_query!(
     accounts,
     audit_entries,
+    invites,
     memberships,
     sessions,
     sign_in_throttles,

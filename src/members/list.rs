@@ -7,6 +7,7 @@ use askama::Template;
 
 use crate::AppState;
 use crate::authz::{AccountKind, Capability, Role, can};
+use crate::invites::{self, PendingInvite};
 use crate::members::{self, MemberRow};
 use crate::web::auth::Member;
 use crate::web::error::{AppError, AppResult};
@@ -24,6 +25,8 @@ struct MembersPage {
     members: Vec<MemberRow>,
     roles: [Role; 4],
     can_manage: bool,
+    can_invite: bool,
+    invites: Vec<PendingInvite>,
 }
 
 #[derive(Template)]
@@ -60,8 +63,16 @@ pub async fn render<C>(
     error: Option<String>,
 ) -> AppResult<HttpResponse> {
     let account_id = member.account_id();
-    let list = state
-        .db(move |conn| Ok(members::list(conn, account_id)?))
+    let can_invite = member.can(Capability::ManageInvites);
+    let (public_url, key) = (state.public_url.clone(), state.invite_link_key.clone());
+    let (list, invites) = state
+        .db(move |conn| {
+            let invites = match can_invite {
+                true => invites::pending(conn, account_id, &public_url, &key)?,
+                false => Vec::new(),
+            };
+            Ok((members::list(conn, account_id)?, invites))
+        })
         .await?;
     let mut layout = member.layout()?.section("members");
     if let Some(text) = error {
@@ -80,6 +91,8 @@ pub async fn render<C>(
             members: list,
             roles: Role::ALL,
             can_manage: member.can(Capability::ManageMembers),
+            can_invite,
+            invites,
         },
     )
 }

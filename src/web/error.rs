@@ -23,6 +23,9 @@ pub enum AppError {
     NotFound,
     #[error("conflict: {0}")]
     Conflict(String),
+    /// Not found, with a page saying what was looked for (an invite link).
+    #[error("not found: {title}")]
+    NotFoundWith { title: String, message: String },
     /// The thing existed but is no longer usable (an expired invite link).
     #[error("gone: {title}")]
     Gone { title: String, message: String },
@@ -46,14 +49,18 @@ impl AppError {
     fn public_message(&self) -> Option<String> {
         match self {
             AppError::BadRequest(m) | AppError::Conflict(m) => Some(m.clone()),
-            AppError::Gone { message, .. } => Some(message.clone()),
+            AppError::Gone { message, .. } | AppError::NotFoundWith { message, .. } => {
+                Some(message.clone())
+            }
             _ => None,
         }
     }
 
     fn public_title(&self) -> Option<String> {
         match self {
-            AppError::Gone { title, .. } => Some(title.clone()),
+            AppError::Gone { title, .. } | AppError::NotFoundWith { title, .. } => {
+                Some(title.clone())
+            }
             _ => None,
         }
     }
@@ -96,7 +103,7 @@ impl ResponseError for AppError {
         match self {
             AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
             AppError::Forbidden => StatusCode::FORBIDDEN,
-            AppError::NotFound => StatusCode::NOT_FOUND,
+            AppError::NotFound | AppError::NotFoundWith { .. } => StatusCode::NOT_FOUND,
             AppError::Conflict(_) => StatusCode::CONFLICT,
             AppError::Gone { .. } => StatusCode::GONE,
             AppError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,

@@ -11,7 +11,6 @@ pub fn security_headers(secure: bool) -> DefaultHeaders {
         .add(("Content-Security-Policy", CONTENT_SECURITY_POLICY))
         .add(("X-Content-Type-Options", "nosniff"))
         .add(("X-Frame-Options", "DENY"))
-        .add(("Referrer-Policy", "same-origin"))
         .add(("Cross-Origin-Opener-Policy", "same-origin"))
         .add((
             "Permissions-Policy",
@@ -27,4 +26,27 @@ pub fn security_headers(secure: bool) -> DefaultHeaders {
     } else {
         headers
     }
+}
+
+/// `Referrer-Policy`: `no-referrer` on every page that can carry an invite
+/// link (the invite pages, and the Team page where Admins copy links),
+/// `same-origin` elsewhere. Set by path so error pages get it too.
+pub async fn referrer_policy(
+    req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody>,
+) -> Result<actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
+    let path = req.path();
+    let carries_links =
+        path.starts_with("/invite") || path.ends_with("/members") || path.contains("/invites");
+    let policy = if carries_links {
+        "no-referrer"
+    } else {
+        "same-origin"
+    };
+    let mut res = next.call(req).await?;
+    res.headers_mut().insert(
+        actix_web::http::header::REFERRER_POLICY,
+        actix_web::http::header::HeaderValue::from_static(policy),
+    );
+    Ok(res)
 }

@@ -5,6 +5,7 @@ mod support;
 
 mod audit_log;
 mod health;
+mod invites;
 mod matrix;
 mod security;
 mod sessions;

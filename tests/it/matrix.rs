@@ -15,6 +15,8 @@ const ADMIN: &[Role] = &[Role::Admin];
 enum Access {
     /// Anyone, signed in or not.
     Public,
+    /// Whoever holds the invite link: never refused for who they are.
+    Link,
     /// Members of the account in the URL with one of these roles.
     Roles(&'static [Role]),
 }
@@ -34,6 +36,13 @@ fn expected(method: &str, path: &str) -> Option<Access> {
         (_, "/accounts/{account_id}/members/{user_id}/role") => Roles(ADMIN),
         (_, "/accounts/{account_id}/members/{user_id}/remove") => Roles(ADMIN),
         (_, "/accounts/{account_id}/leave") => Roles(ALL),
+        // Invites: creating, listing, revoking, regenerating are Admin's.
+        (_, "/accounts/{account_id}/invites/new" | "/accounts/{account_id}/invites") => {
+            Roles(ADMIN)
+        }
+        (_, "/accounts/{account_id}/invites/{invite_id}/regenerate") => Roles(ADMIN),
+        (_, "/accounts/{account_id}/invites/{invite_id}/revoke") => Roles(ADMIN),
+        (_, "/invites/{token}" | "/invite" | "/invite/accept") => Link,
         _ => return None,
     })
 }
@@ -43,6 +52,7 @@ const FORM: &[(&str, &str)] = &[("role", "basic"), ("name", "Matrix Team")];
 
 struct Fixture {
     team: Uuid,
+    invite: Uuid,
     /// A Basic member that Admin actions (role change, removal) target.
     target: Uuid,
 }
@@ -50,6 +60,8 @@ struct Fixture {
 fn fill(path: &str, f: &Fixture) -> String {
     path.replace("{account_id}", &f.team.to_string())
         .replace("{user_id}", &f.target.to_string())
+        .replace("{invite_id}", &f.invite.to_string())
+        .replace("{token}", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")
         .replace("{file}", "app.css")
 }
 
@@ -99,8 +111,10 @@ async fn every_route_answers_every_role_as_spec_section_2_says() {
             app.add_member(team, user.user_id, *role);
         }
         app.add_member(team, target.user_id, Role::Basic);
+        let invite = insert_invite(&app, team, admin.user_id);
         let fixture = Fixture {
             team,
+            invite,
             target: target.user_id,
         };
         let path = fill(route.path, &fixture);
@@ -116,6 +130,15 @@ async fn every_route_answers_every_role_as_spec_section_2_says() {
                     || status.is_server_error()
                 {
                     failures.push(format!("{label}: signed out got {}", res.status()));
+                }
+            }
+            Access::Link => {
+                for browser in [&signed_out, &outsider.browser, &admin.browser] {
+                    let res = request(browser, route.method, &path).await;
+                    let status = res.status();
+                    if status == StatusCode::FORBIDDEN || status.is_server_error() {
+                        failures.push(format!("{label}: got {status}"));
+                    }
                 }
             }
             Access::Roles(roles) => {
@@ -195,4 +218,24 @@ async fn a_personal_account_has_no_members_page_invites_or_leaving() {
         )
         .await;
     assert_eq!(res.status(), StatusCode::FORBIDDEN);
+}
+
+/// Arrange: a pending invite in the team (its link is not needed here).
+fn insert_invite(app: &TestApp, team: Uuid, admin: Uuid) -> Uuid {
+    use diesel::prelude::*;
+    use team_console::db::schema::invites;
+    let id = Uuid::new_v4();
+    diesel::insert_into(invites::table)
+        .values((
+            invites::id.eq(id),
+            invites::account_id.eq(team),
+            invites::role.eq("basic"),
+            invites::nonce.eq(vec![0u8; 16]),
+            invites::token_hash.eq(id.as_bytes().to_vec()),
+            invites::created_by.eq(admin),
+            invites::expires_at.eq(time::OffsetDateTime::now_utc() + time::Duration::days(1)),
+        ))
+        .execute(&mut app.conn())
+        .unwrap();
+    id
 }

@@ -381,3 +381,45 @@ impl TestApp {
         }
     }
 }
+
+/// Invite links shown on a page (the read-only fields of pending invites).
+pub fn invite_links(body: &str) -> Vec<String> {
+    body.split("readonly value=\"")
+        .skip(1)
+        .filter_map(|rest| rest.split('"').next())
+        .filter(|v| v.contains("/invites/"))
+        .map(str::to_owned)
+        .collect()
+}
+
+impl TestApp {
+    /// An Admin creates an invite through the form; returns its link.
+    pub async fn create_invite(
+        &self,
+        admin: &Browser,
+        team: Uuid,
+        role: &str,
+        email: &str,
+    ) -> String {
+        let res = admin
+            .post_form(
+                &format!("/accounts/{team}/invites"),
+                &[("role", role), ("email", email), ("lifetime_hours", "168")],
+            )
+            .await;
+        assert_redirect_to(&res, &format!("/accounts/{team}/members#invites"));
+        let (_, body) = admin.get_page(&format!("/accounts/{team}/members")).await;
+        invite_links(&body)
+            .into_iter()
+            .next()
+            .expect("the new invite's link")
+    }
+
+    /// Opens an invite link in `browser` (which keeps it in its session).
+    pub async fn open_invite(&self, browser: &Browser, link: &str) -> reqwest::Response {
+        let path = link
+            .strip_prefix(&self.address)
+            .expect("link built from PUBLIC_URL");
+        browser.get(path).await
+    }
+}
