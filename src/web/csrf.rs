@@ -57,8 +57,15 @@ async fn check(mut req: ServiceRequest) -> Result<ServiceRequest, (ServiceReques
     if header("sec-fetch-site").as_deref() == Some("cross-site") {
         return Err((req, refuse("cross-site request")));
     }
-    if header("origin").is_some_and(|origin| origin != public_origin) {
-        return Err((req, refuse("foreign origin")));
+    let fetch_site = header("sec-fetch-site");
+    match header("origin").as_deref() {
+        None => {}
+        Some(origin) if origin == public_origin => {}
+        // Pages sent with `Referrer-Policy: no-referrer` (those carrying
+        // invite links) make browsers send `Origin: null`; accept it only
+        // when the browser vouches that the request is same-origin.
+        Some("null") if fetch_site.as_deref() == Some("same-origin") => {}
+        Some(_) => return Err((req, refuse("foreign origin"))),
     }
 
     let body = match req.extract::<web::Bytes>().await {

@@ -4,6 +4,7 @@
 mod support;
 
 mod audit_log;
+mod browser;
 mod health;
 mod invites;
 mod matrix;

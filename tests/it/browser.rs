@@ -1,0 +1,274 @@
+//! End to end in real headless Chromium (through chromedriver): an Admin
+//! invites a Dev and the Dev joins from the link in a second browser.
+//! Skipped, loudly, when Chromium or chromedriver is missing — unless
+//! REQUIRE_BROWSER_TESTS=1 (set by .ci/run), which makes that a failure.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fantoccini::{Client, ClientBuilder, Locator};
+
+use crate::support::{PASSWORD, TestApp};
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+
+struct Driver {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn find_program(names: &[&str]) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    names
+        .iter()
+        .flat_map(|name| std::env::split_paths(&path).map(move |dir| dir.join(name)))
+        .find(|p| p.is_file())
+}
+
+/// chromedriver on a free port, or None (after saying why) when the
+/// browser is not installed and browser tests are not required.
+fn start_driver() -> Option<Driver> {
+    let driver = find_program(&["chromedriver"]);
+    let (Some(driver), true) = (driver, Path::new(CHROMIUM).exists()) else {
+        let message =
+            "Chromium or chromedriver is not installed (apt-get install chromium chromium-driver)";
+        if std::env::var("REQUIRE_BROWSER_TESTS").as_deref() == Ok("1") {
+            panic!("{message}, and REQUIRE_BROWSER_TESTS=1");
+        }
+        eprintln!("\n!!!!!!!! SKIPPING BROWSER TEST: {message} !!!!!!!!\n");
+        return None;
+    };
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = Command::new(driver)
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start chromedriver");
+    let started = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "chromedriver did not start"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Some(Driver {
+        child,
+        url: format!("http://127.0.0.1:{port}"),
+    })
+}
+
+/// A fresh headless browser session with its own profile.
+async fn browser(driver: &Driver) -> Client {
+    let profile =
+        std::env::temp_dir().join(format!("tc-chromium-{}", uuid::Uuid::new_v4().simple()));
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        serde_json::json!({
+            "binary": CHROMIUM,
+            "args": [
+                "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--disable-background-networking", "--disable-component-update",
+                "--no-first-run", "--disable-sync", "--window-size=1280,900",
+                format!("--user-data-dir={}", profile.display()),
+            ],
+        }),
+    );
+    ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+        .capabilities(caps)
+        .connect(&driver.url)
+        .await
+        .expect("a Chromium session")
+}
+
+async fn screenshot(client: &Client, name: &str) {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/browser-screenshots");
+    let _ = std::fs::create_dir_all(&dir);
+    if let Ok(png) = client.screenshot().await {
+        let _ = std::fs::write(dir.join(format!("{name}.png")), png);
+    }
+}
+
+async fn fill(client: &Client, id: &str, value: &str) {
+    let field = client.find(Locator::Id(id)).await.unwrap();
+    field.clear().await.unwrap();
+    field.send_keys(value).await.unwrap();
+}
+
+async fn click(client: &Client, css: &str) {
+    client
+        .find(Locator::Css(css))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+}
+
+/// The page's text once it contains `needle` (pages load after clicks).
+async fn wait_for_text(client: &Client, needle: &str) -> String {
+    let started = Instant::now();
+    loop {
+        let text = match client.find(Locator::Css("body")).await {
+            Ok(body) => body.text().await.unwrap_or_default(),
+            Err(_) => String::new(),
+        };
+        if text.contains(needle) {
+            return text;
+        }
+        if started.elapsed() > Duration::from_secs(10) {
+            panic!("page never showed {needle:?}; it shows:\n{text}");
+        }
+        actix_web::rt::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[actix_web::test]
+async fn an_admin_invites_a_dev_who_signs_up_from_the_link_and_joins() {
+    let Some(driver) = start_driver() else { return };
+    let app = TestApp::spawn().await;
+    let admin = browser(&driver).await;
+
+    // The Admin signs up and converts their account into a team.
+    admin
+        .goto(&format!("{}/sign-up", app.address))
+        .await
+        .unwrap();
+    fill(&admin, "email", "alice@acme.example").await;
+    fill(&admin, "display_name", "Alice Admin").await;
+    fill(&admin, "password", PASSWORD).await;
+    click(&admin, "form button[type=submit].primary").await;
+    wait_for_text(&admin, "Welcome to Team Console, Alice Admin.").await;
+    screenshot(&admin, "01-dashboard").await;
+    admin
+        .find(Locator::LinkText("Convert to Team Account"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    fill(&admin, "name", "Acme GPU").await;
+    click(&admin, "form button[type=submit].primary").await;
+    wait_for_text(&admin, "you become its first Admin").await;
+    click(&admin, "form button[type=submit].primary").await;
+    wait_for_text(&admin, "Acme GPU is now a team account").await;
+
+    // Invite New Member, as Dev.
+    admin
+        .find(Locator::LinkText("Invite New Member"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for_text(&admin, "Link expires after").await;
+    click(&admin, "input[name=role][value=dev]").await;
+    screenshot(&admin, "02-invite-form").await;
+    click(&admin, "form button[type=submit].primary").await;
+    wait_for_text(&admin, "Invite created for a new Dev.").await;
+    let field = admin
+        .find(Locator::Css(".copy-field input[readonly]"))
+        .await
+        .unwrap();
+    let link = field.prop("value").await.unwrap().unwrap();
+    assert!(
+        link.starts_with(&format!("{}/invites/", app.address)),
+        "{link}"
+    );
+    click(&admin, "button[data-copy-target]").await;
+    let button = admin
+        .find(Locator::Css("button[data-copy-target]"))
+        .await
+        .unwrap();
+    let label = button.text().await.unwrap();
+    assert!(
+        label == "Copied" || label == "Press Ctrl+C to copy",
+        "copy feedback: {label}"
+    );
+    screenshot(&admin, "03-pending-invites").await;
+    let copied = admin
+        .execute(
+            "return navigator.clipboard.readText().catch(() => null);",
+            vec![],
+        )
+        .await
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned));
+    if let Some(copied) = copied {
+        assert_eq!(copied, link, "the clipboard holds the link");
+    }
+    assert_eq!(
+        field.prop("value").await.unwrap().as_deref(),
+        Some(link.as_str()),
+        "the field still holds the link"
+    );
+
+    // A second, separate browser opens the link, signs up, joins.
+    let invitee = browser(&driver).await;
+    invitee.goto(&link).await.unwrap();
+    let url = invitee.current_url().await.unwrap();
+    assert_eq!(url.path(), "/invite", "the token left the address bar");
+    let text = wait_for_text(
+        &invitee,
+        "Alice Admin invites you to join the team Acme GPU as",
+    )
+    .await;
+    let role = invitee
+        .find(Locator::Css(".invite-card .badge"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(role, "Dev", "{text}");
+    screenshot(&invitee, "04-invite-landing").await;
+    invitee
+        .find(Locator::LinkText("Sign up to join"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for_text(&invitee, "Create your account").await;
+    fill(&invitee, "email", "dan@acme.example").await;
+    fill(&invitee, "display_name", "Dan Dev").await;
+    fill(&invitee, "password", PASSWORD).await;
+    click(&invitee, "form button[type=submit].primary").await;
+    wait_for_text(&invitee, "Join Team").await;
+    assert_eq!(
+        invitee.current_url().await.unwrap().path(),
+        "/invite",
+        "back on the invite"
+    );
+    click(&invitee, "form[action='/invite/accept'] button").await;
+
+    wait_for_text(&invitee, "Welcome to Acme GPU! You joined as Dev.").await;
+    let nav = invitee
+        .find(Locator::Css("nav.account-nav"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(nav.contains("Pods"), "{nav}");
+    assert!(!nav.contains("Billing"), "{nav}");
+    screenshot(&invitee, "05-joined-as-dev").await;
+
+    admin.close().await.unwrap();
+    invitee.close().await.unwrap();
+}
