@@ -7,6 +7,8 @@ diesel::table! {
         name -> Text,
         owner_id -> Uuid,
         created_at -> Timestamptz,
+        billing_email -> Nullable<Text>,
+        balance_cents -> Int8,
     }
 }
 
@@ -27,11 +29,42 @@ diesel::table! {
 }
 
 diesel::table! {
+    billing_transactions (id) {
+        id -> Uuid,
+        account_id -> Uuid,
+        kind -> Text,
+        amount_cents -> Int8,
+        description -> Text,
+        pod_id -> Nullable<Uuid>,
+        created_by -> Nullable<Uuid>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     memberships (account_id, user_id) {
         account_id -> Uuid,
         user_id -> Uuid,
         role -> Text,
         created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    pods (id) {
+        id -> Uuid,
+        account_id -> Uuid,
+        name -> Text,
+        gpu_type -> Text,
+        gpu_count -> Int4,
+        image -> Text,
+        status -> Text,
+        hourly_price_cents -> Int8,
+        created_at -> Timestamptz,
+        started_at -> Nullable<Timestamptz>,
+        total_running_seconds -> Int8,
+        total_charged_cents -> Int8,
+        terminated_at -> Nullable<Timestamptz>,
     }
 }
 
@@ -66,14 +99,20 @@ diesel::table! {
 }
 
 diesel::joinable!(accounts -> users (owner_id));
+diesel::joinable!(billing_transactions -> accounts (account_id));
+diesel::joinable!(billing_transactions -> pods (pod_id));
+diesel::joinable!(billing_transactions -> users (created_by));
 diesel::joinable!(memberships -> accounts (account_id));
 diesel::joinable!(memberships -> users (user_id));
+diesel::joinable!(pods -> accounts (account_id));
 diesel::joinable!(sessions -> users (user_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     accounts,
     audit_entries,
+    billing_transactions,
     memberships,
+    pods,
     sessions,
     sign_in_throttles,
     users,
