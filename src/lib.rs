@@ -5,10 +5,13 @@
 pub mod accounts;
 pub mod audit;
 pub mod authz;
+pub mod billing;
+pub mod clock;
 pub mod config;
 pub mod db;
 pub mod health;
 pub mod members;
+pub mod pods;
 pub mod routes;
 pub mod tokens;
 pub mod web;
@@ -40,6 +43,8 @@ pub struct AppState {
     pub trusted_proxy: Option<IpAddr>,
     pub passwords: accounts::passwords::Passwords,
     pub secret_key: Vec<u8>,
+    /// Pod start and stop times and the usage charged for them.
+    pub clock: clock::Clock,
 }
 
 impl AppState {
@@ -84,6 +89,7 @@ impl Application {
             trusted_proxy: settings.trusted_proxy,
             passwords: accounts::passwords::Passwords::new(settings.argon2.clone()),
             secret_key: settings.secret_key.clone(),
+            clock: settings.clock.clone(),
         });
         let key = Key::derive_from(&settings.secret_key);
         let store = PgSessionStore::new(pool.clone(), SESSION_IDLE);

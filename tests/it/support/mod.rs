@@ -34,6 +34,7 @@ pub fn test_settings(database_url: String) -> Settings {
         // Cheap hashing: tests check behaviour, not hashing cost.
         argon2: argon2::Params::new(256, 1, 1, None).unwrap(),
         workers: Some(1),
+        clock: team_console::clock::Clock::system(),
     }
 }
 
