@@ -4,8 +4,10 @@
 mod support;
 
 mod audit_log;
+mod billing;
 mod health;
 mod matrix;
+mod pods;
 mod security;
 mod sessions;
 mod sign_in;

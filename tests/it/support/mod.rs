@@ -3,6 +3,7 @@
 //! redirects) to drive it.
 
 pub mod database;
+pub mod pods;
 
 use std::sync::{Arc, Mutex};
 
