@@ -24,7 +24,8 @@ struct BillingPage {
     layout: Layout,
     account_id: Uuid,
     balance: String,
-    balance_negative: bool,
+    /// At or below zero: Pods cannot start.
+    cannot_start: bool,
     running_pods: i64,
     accrued: String,
     forms: Forms,
@@ -93,7 +94,7 @@ pub async fn render<C>(
             layout: member.layout()?.section("billing"),
             account_id,
             balance: money(summary.balance_cents),
-            balance_negative: summary.balance_cents <= 0,
+            cannot_start: summary.balance_cents <= 0,
             running_pods,
             accrued: money(accrued),
             forms,
