@@ -89,6 +89,8 @@ pub struct Settings {
     pub argon2: argon2::Params,
     /// HTTP worker threads; `None`: one per core.
     pub workers: Option<usize>,
+    /// What time it is (tests substitute a manual clock).
+    pub clock: crate::clock::Clock,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -130,6 +132,7 @@ impl Options {
             database_pool_size: self.database_pool_size,
             argon2,
             workers: None,
+            clock: crate::clock::Clock::system(),
         })
     }
 }

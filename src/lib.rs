@@ -5,11 +5,14 @@
 pub mod accounts;
 pub mod audit;
 pub mod authz;
+pub mod billing;
+pub mod clock;
 pub mod config;
 pub mod db;
 pub mod health;
 pub mod invites;
 pub mod members;
+pub mod pods;
 pub mod routes;
 pub mod tokens;
 pub mod web;
@@ -43,6 +46,8 @@ pub struct AppState {
     pub secret_key: Vec<u8>,
     /// Signs invite links (derived from the secret key).
     pub invite_link_key: Vec<u8>,
+    /// Pod start and stop times and the usage charged for them.
+    pub clock: clock::Clock,
 }
 
 impl AppState {
@@ -88,6 +93,7 @@ impl Application {
             passwords: accounts::passwords::Passwords::new(settings.argon2.clone()),
             secret_key: settings.secret_key.clone(),
             invite_link_key: invites::link_key(&settings.secret_key),
+            clock: settings.clock.clone(),
         });
         let key = Key::derive_from(&settings.secret_key);
         let store = PgSessionStore::new(pool.clone(), SESSION_IDLE);

@@ -4,7 +4,7 @@
 
 use actix_web::{Route, web};
 
-use crate::{accounts, health, invites, members};
+use crate::{accounts, billing, health, invites, members, pods};
 
 pub struct RouteDef {
     pub method: &'static str,
@@ -53,6 +53,16 @@ routes! {
     get "/invites/{token}" => invites::landing::open_link,
     get "/invite" => invites::landing::show,
     post "/invite/accept" => invites::landing::join,
+    get "/accounts/{account_id}/pods" => pods::list::show,
+    post "/accounts/{account_id}/pods" => pods::list::create,
+    get "/accounts/{account_id}/pods/{pod_id}/connect" => pods::connect::show,
+    post "/accounts/{account_id}/pods/{pod_id}/start" => pods::actions::start,
+    post "/accounts/{account_id}/pods/{pod_id}/stop" => pods::actions::stop,
+    get "/accounts/{account_id}/pods/{pod_id}/terminate" => pods::actions::confirm_terminate,
+    post "/accounts/{account_id}/pods/{pod_id}/terminate" => pods::actions::terminate,
+    get "/accounts/{account_id}/billing" => billing::page::show,
+    post "/accounts/{account_id}/billing/funds" => billing::actions::add_funds,
+    post "/accounts/{account_id}/billing/email" => billing::actions::change_email,
     get "/healthz" => health::healthz,
     get "/readyz" => health::readyz,
     get "/static/{file}" => crate::web::static_files::serve,

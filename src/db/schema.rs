@@ -7,6 +7,8 @@ diesel::table! {
         name -> Text,
         owner_id -> Uuid,
         created_at -> Timestamptz,
+        billing_email -> Nullable<Text>,
+        balance_cents -> Int8,
     }
 }
 
@@ -23,6 +25,19 @@ diesel::table! {
         ip -> Nullable<Text>,
         user_agent -> Nullable<Text>,
         details -> Jsonb,
+    }
+}
+
+diesel::table! {
+    billing_transactions (id) {
+        id -> Uuid,
+        account_id -> Uuid,
+        kind -> Text,
+        amount_cents -> Int8,
+        description -> Text,
+        pod_id -> Nullable<Uuid>,
+        created_by -> Nullable<Uuid>,
+        created_at -> Timestamptz,
     }
 }
 
@@ -49,6 +64,24 @@ diesel::table! {
         user_id -> Uuid,
         role -> Text,
         created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    pods (id) {
+        id -> Uuid,
+        account_id -> Uuid,
+        name -> Text,
+        gpu_type -> Text,
+        gpu_count -> Int4,
+        image -> Text,
+        status -> Text,
+        hourly_price_cents -> Int8,
+        created_at -> Timestamptz,
+        started_at -> Nullable<Timestamptz>,
+        total_running_seconds -> Int8,
+        total_charged_cents -> Int8,
+        terminated_at -> Nullable<Timestamptz>,
     }
 }
 
@@ -83,16 +116,22 @@ diesel::table! {
 }
 
 diesel::joinable!(accounts -> users (owner_id));
+diesel::joinable!(billing_transactions -> accounts (account_id));
+diesel::joinable!(billing_transactions -> pods (pod_id));
+diesel::joinable!(billing_transactions -> users (created_by));
 diesel::joinable!(invites -> accounts (account_id));
 diesel::joinable!(memberships -> accounts (account_id));
 diesel::joinable!(memberships -> users (user_id));
+diesel::joinable!(pods -> accounts (account_id));
 diesel::joinable!(sessions -> users (user_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     accounts,
     audit_entries,
+    billing_transactions,
     invites,
     memberships,
+    pods,
     sessions,
     sign_in_throttles,
     users,

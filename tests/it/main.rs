@@ -4,10 +4,12 @@
 mod support;
 
 mod audit_log;
+mod billing;
 mod browser;
 mod health;
 mod invites;
 mod matrix;
+mod pods;
 mod security;
 mod sessions;
 mod sign_in;

@@ -11,6 +11,9 @@ use crate::support::{Browser, TestApp, TestUser, location};
 
 const ALL: &[Role] = &[Role::Basic, Role::Billing, Role::Dev, Role::Admin];
 const ADMIN: &[Role] = &[Role::Admin];
+const POD_USERS: &[Role] = &[Role::Basic, Role::Dev, Role::Admin];
+const POD_MANAGERS: &[Role] = &[Role::Dev, Role::Admin];
+const BILLING: &[Role] = &[Role::Billing, Role::Admin];
 
 enum Access {
     /// Anyone, signed in or not.
@@ -43,6 +46,23 @@ fn expected(method: &str, path: &str) -> Option<Access> {
         (_, "/accounts/{account_id}/invites/{invite_id}/regenerate") => Roles(ADMIN),
         (_, "/accounts/{account_id}/invites/{invite_id}/revoke") => Roles(ADMIN),
         (_, "/invites/{token}" | "/invite" | "/invite/accept") => Link,
+        // Pods: listing and connecting for Basic, Dev, Admin; changes for Dev, Admin.
+        ("GET", "/accounts/{account_id}/pods") => Roles(POD_USERS),
+        ("POST", "/accounts/{account_id}/pods") => Roles(POD_MANAGERS),
+        ("GET", "/accounts/{account_id}/pods/{pod_id}/connect") => Roles(POD_USERS),
+        (
+            _,
+            "/accounts/{account_id}/pods/{pod_id}/start"
+            | "/accounts/{account_id}/pods/{pod_id}/stop"
+            | "/accounts/{account_id}/pods/{pod_id}/terminate",
+        ) => Roles(POD_MANAGERS),
+        // Billing: seeing and managing, Billing and Admin.
+        (
+            _,
+            "/accounts/{account_id}/billing"
+            | "/accounts/{account_id}/billing/funds"
+            | "/accounts/{account_id}/billing/email",
+        ) => Roles(BILLING),
         _ => return None,
     })
 }
@@ -55,6 +75,8 @@ struct Fixture {
     invite: Uuid,
     /// A Basic member that Admin actions (role change, removal) target.
     target: Uuid,
+    /// A stopped Pod of the team.
+    pod: Uuid,
 }
 
 fn fill(path: &str, f: &Fixture) -> String {
@@ -62,6 +84,7 @@ fn fill(path: &str, f: &Fixture) -> String {
         .replace("{user_id}", &f.target.to_string())
         .replace("{invite_id}", &f.invite.to_string())
         .replace("{token}", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")
+        .replace("{pod_id}", &f.pod.to_string())
         .replace("{file}", "app.css")
 }
 
@@ -116,6 +139,7 @@ async fn every_route_answers_every_role_as_spec_section_2_says() {
             team,
             invite,
             target: target.user_id,
+            pod: app.insert_pod(team, "Matrix Pod"),
         };
         let path = fill(route.path, &fixture);
         let label = format!("{} {}", route.method, route.path);

@@ -3,6 +3,7 @@
 //! redirects) to drive it.
 
 pub mod database;
+pub mod pods;
 
 use std::sync::{Arc, Mutex};
 
@@ -34,6 +35,7 @@ pub fn test_settings(database_url: String) -> Settings {
         // Cheap hashing: tests check behaviour, not hashing cost.
         argon2: argon2::Params::new(256, 1, 1, None).unwrap(),
         workers: Some(1),
+        clock: team_console::clock::Clock::system(),
     }
 }
 

@@ -1,0 +1,228 @@
+//! Billing: an account's balance and billing email, and the transactions
+//! that move the balance (funds added, Pod usage charged). Every
+//! transaction row updates `accounts.balance_cents` and writes its audit
+//! entry in the caller's database transaction. Money is integer cents.
+
+pub mod actions;
+pub mod amount;
+pub mod history;
+pub mod page;
+
+use diesel::prelude::*;
+use serde_json::json;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::audit::{self, Actor};
+use crate::db::schema::{accounts, billing_transactions};
+use crate::web::client::ClientInfo;
+use crate::web::error::{AppError, AppResult};
+
+pub const FUNDS_ADDED: &str = "funds_added";
+pub const USAGE_CHARGED: &str = "usage_charged";
+
+/// Usage cost of `seconds` of running at `hourly_price_cents`: charged per
+/// second, the total rounded up to the next cent.
+pub fn usage_cents(seconds: i64, hourly_price_cents: i64) -> i64 {
+    let seconds = i128::from(seconds.max(0));
+    let cents = (seconds * i128::from(hourly_price_cents) + 3599) / 3600;
+    i64::try_from(cents).unwrap_or(i64::MAX)
+}
+
+pub struct Summary {
+    pub balance_cents: i64,
+    pub billing_email: Option<String>,
+}
+
+pub fn summary(conn: &mut PgConnection, account_id: Uuid) -> QueryResult<Summary> {
+    let (balance_cents, billing_email) = accounts::table
+        .find(account_id)
+        .select((accounts::balance_cents, accounts::billing_email))
+        .first(conn)?;
+    Ok(Summary {
+        balance_cents,
+        billing_email,
+    })
+}
+
+pub fn balance(conn: &mut PgConnection, account_id: Uuid) -> QueryResult<i64> {
+    accounts::table
+        .find(account_id)
+        .select(accounts::balance_cents)
+        .first(conn)
+}
+
+/// A row of `billing_transactions` to append.
+struct NewTransaction<'a> {
+    account_id: Uuid,
+    kind: &'a str,
+    amount_cents: i64,
+    description: &'a str,
+    pod_id: Option<Uuid>,
+}
+
+/// Appends a transaction and moves the balance by its amount (one UPDATE:
+/// concurrent transactions of an account serialise on its row). Returns
+/// the new balance.
+fn append(
+    conn: &mut PgConnection,
+    tx: NewTransaction<'_>,
+    actor: &Actor,
+    now: OffsetDateTime,
+) -> QueryResult<i64> {
+    diesel::insert_into(billing_transactions::table)
+        .values((
+            billing_transactions::id.eq(Uuid::new_v4()),
+            billing_transactions::account_id.eq(tx.account_id),
+            billing_transactions::kind.eq(tx.kind),
+            billing_transactions::amount_cents.eq(tx.amount_cents),
+            billing_transactions::description.eq(tx.description),
+            billing_transactions::pod_id.eq(tx.pod_id),
+            billing_transactions::created_by.eq(actor.id),
+            billing_transactions::created_at.eq(now),
+        ))
+        .execute(conn)?;
+    diesel::update(accounts::table.find(tx.account_id))
+        .set(accounts::balance_cents.eq(accounts::balance_cents + tx.amount_cents))
+        .returning(accounts::balance_cents)
+        .get_result(conn)
+}
+
+/// Adds funds (a simulated payment). Returns the new balance.
+pub fn add_funds(
+    conn: &mut PgConnection,
+    account_id: Uuid,
+    amount_cents: i64,
+    actor: &Actor,
+    client: &ClientInfo,
+    now: OffsetDateTime,
+) -> AppResult<i64> {
+    if amount_cents <= 0 {
+        return Err(AppError::BadRequest("Add a positive amount.".into()));
+    }
+    conn.transaction(|conn| {
+        let tx = NewTransaction {
+            account_id,
+            kind: FUNDS_ADDED,
+            amount_cents,
+            description: "Funds added (simulated card payment)",
+            pod_id: None,
+        };
+        let balance = append(conn, tx, actor, now)?;
+        audit::record(
+            conn,
+            audit::Entry {
+                account_id: Some(account_id),
+                actor: Some(actor),
+                action: "billing.funds_added",
+                resource_type: "billing",
+                resource_id: Some(account_id.to_string()),
+                client,
+                details: json!({ "amount_cents": amount_cents, "balance_cents": balance }),
+            },
+        )?;
+        Ok(balance)
+    })
+}
+
+/// A Pod's usage to charge, computed by the caller.
+pub struct Usage<'a> {
+    pub account_id: Uuid,
+    pub pod_id: Uuid,
+    pub description: &'a str,
+    pub seconds: i64,
+    pub amount_cents: i64,
+}
+
+/// Charges Pod usage. Must run inside the transaction that stops or
+/// terminates the Pod, so usage is charged exactly when the state changes.
+/// Nothing is written for a zero amount. Returns the new balance.
+pub fn charge_usage(
+    conn: &mut PgConnection,
+    usage: &Usage<'_>,
+    actor: &Actor,
+    client: &ClientInfo,
+    now: OffsetDateTime,
+) -> QueryResult<i64> {
+    if usage.amount_cents <= 0 {
+        return balance(conn, usage.account_id);
+    }
+    let tx = NewTransaction {
+        account_id: usage.account_id,
+        kind: USAGE_CHARGED,
+        amount_cents: -usage.amount_cents,
+        description: usage.description,
+        pod_id: Some(usage.pod_id),
+    };
+    let balance = append(conn, tx, actor, now)?;
+    audit::record(
+        conn,
+        audit::Entry {
+            account_id: Some(usage.account_id),
+            actor: Some(actor),
+            action: "billing.usage_charged",
+            resource_type: "billing",
+            resource_id: Some(usage.account_id.to_string()),
+            client,
+            details: json!({
+                "pod_id": usage.pod_id,
+                "running_seconds": usage.seconds,
+                "amount_cents": -usage.amount_cents,
+                "balance_cents": balance,
+            }),
+        },
+    )?;
+    Ok(balance)
+}
+
+/// Sets (or, with `None`, clears) the billing email. Returns false when
+/// it was already that.
+pub fn change_email(
+    conn: &mut PgConnection,
+    account_id: Uuid,
+    email: Option<&str>,
+    actor: &Actor,
+    client: &ClientInfo,
+) -> AppResult<bool> {
+    conn.transaction(|conn| {
+        let old: Option<String> = accounts::table
+            .find(account_id)
+            .select(accounts::billing_email)
+            .for_update()
+            .first(conn)?;
+        if old.as_deref() == email {
+            return Ok(false);
+        }
+        diesel::update(accounts::table.find(account_id))
+            .set(accounts::billing_email.eq(email))
+            .execute(conn)?;
+        audit::record(
+            conn,
+            audit::Entry {
+                account_id: Some(account_id),
+                actor: Some(actor),
+                action: "billing.email_changed",
+                resource_type: "billing",
+                resource_id: Some(account_id.to_string()),
+                client,
+                details: json!({ "old_email": old, "new_email": email }),
+            },
+        )?;
+        Ok(true)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::usage_cents;
+
+    #[test]
+    fn usage_is_per_second_rounded_up_to_the_cent() {
+        assert_eq!(usage_cents(0, 299), 0);
+        assert_eq!(usage_cents(1, 299), 1);
+        assert_eq!(usage_cents(3600, 299), 299);
+        assert_eq!(usage_cents(5400, 299), 449); // 448.5 rounds up
+        assert_eq!(usage_cents(5400, 598), 897);
+        assert_eq!(usage_cents(-5, 299), 0);
+    }
+}

@@ -1,0 +1,111 @@
+//! GET /accounts/{id}/billing: balance, usage accrued by running Pods, the
+//! billing email, Add funds, and the transaction history (Billing, Admin).
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, web};
+use askama::Template;
+use serde::Deserialize;
+use uuid::Uuid;
+
+use crate::AppState;
+use crate::authz::can;
+use crate::billing::history::{self, Cursor, Position, Transaction};
+use crate::billing::{self, amount};
+use crate::pods;
+use crate::web::auth::Member;
+use crate::web::error::{AppError, AppResult};
+use crate::web::format::money;
+use crate::web::layout::Layout;
+use crate::web::{self as w};
+
+#[derive(Template)]
+#[template(path = "billing/show.html")]
+struct BillingPage {
+    layout: Layout,
+    account_id: Uuid,
+    balance: String,
+    /// At or below zero: Pods cannot start.
+    cannot_start: bool,
+    running_pods: i64,
+    accrued: String,
+    forms: Forms,
+    funds_hint: String,
+    transactions: Vec<Transaction>,
+    older: Option<String>,
+    newer: Option<String>,
+}
+
+/// What the two forms show: the values typed and their messages.
+#[derive(Default)]
+pub struct Forms {
+    pub amount: String,
+    pub amount_error: Option<String>,
+    pub email: Option<String>,
+    pub email_error: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub struct PageQuery {
+    before: Option<String>,
+    after: Option<String>,
+}
+
+pub async fn show(
+    state: web::Data<AppState>,
+    member: Member<can::ViewBilling>,
+    query: web::Query<PageQuery>,
+) -> AppResult<HttpResponse> {
+    let bad_cursor = || AppError::BadRequest("This page of the history does not exist.".into());
+    let position = match (&query.before, &query.after) {
+        (Some(c), None) => Position::Before(Cursor::parse(c).ok_or_else(bad_cursor)?),
+        (None, Some(c)) => Position::After(Cursor::parse(c).ok_or_else(bad_cursor)?),
+        (None, None) => Position::Newest,
+        (Some(_), Some(_)) => return Err(bad_cursor()),
+    };
+    render(&state, &member, StatusCode::OK, Forms::default(), position).await
+}
+
+/// The billing page with `forms` as typed (a refused form keeps its input).
+pub async fn render<C>(
+    state: &AppState,
+    member: &Member<C>,
+    status: StatusCode,
+    forms: Forms,
+    position: Position,
+) -> AppResult<HttpResponse> {
+    let account_id = member.account_id();
+    let now = state.clock.now();
+    let (summary, (running_pods, accrued), page) = state
+        .db(move |conn| {
+            Ok((
+                billing::summary(conn, account_id)?,
+                pods::accrued_usage(conn, account_id, now)?,
+                history::page(conn, account_id, position)?,
+            ))
+        })
+        .await?;
+    let mut forms = forms;
+    if forms.email.is_none() {
+        forms.email = summary.billing_email;
+    }
+    w::render(
+        status,
+        &BillingPage {
+            layout: member.layout()?.section("billing"),
+            account_id,
+            balance: money(summary.balance_cents),
+            cannot_start: summary.balance_cents <= 0,
+            running_pods,
+            accrued: money(accrued),
+            forms,
+            funds_hint: format!(
+                "From {} to {}, up to two decimals. The payment is simulated.",
+                money(amount::MIN_FUNDS_CENTS),
+                money(amount::MAX_FUNDS_CENTS)
+            ),
+            transactions: page.rows,
+            older: page.older.map(|c| c.encode()),
+            newer: page.newer.map(|c| c.encode()),
+        },
+    )
+}

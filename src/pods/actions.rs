@@ -1,0 +1,151 @@
+//! POST start / stop / terminate (Dev, Admin), and the page confirming a
+//! termination. An impossible transition (starting a running Pod, anything
+//! on a terminated one, starting at a zero balance) answers 409 with the
+//! Pods page showing why; success flashes and redirects to the Pods page.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, web};
+use askama::Template;
+use uuid::Uuid;
+
+use crate::AppState;
+use crate::authz::can;
+use crate::pods::list::{self, PodForm};
+use crate::pods::transitions::{self, Context, Outcome};
+use crate::pods::{self, Pod, duration_label};
+use crate::web::auth::Member;
+use crate::web::client::ClientInfo;
+use crate::web::error::{AppError, AppResult};
+use crate::web::format::money;
+use crate::web::layout::Layout;
+use crate::web::{self as w, session};
+
+type Transition = fn(&mut diesel::PgConnection, &Context<'_>, Uuid) -> AppResult<Outcome>;
+
+/// Runs `transition` on the Pod in the URL; `done` words the success.
+async fn run(
+    state: web::Data<AppState>,
+    member: Member<can::ManagePods>,
+    path: web::Path<(Uuid, Uuid)>,
+    client: ClientInfo,
+    transition: Transition,
+    done: fn(&Outcome) -> String,
+) -> AppResult<HttpResponse> {
+    let (account_id, pod_id) = path.into_inner();
+    let actor = member.actor();
+    let now = state.clock.now();
+    let result = state
+        .db(move |conn| {
+            let cx = Context {
+                account_id,
+                actor: &actor,
+                client: &client,
+                now,
+            };
+            transition(conn, &cx, pod_id)
+        })
+        .await;
+    match result {
+        Ok(outcome) => {
+            session::success(member.session(), done(&outcome));
+            Ok(w::see_other(&format!("/accounts/{account_id}/pods")))
+        }
+        Err(AppError::Conflict(message)) => {
+            let form = PodForm::default();
+            list::render(&state, &member, StatusCode::CONFLICT, form, Some(message)).await
+        }
+        Err(e) => Err(e),
+    }
+}
+
+fn charged(o: &Outcome) -> String {
+    if o.run_seconds == 0 {
+        return String::new();
+    }
+    format!(
+        " It ran {} and {} was charged.",
+        duration_label(o.run_seconds),
+        money(o.charged_cents)
+    )
+}
+
+pub async fn start(
+    state: web::Data<AppState>,
+    member: Member<can::ManagePods>,
+    path: web::Path<(Uuid, Uuid)>,
+    client: ClientInfo,
+) -> AppResult<HttpResponse> {
+    run(state, member, path, client, transitions::start, |o| {
+        format!(
+            "{} is running, at {}/h.",
+            o.pod.name,
+            money(o.pod.hourly_price_cents)
+        )
+    })
+    .await
+}
+
+pub async fn stop(
+    state: web::Data<AppState>,
+    member: Member<can::ManagePods>,
+    path: web::Path<(Uuid, Uuid)>,
+    client: ClientInfo,
+) -> AppResult<HttpResponse> {
+    run(state, member, path, client, transitions::stop, |o| {
+        format!("{} is stopped.{}", o.pod.name, charged(o))
+    })
+    .await
+}
+
+#[derive(Template)]
+#[template(path = "pods/terminate.html")]
+struct ConfirmTerminatePage {
+    layout: Layout,
+    account_id: Uuid,
+    pod: Pod,
+    gpus: String,
+    /// What terminating now would charge (a running Pod's current run).
+    accrued: Option<String>,
+}
+
+pub async fn confirm_terminate(
+    state: web::Data<AppState>,
+    member: Member<can::ManagePods>,
+    path: web::Path<(Uuid, Uuid)>,
+) -> AppResult<HttpResponse> {
+    let (account_id, pod_id) = path.into_inner();
+    let pod = state
+        .db(move |conn| pods::find_pod(conn, account_id, pod_id)?.ok_or(AppError::NotFound))
+        .await?;
+    if pod.is_terminated() {
+        let message = format!("{} is already terminated.", pod.name);
+        return list::render(
+            &state,
+            &member,
+            StatusCode::CONFLICT,
+            PodForm::default(),
+            Some(message),
+        )
+        .await;
+    }
+    let now = state.clock.now();
+    w::page(&ConfirmTerminatePage {
+        layout: member.layout()?.section("pods"),
+        account_id,
+        gpus: pod.gpus(),
+        accrued: pod.is_running().then(|| money(pod.accrued_cents(now))),
+        pod,
+    })
+}
+
+pub async fn terminate(
+    state: web::Data<AppState>,
+    member: Member<can::ManagePods>,
+    path: web::Path<(Uuid, Uuid)>,
+    client: ClientInfo,
+) -> AppResult<HttpResponse> {
+    run(state, member, path, client, transitions::terminate, |o| {
+        format!("{} is terminated.{}", o.pod.name, charged(o))
+    })
+    .await
+}

@@ -1,0 +1,169 @@
+//! Pods: the account's GPU machines. No machine exists: a Pod is a record
+//! whose state changes (create, start, stop, terminate) are real,
+//! persisted, audited and billed. Every lookup is scoped by account in the
+//! query, so another account's Pod id is simply not found.
+
+pub mod actions;
+pub mod catalogue;
+pub mod connect;
+pub mod list;
+pub mod transitions;
+
+use diesel::prelude::*;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::billing::usage_cents;
+use crate::db::schema::pods;
+
+pub const RUNNING: &str = "running";
+pub const STOPPED: &str = "stopped";
+pub const TERMINATED: &str = "terminated";
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = pods)]
+pub struct Pod {
+    pub id: Uuid,
+    pub account_id: Uuid,
+    pub name: String,
+    pub gpu_type: String,
+    pub gpu_count: i32,
+    pub image: String,
+    pub status: String,
+    /// Price of the whole Pod (all its GPUs) per hour, in cents.
+    pub hourly_price_cents: i64,
+    pub created_at: OffsetDateTime,
+    /// Start of the running interval not yet charged; set while running.
+    pub started_at: Option<OffsetDateTime>,
+    /// Running time of the intervals already charged.
+    pub total_running_seconds: i64,
+    pub total_charged_cents: i64,
+    pub terminated_at: Option<OffsetDateTime>,
+}
+
+impl Pod {
+    pub fn is_running(&self) -> bool {
+        self.status == RUNNING
+    }
+
+    pub fn is_terminated(&self) -> bool {
+        self.status == TERMINATED
+    }
+
+    /// "2 × H100 80GB".
+    pub fn gpus(&self) -> String {
+        format!("{} × {}", self.gpu_count, catalogue::label(&self.gpu_type))
+    }
+
+    /// Seconds of the current, uncharged running interval.
+    pub fn current_run_seconds(&self, now: OffsetDateTime) -> i64 {
+        self.started_at
+            .map_or(0, |start| billable_seconds(start, now))
+    }
+
+    pub fn running_seconds(&self, now: OffsetDateTime) -> i64 {
+        self.total_running_seconds + self.current_run_seconds(now)
+    }
+
+    /// Charged so far plus what the current interval would cost now.
+    pub fn cost_so_far_cents(&self, now: OffsetDateTime) -> i64 {
+        self.total_charged_cents + self.accrued_cents(now)
+    }
+
+    /// What stopping the Pod now would charge.
+    pub fn accrued_cents(&self, now: OffsetDateTime) -> i64 {
+        usage_cents(self.current_run_seconds(now), self.hourly_price_cents)
+    }
+
+    /// The first 12 hex digits of the id: the Pod's host name.
+    pub fn short_id(&self) -> String {
+        self.id.simple().to_string()[..12].to_string()
+    }
+}
+
+/// Whole seconds from `start` to `end`, a started second counting as one.
+pub fn billable_seconds(start: OffsetDateTime, end: OffsetDateTime) -> i64 {
+    let micros = (end - start).whole_microseconds().max(0);
+    i64::try_from((micros + 999_999) / 1_000_000).unwrap_or(i64::MAX)
+}
+
+/// "1 h 30 min", "2 d 4 h", "45 s".
+pub fn duration_label(seconds: i64) -> String {
+    let (d, h, m, s) = (
+        seconds / 86_400,
+        seconds % 86_400 / 3_600,
+        seconds % 3_600 / 60,
+        seconds % 60,
+    );
+    match (d, h, m) {
+        (0, 0, 0) => format!("{s} s"),
+        (0, 0, _) => format!("{m} min {s} s"),
+        (0, _, _) => format!("{h} h {m} min"),
+        _ => format!("{d} d {h} h"),
+    }
+}
+
+/// The account's Pods, newest first, terminated ones last.
+pub fn list_pods(conn: &mut PgConnection, account_id: Uuid) -> QueryResult<Vec<Pod>> {
+    let mut all: Vec<Pod> = pods::table
+        .filter(pods::account_id.eq(account_id))
+        .order((pods::created_at.desc(), pods::id.desc()))
+        .select(Pod::as_select())
+        .load(conn)?;
+    all.sort_by_key(Pod::is_terminated);
+    Ok(all)
+}
+
+/// One Pod of the account.
+pub fn find_pod(
+    conn: &mut PgConnection,
+    account_id: Uuid,
+    pod_id: Uuid,
+) -> QueryResult<Option<Pod>> {
+    pods::table
+        .filter(pods::account_id.eq(account_id))
+        .filter(pods::id.eq(pod_id))
+        .select(Pod::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// How many Pods are running and what they would be charged if they all
+/// stopped at `now`.
+pub fn accrued_usage(
+    conn: &mut PgConnection,
+    account_id: Uuid,
+    now: OffsetDateTime,
+) -> QueryResult<(i64, i64)> {
+    let running: Vec<Pod> = pods::table
+        .filter(pods::account_id.eq(account_id))
+        .filter(pods::status.eq(RUNNING))
+        .select(Pod::as_select())
+        .load(conn)?;
+    let cents = running.iter().map(|p| p.accrued_cents(now)).sum();
+    Ok((running.len() as i64, cents))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::Duration;
+    use time::macros::datetime;
+
+    #[test]
+    fn a_started_second_counts_as_a_whole_one() {
+        let t = datetime!(2026-11-27 10:00 UTC);
+        assert_eq!(billable_seconds(t, t), 0);
+        assert_eq!(billable_seconds(t, t + Duration::microseconds(1)), 1);
+        assert_eq!(billable_seconds(t, t + Duration::minutes(90)), 5400);
+        assert_eq!(billable_seconds(t + Duration::seconds(5), t), 0);
+    }
+
+    #[test]
+    fn durations_read_naturally() {
+        assert_eq!(duration_label(0), "0 s");
+        assert_eq!(duration_label(75), "1 min 15 s");
+        assert_eq!(duration_label(5400), "1 h 30 min");
+        assert_eq!(duration_label(93_600), "1 d 2 h");
+    }
+}
