@@ -4,7 +4,7 @@
 
 use actix_web::{Route, web};
 
-use crate::{accounts, billing, health, invites, members, pods};
+use crate::{accounts, audit, billing, health, invites, members, pods};
 
 pub struct RouteDef {
     pub method: &'static str,
@@ -50,6 +50,8 @@ routes! {
     post "/accounts/{account_id}/invites/{invite_id}/regenerate" => invites::manage::regenerate,
     get "/accounts/{account_id}/invites/{invite_id}/revoke" => invites::manage::confirm_revoke,
     post "/accounts/{account_id}/invites/{invite_id}/revoke" => invites::manage::revoke,
+    get "/accounts/{account_id}/audit" => audit::page::show,
+    get "/accounts/{account_id}/audit.csv" => audit::export::download,
     get "/invites/{token}" => invites::landing::open_link,
     get "/invite" => invites::landing::show,
     post "/invite/accept" => invites::landing::join,

@@ -2,12 +2,44 @@
 //! of state, so nothing happens without its entry and no entry exists
 //! without its change. The table itself refuses UPDATE, DELETE and TRUNCATE.
 
+pub mod export;
+pub mod filter;
+pub mod page;
+pub mod query;
+
 use diesel::prelude::*;
 use serde_json::Value;
 use uuid::Uuid;
 
 use crate::db::schema::audit_entries;
 use crate::web::client::ClientInfo;
+
+/// Every action an account's log can hold, for the filter's select (and
+/// to refuse unknown ones). Sign-ins and sign-outs belong to no account.
+pub const ACTIONS: &[&str] = &[
+    "account.converted",
+    "account.renamed",
+    "billing.email_changed",
+    "billing.funds_added",
+    "billing.usage_charged",
+    "invite.accept_failed",
+    "invite.accepted",
+    "invite.created",
+    "invite.regenerated",
+    "invite.revoked",
+    "member.joined",
+    "member.left",
+    "member.removed",
+    "member.role_changed",
+    "pod.created",
+    "pod.started",
+    "pod.stopped",
+    "pod.terminated",
+    "user.signed_up",
+];
+
+/// Every resource type entries refer to.
+pub const RESOURCE_TYPES: &[&str] = &["account", "billing", "invite", "member", "pod", "user"];
 
 /// Who did it, as known at the time (the email is copied: it may change).
 #[derive(Debug, Clone)]

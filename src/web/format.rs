@@ -18,6 +18,22 @@ pub fn date_time(t: &OffsetDateTime) -> String {
         .unwrap_or_default()
 }
 
+/// "2026-11-27 21:09:03 UTC".
+pub fn date_time_seconds(t: &OffsetDateTime) -> String {
+    t.to_offset(time::UtcOffset::UTC)
+        .format(format_description!(
+            "[year]-[month]-[day] [hour]:[minute]:[second] UTC"
+        ))
+        .unwrap_or_default()
+}
+
+/// "2026-11-27T21:09:03.123456Z", for machine-readable exports.
+pub fn rfc3339(t: &OffsetDateTime) -> String {
+    t.to_offset(time::UtcOffset::UTC)
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
 /// "in 6 days", "in 3 hours", "in 12 minutes"; "expired" in the past.
 pub fn time_until(t: &OffsetDateTime) -> String {
     let left = *t - OffsetDateTime::now_utc();

@@ -4,6 +4,7 @@
 mod support;
 
 mod audit_log;
+mod audit_page;
 mod billing;
 mod browser;
 mod health;

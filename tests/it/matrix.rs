@@ -46,6 +46,10 @@ fn expected(method: &str, path: &str) -> Option<Access> {
         (_, "/accounts/{account_id}/invites/{invite_id}/regenerate") => Roles(ADMIN),
         (_, "/accounts/{account_id}/invites/{invite_id}/revoke") => Roles(ADMIN),
         (_, "/invites/{token}" | "/invite" | "/invite/accept") => Link,
+        // Audit logs and their export: Admin only.
+        ("GET", "/accounts/{account_id}/audit" | "/accounts/{account_id}/audit.csv") => {
+            Roles(ADMIN)
+        }
         // Pods: listing and connecting for Basic, Dev, Admin; changes for Dev, Admin.
         ("GET", "/accounts/{account_id}/pods") => Roles(POD_USERS),
         ("POST", "/accounts/{account_id}/pods") => Roles(POD_MANAGERS),

@@ -1,0 +1,6 @@
+DROP INDEX audit_entries_actor_idx;
+DROP INDEX audit_entries_action_idx;
+DROP INDEX audit_entries_resource_idx;
+DROP INDEX audit_entries_resource_id_idx;
+DROP INDEX audit_entries_actor_resource_idx;
+DROP INDEX audit_entries_resource_id_only_idx;

@@ -1,0 +1,228 @@
+//! The Audit logs filter: what the GET form sends, checked. Filters live in
+//! the URL so a filtered view can be bookmarked and shared.
+
+use serde::{Deserialize, Serialize};
+use time::macros::format_description;
+use time::{Date, OffsetDateTime, Time};
+use uuid::Uuid;
+
+use crate::audit::{ACTIONS, RESOURCE_TYPES};
+
+/// The query string as typed (every field optional; empty means unset).
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct FilterForm {
+    pub from: String,
+    pub to: String,
+    pub user: String,
+    pub resource: String,
+    pub resource_id: String,
+    pub action: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub cursor: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub dir: String,
+}
+
+/// A checked filter.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    /// First instant included (from-day 00:00 UTC).
+    pub since: Option<OffsetDateTime>,
+    /// First instant excluded (the day after to-day, 00:00 UTC).
+    pub until: Option<OffsetDateTime>,
+    pub user: Option<Uuid>,
+    pub resource: Option<&'static str>,
+    pub resource_id: Option<String>,
+    pub action: Option<&'static str>,
+}
+
+/// Where a page starts: after (older than) or before (newer than) an entry.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Cursor {
+    pub occurred_at: OffsetDateTime,
+    pub id: i64,
+    pub newer: bool,
+}
+
+impl Cursor {
+    pub fn encode(occurred_at: OffsetDateTime, id: i64) -> String {
+        format!("{}_{id}", occurred_at.unix_timestamp_nanos() / 1000)
+    }
+
+    fn decode(raw: &str, newer: bool) -> Option<Cursor> {
+        let (micros, id) = raw.split_once('_')?;
+        let micros: i128 = micros.parse().ok()?;
+        let occurred_at =
+            OffsetDateTime::from_unix_timestamp_nanos(micros.checked_mul(1000)?).ok()?;
+        Some(Cursor {
+            occurred_at,
+            id: id.parse().ok()?,
+            newer,
+        })
+    }
+}
+
+/// Messages for the fields that are wrong.
+#[derive(Debug, Default)]
+pub struct FilterErrors {
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub user: Option<String>,
+    pub resource: Option<String>,
+    pub action: Option<String>,
+    pub resource_id: Option<String>,
+    pub cursor: Option<String>,
+}
+
+impl FilterErrors {
+    pub fn any(&self) -> bool {
+        self.from.is_some()
+            || self.to.is_some()
+            || self.user.is_some()
+            || self.resource.is_some()
+            || self.action.is_some()
+            || self.resource_id.is_some()
+            || self.cursor.is_some()
+    }
+}
+
+fn date(raw: &str) -> Result<Option<Date>, String> {
+    if raw.is_empty() {
+        return Ok(None);
+    }
+    Date::parse(raw, format_description!("[year]-[month]-[day]"))
+        .map(Some)
+        .map_err(|_| "Enter a date as YYYY-MM-DD.".to_string())
+}
+
+fn known(
+    raw: &str,
+    list: &'static [&'static str],
+    what: &str,
+) -> Result<Option<&'static str>, String> {
+    if raw.is_empty() {
+        return Ok(None);
+    }
+    list.iter()
+        .find(|known| **known == raw)
+        .map(|known| Some(*known))
+        .ok_or_else(|| format!("Unknown {what}: choose one from the list."))
+}
+
+impl FilterForm {
+    /// Trims every field (a pasted id often carries spaces).
+    fn trimmed(&self) -> FilterForm {
+        let t = |s: &String| s.trim().to_string();
+        FilterForm {
+            from: t(&self.from),
+            to: t(&self.to),
+            user: t(&self.user),
+            resource: t(&self.resource),
+            resource_id: t(&self.resource_id),
+            action: t(&self.action),
+            cursor: t(&self.cursor),
+            dir: t(&self.dir),
+        }
+    }
+
+    /// The checked filter and page cursor, or what is wrong with them.
+    pub fn check(&self) -> Result<(Filter, Option<Cursor>), Box<FilterErrors>> {
+        let form = self.trimmed();
+        let mut errors = FilterErrors::default();
+        let from = date(&form.from).unwrap_or_else(|e| {
+            errors.from = Some(e);
+            None
+        });
+        let to = date(&form.to).unwrap_or_else(|e| {
+            errors.to = Some(e);
+            None
+        });
+        if let (Some(from), Some(to)) = (from, to)
+            && to < from
+        {
+            errors.to = Some("The end date is before the start date.".into());
+        }
+        let user = match form.user.as_str() {
+            "" => None,
+            raw => Uuid::parse_str(raw).map(Some).unwrap_or_else(|_| {
+                errors.user = Some("Choose a user from the list.".into());
+                None
+            }),
+        };
+        let resource = known(&form.resource, RESOURCE_TYPES, "resource type").unwrap_or_else(|e| {
+            errors.resource = Some(e);
+            None
+        });
+        let action = known(&form.action, ACTIONS, "action").unwrap_or_else(|e| {
+            errors.action = Some(e);
+            None
+        });
+        if form.resource_id.chars().count() > 200 {
+            errors.resource_id = Some("A resource ID is at most 200 characters.".into());
+        }
+        let cursor = match form.cursor.as_str() {
+            "" => None,
+            raw => Cursor::decode(raw, form.dir == "newer").or_else(|| {
+                errors.cursor =
+                    Some("That page link is damaged: start again from the first page.".into());
+                None
+            }),
+        };
+        if errors.any() {
+            return Err(Box::new(errors));
+        }
+        let midnight = |d: Date| d.with_time(Time::MIDNIGHT).assume_utc();
+        Ok((
+            Filter {
+                since: from.map(midnight),
+                until: to.and_then(|d| d.next_day()).map(midnight),
+                user,
+                resource,
+                resource_id: (!form.resource_id.is_empty()).then_some(form.resource_id),
+                action,
+            },
+            cursor,
+        ))
+    }
+
+    /// This filter's query string with `changes` applied (and no cursor).
+    pub fn url(&self, base: &str, changes: &[(&str, &str)]) -> String {
+        let mut form = self.trimmed();
+        form.cursor.clear();
+        form.dir.clear();
+        for (key, value) in changes {
+            let field = match *key {
+                "from" => &mut form.from,
+                "to" => &mut form.to,
+                "user" => &mut form.user,
+                "resource" => &mut form.resource,
+                "resource_id" => &mut form.resource_id,
+                "action" => &mut form.action,
+                "cursor" => &mut form.cursor,
+                "dir" => &mut form.dir,
+                _ => continue,
+            };
+            *field = value.to_string();
+        }
+        let pairs: Vec<(&str, &str)> = [
+            ("from", form.from.as_str()),
+            ("to", &form.to),
+            ("user", &form.user),
+            ("resource", &form.resource),
+            ("resource_id", &form.resource_id),
+            ("action", &form.action),
+            ("cursor", &form.cursor),
+            ("dir", &form.dir),
+        ]
+        .into_iter()
+        .filter(|(_, v)| !v.is_empty())
+        .collect();
+        let query = serde_urlencoded::to_string(pairs).unwrap_or_default();
+        if query.is_empty() {
+            base.to_string()
+        } else {
+            format!("{base}?{query}")
+        }
+    }
+}

@@ -1,0 +1,198 @@
+//! Reading the audit log: one filtered page (keyset on (occurred_at, id),
+//! no OFFSET, no count), the people who appear in an account's log, and
+//! batches for the CSV export.
+
+use diesel::dsl::sql;
+use diesel::pg::Pg;
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Bool, Timestamptz};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::audit::filter::{Cursor, Filter};
+use crate::db::schema::audit_entries as a;
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = a)]
+pub struct EntryRow {
+    pub id: i64,
+    pub occurred_at: OffsetDateTime,
+    pub actor_id: Option<Uuid>,
+    pub actor_email: Option<String>,
+    pub action: String,
+    pub resource_type: String,
+    pub resource_id: Option<String>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub details: serde_json::Value,
+}
+
+/// The filtered entries of one account, without order or limit.
+fn filtered<'a>(account_id: Uuid, f: &'a Filter) -> a::BoxedQuery<'a, Pg> {
+    let mut q = a::table.filter(a::account_id.eq(account_id)).into_boxed();
+    if let Some(since) = f.since {
+        q = q.filter(a::occurred_at.ge(since));
+    }
+    if let Some(until) = f.until {
+        q = q.filter(a::occurred_at.lt(until));
+    }
+    if let Some(user) = f.user {
+        q = q.filter(a::actor_id.eq(user));
+    }
+    if let Some(resource) = f.resource {
+        q = q.filter(a::resource_type.eq(resource));
+    }
+    if let Some(resource_id) = &f.resource_id {
+        q = q.filter(a::resource_id.eq(resource_id));
+    }
+    if let Some(action) = f.action {
+        q = q.filter(a::action.eq(action));
+    }
+    q
+}
+
+/// `(occurred_at, id) < (t, id)` (or `>`): a row comparison, which
+/// PostgreSQL turns into one index range condition.
+fn beyond(c: &Cursor) -> Box<dyn BoxableExpression<a::table, Pg, SqlType = Bool>> {
+    let op = if c.newer { ">" } else { "<" };
+    Box::new(
+        sql::<Bool>(&format!("(occurred_at, id) {op} ("))
+            .bind::<Timestamptz, _>(c.occurred_at)
+            .sql(", ")
+            .bind::<BigInt, _>(c.id)
+            .sql(")"),
+    )
+}
+
+pub struct Page {
+    /// Newest first.
+    pub entries: Vec<EntryRow>,
+    pub has_newer: bool,
+    pub has_older: bool,
+}
+
+/// One page of `size` entries, newest first, starting at `cursor`.
+pub fn page(
+    conn: &mut PgConnection,
+    account_id: Uuid,
+    f: &Filter,
+    cursor: Option<Cursor>,
+    size: i64,
+) -> QueryResult<Page> {
+    let mut q = filtered(account_id, f);
+    if let Some(c) = &cursor {
+        q = q.filter(beyond(c));
+    }
+    let newer = cursor.is_some_and(|c| c.newer);
+    q = if newer {
+        q.order((a::occurred_at.asc(), a::id.asc()))
+    } else {
+        q.order((a::occurred_at.desc(), a::id.desc()))
+    };
+    let mut entries: Vec<EntryRow> = q.limit(size + 1).select(EntryRow::as_select()).load(conn)?;
+    let more = entries.len() as i64 > size;
+    entries.truncate(size as usize);
+    if newer {
+        entries.reverse();
+    }
+    Ok(Page {
+        entries,
+        // Coming from a page means there is one on that side.
+        has_newer: if newer { more } else { cursor.is_some() },
+        has_older: if newer { true } else { more },
+    })
+}
+
+/// Up to `size` entries strictly older than `after` (for the export).
+pub fn batch(
+    conn: &mut PgConnection,
+    account_id: Uuid,
+    f: &Filter,
+    after: Option<Cursor>,
+    size: i64,
+) -> QueryResult<Vec<EntryRow>> {
+    let mut q = filtered(account_id, f);
+    if let Some(c) = &after {
+        q = q.filter(beyond(c));
+    }
+    q.order((a::occurred_at.desc(), a::id.desc()))
+        .limit(size)
+        .select(EntryRow::as_select())
+        .load(conn)
+}
+
+#[derive(QueryableByName, Debug, Clone)]
+pub struct Person {
+    #[diesel(sql_type = diesel::sql_types::Uuid)]
+    pub id: Uuid,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    pub email: String,
+}
+
+/// Everyone with entries in this account, former members included. A
+/// loose index scan (one index probe per person) on
+/// audit_entries_actor_idx, so it stays fast however long the log is.
+pub fn people(conn: &mut PgConnection, account_id: Uuid) -> QueryResult<Vec<Person>> {
+    diesel::sql_query(
+        "WITH RECURSIVE actors(id) AS (
+             (SELECT actor_id FROM audit_entries
+               WHERE account_id = $1 AND actor_id IS NOT NULL
+               ORDER BY actor_id LIMIT 1)
+           UNION ALL
+             SELECT (SELECT e.actor_id FROM audit_entries e
+                      WHERE e.account_id = $1 AND e.actor_id > actors.id
+                      ORDER BY e.actor_id LIMIT 1)
+               FROM actors WHERE actors.id IS NOT NULL
+         )
+         SELECT u.id, u.email FROM actors JOIN users u ON u.id = actors.id
+         ORDER BY lower(u.email)",
+    )
+    .bind::<diesel::sql_types::Uuid, _>(account_id)
+    .load(conn)
+}
+
+/// Which of these resource ids still exist in the account, by type, so
+/// the page can link to them.
+pub fn existing(
+    conn: &mut PgConnection,
+    account_id: Uuid,
+    rows: &[EntryRow],
+) -> QueryResult<Vec<(String, String)>> {
+    use crate::db::schema::{memberships, pods};
+    let ids = |kind: &str| -> Vec<Uuid> {
+        rows.iter()
+            .filter(|r| r.resource_type == kind)
+            .filter_map(|r| {
+                r.resource_id
+                    .as_deref()
+                    .and_then(|id| Uuid::parse_str(id).ok())
+            })
+            .collect()
+    };
+    let mut found = Vec::new();
+    let pod_ids = ids("pod");
+    if !pod_ids.is_empty() {
+        let live: Vec<Uuid> = pods::table
+            .filter(pods::account_id.eq(account_id))
+            .filter(pods::id.eq_any(pod_ids))
+            .select(pods::id)
+            .load(conn)?;
+        found.extend(
+            live.into_iter()
+                .map(|id| ("pod".to_string(), id.to_string())),
+        );
+    }
+    let member_ids = ids("member");
+    if !member_ids.is_empty() {
+        let live: Vec<Uuid> = memberships::table
+            .filter(memberships::account_id.eq(account_id))
+            .filter(memberships::user_id.eq_any(member_ids))
+            .select(memberships::user_id)
+            .load(conn)?;
+        found.extend(
+            live.into_iter()
+                .map(|id| ("member".to_string(), id.to_string())),
+        );
+    }
+    Ok(found)
+}
