@@ -1,8 +1,15 @@
 //! Password rules and argon2id hashing.
 //!
-//! Hashing is slow on purpose: callers run it inside `web::block`. Unknown
-//! emails are verified against a dummy hash so that timing does not reveal
-//! which emails are registered.
+//! Hashing is slow on purpose, so it runs on the blocking pool behind a
+//! limit sized to the cores: a storm of sign-in attempts queues for the
+//! hasher instead of taking every core from page requests. Unknown emails
+//! are verified against a dummy hash so that timing does not reveal which
+//! emails are registered.
+
+use std::sync::Arc;
+
+use actix_web::web;
+use tokio::sync::Semaphore;
 
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
@@ -11,28 +18,71 @@ use argon2::{Algorithm, Argon2, Params, Version};
 pub const MIN_LENGTH: usize = 12;
 pub const MAX_LENGTH: usize = 128;
 
+/// The hasher, shared by all requests, with its concurrency limit.
+#[derive(Clone)]
 pub struct Passwords {
+    hasher: Arc<Hasher>,
+    limit: Arc<Semaphore>,
+}
+
+impl Passwords {
+    /// At most one hash at a time per core but one (and at least one).
+    pub fn new(params: Params) -> Passwords {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        Passwords {
+            hasher: Arc::new(Hasher::new(params)),
+            limit: Arc::new(Semaphore::new(cores.saturating_sub(1).max(1))),
+        }
+    }
+
+    pub async fn hash(&self, password: String) -> crate::web::error::AppResult<String> {
+        let _permit = self
+            .limit
+            .acquire()
+            .await
+            .map_err(crate::web::error::AppError::internal)?;
+        let hasher = self.hasher.clone();
+        Ok(web::block(move || hasher.hash(&password)).await??)
+    }
+
+    /// See `Hasher::verify`.
+    pub async fn verify(
+        &self,
+        password: String,
+        hash: Option<String>,
+    ) -> crate::web::error::AppResult<bool> {
+        let _permit = self
+            .limit
+            .acquire()
+            .await
+            .map_err(crate::web::error::AppError::internal)?;
+        let hasher = self.hasher.clone();
+        Ok(web::block(move || hasher.verify(&password, hash.as_deref())).await?)
+    }
+}
+
+struct Hasher {
     params: Params,
     dummy_hash: String,
 }
 
-impl Passwords {
-    pub fn new(params: Params) -> Passwords {
-        let mut passwords = Passwords {
+impl Hasher {
+    fn new(params: Params) -> Hasher {
+        let mut hasher = Hasher {
             params,
             dummy_hash: String::new(),
         };
-        passwords.dummy_hash = passwords
+        hasher.dummy_hash = hasher
             .hash(&crate::tokens::random_token(24))
             .unwrap_or_default();
-        passwords
+        hasher
     }
 
     fn argon2(&self) -> Argon2<'static> {
         Argon2::new(Algorithm::Argon2id, Version::V0x13, self.params.clone())
     }
 
-    pub fn hash(&self, password: &str) -> anyhow::Result<String> {
+    fn hash(&self, password: &str) -> anyhow::Result<String> {
         let salt = SaltString::generate(&mut OsRng);
         Ok(self
             .argon2()
@@ -43,7 +93,7 @@ impl Passwords {
 
     /// Verifies `password` against `hash`, or against the dummy hash when
     /// there is no user (always false then, after the same work).
-    pub fn verify(&self, password: &str, hash: Option<&str>) -> bool {
+    fn verify(&self, password: &str, hash: Option<&str>) -> bool {
         let stored = hash.unwrap_or(&self.dummy_hash);
         let Ok(parsed) = PasswordHash::new(stored) else {
             return false;

@@ -101,10 +101,8 @@ pub async fn submit(
         return Ok(res);
     }
 
-    let verifier = state.clone();
-    let password = form.password;
     let hash = user.as_ref().map(|u| u.password_hash.clone());
-    let ok = web::block(move || verifier.passwords.verify(&password, hash.as_deref())).await?;
+    let ok = state.passwords.verify(form.password, hash).await?;
 
     match user.filter(|_| ok) {
         Some(user) => {

@@ -110,9 +110,7 @@ pub async fn submit(
         return rerender(StatusCode::BAD_REQUEST, errors, &session);
     }
 
-    let hashing = state.clone();
-    let password = form.password.clone();
-    let hash = web::block(move || hashing.passwords.hash(&password)).await??;
+    let hash = state.passwords.hash(form.password.clone()).await?;
     let new_user = (email.clone(), display_name.clone());
     let created = state
         .db(move |conn| create_user(conn, &new_user.0, &new_user.1, &hash, &client))

@@ -11,6 +11,7 @@ mod health;
 mod invites;
 mod matrix;
 mod pods;
+mod resilience;
 mod security;
 mod sessions;
 mod sign_in;
