@@ -54,34 +54,38 @@ pub fn find_user_by_email(conn: &mut PgConnection, email: &str) -> QueryResult<O
         .optional()
 }
 
-pub fn find_user(conn: &mut PgConnection, id: Uuid) -> QueryResult<Option<User>> {
-    users::table
-        .find(id)
-        .select(User::as_select())
-        .first(conn)
-        .optional()
-}
-
-/// Every account the user belongs to: personal first, then teams by name.
-pub fn memberships_of(
+/// The user and every account they belong to, in one round trip (this
+/// runs on every signed-in request).
+pub fn user_with_memberships(
     conn: &mut PgConnection,
     user_id: Uuid,
-) -> QueryResult<Vec<AccountMembership>> {
-    let rows: Vec<(Account, String)> = memberships::table
-        .inner_join(accounts::table)
-        .filter(memberships::user_id.eq(user_id))
+) -> QueryResult<Option<(User, Vec<AccountMembership>)>> {
+    let rows: Vec<(User, Option<Account>, Option<String>)> = users::table
+        .left_join(memberships::table.on(memberships::user_id.eq(users::id)))
+        .left_join(accounts::table.on(accounts::id.eq(memberships::account_id)))
+        .filter(users::id.eq(user_id))
         .order((
             accounts::kind.asc(),
             accounts::name.asc(),
             accounts::id.asc(),
         ))
-        .select((Account::as_select(), memberships::role))
+        .select((
+            User::as_select(),
+            Option::<Account>::as_select(),
+            memberships::role.nullable(),
+        ))
         .load(conn)?;
-    Ok(rows
-        .into_iter()
-        .map(|(account, role)| AccountMembership {
-            account,
-            role: Role::parse(&role).unwrap_or(Role::Basic),
+    let mut rows = rows.into_iter().peekable();
+    let Some((user, _, _)) = rows.peek().cloned() else {
+        return Ok(None);
+    };
+    let memberships = rows
+        .filter_map(|(_, account, role)| {
+            Some(AccountMembership {
+                account: account?,
+                role: Role::parse(&role?).unwrap_or(Role::Basic),
+            })
         })
-        .collect())
+        .collect();
+    Ok(Some((user, memberships)))
 }

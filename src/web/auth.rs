@@ -81,13 +81,7 @@ impl FromRequest for SignedIn {
                 .cloned()
                 .ok_or_else(|| AppError::internal(anyhow::anyhow!("no app state")))?;
             let found = state
-                .db(move |conn| {
-                    let Some(user) = models::find_user(conn, user_id)? else {
-                        return Ok(None);
-                    };
-                    let accounts = models::memberships_of(conn, user_id)?;
-                    Ok(Some((user, accounts)))
-                })
+                .db(move |conn| Ok(models::user_with_memberships(conn, user_id)?))
                 .await?;
             match found {
                 Some((user, accounts)) => Ok(SignedIn {
