@@ -88,8 +88,13 @@ pub fn success(session: &Session, text: impl Into<String>) {
 }
 
 pub fn take_flashes(session: &Session) -> Vec<Flash> {
-    session
-        .remove_as::<Vec<Flash>>(FLASH_KEY)
-        .and_then(Result::ok)
-        .unwrap_or_default()
+    // Only touch the session when there is something to take: removing a
+    // key marks the session changed, which costs a write on every page.
+    match session.get::<Vec<Flash>>(FLASH_KEY) {
+        Ok(Some(flashes)) => {
+            session.remove(FLASH_KEY);
+            flashes
+        }
+        _ => Vec::new(),
+    }
 }
