@@ -16,6 +16,11 @@ const FILES: &[(&str, &str, &str)] = &[
         "text/javascript; charset=utf-8",
         include_str!("../../static/copy-link.js"),
     ),
+    (
+        "menu.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../static/menu.js"),
+    ),
 ];
 
 pub async fn serve(name: web::Path<String>) -> Result<HttpResponse, AppError> {

@@ -269,6 +269,41 @@ async fn an_admin_invites_a_dev_who_signs_up_from_the_link_and_joins() {
     assert!(!nav.contains("Billing"), "{nav}");
     screenshot(&invitee, "05-joined-as-dev").await;
 
+    // The account switcher lists both accounts and closes with Escape.
+    let summary = invitee
+        .find(Locator::Css("details.switcher summary"))
+        .await
+        .unwrap();
+    summary.click().await.unwrap();
+    let menu = invitee
+        .find(Locator::Css("ul.switcher-list"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        menu.contains("Acme GPU") && menu.contains("Personal account"),
+        "{menu}"
+    );
+    screenshot(&invitee, "06-switcher").await;
+    summary
+        .send_keys(&char::from(fantoccini::key::Key::Escape).to_string())
+        .await
+        .unwrap();
+    let open = invitee
+        .execute(
+            "return document.querySelector('details.switcher').open;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        open,
+        serde_json::Value::Bool(false),
+        "Escape closes the switcher"
+    );
+
     admin.close().await.unwrap();
     invitee.close().await.unwrap();
 }
