@@ -174,3 +174,35 @@ async fn sessions_survive_a_console_restart() {
 
     assert_eq!(res.status(), StatusCode::OK);
 }
+
+#[actix_web::test]
+async fn secure_mode_uses_a_host_prefixed_secure_cookie_and_hsts() {
+    let server = crate::support::Server::get();
+    let db = server.create_database();
+    let mut settings = crate::support::test_settings(server.url(&db));
+    settings.cookie_secure = Some(true);
+    let app = TestApp::spawn_with(settings, db).await;
+
+    let res = app.browser().get("/sign-in").await;
+
+    let cookie = res.headers()["set-cookie"].to_str().unwrap().to_string();
+    assert!(cookie.starts_with("__Host-session="), "{cookie}");
+    assert!(
+        cookie.contains("Secure") && cookie.contains("HttpOnly") && cookie.contains("Path=/"),
+        "{cookie}"
+    );
+    assert!(!cookie.contains("Domain"), "__Host- cookies have no Domain");
+    assert!(
+        res.headers()["strict-transport-security"]
+            .to_str()
+            .unwrap()
+            .contains("max-age=")
+    );
+}
+
+#[actix_web::test]
+async fn plain_http_mode_sends_no_hsts() {
+    let app = TestApp::spawn().await;
+    let res = app.browser().get("/sign-in").await;
+    assert!(res.headers().get("strict-transport-security").is_none());
+}

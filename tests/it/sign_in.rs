@@ -124,3 +124,69 @@ async fn unknown_emails_are_throttled_too() {
         .await;
     assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
 }
+
+#[actix_web::test]
+async fn failures_from_one_ip_are_throttled_across_emails() {
+    let app = TestApp::spawn().await;
+    let browser = app.browser();
+    for i in 0..team_console::accounts::throttle::IP_LIMIT {
+        let res = browser
+            .sign_in(&format!("spray{i}@example.com"), "wrong password attempt")
+            .await;
+        assert_eq!(res.status(), StatusCode::BAD_REQUEST, "attempt {i}");
+    }
+    let res = browser
+        .sign_in("fresh@example.com", "wrong password attempt")
+        .await;
+    assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+}
+
+/// X-Forwarded-For is forgeable: it is ignored unless it comes from the
+/// configured proxy.
+#[actix_web::test]
+async fn x_forwarded_for_is_believed_only_from_the_trusted_proxy() {
+    use diesel::prelude::*;
+    use team_console::db::schema::audit_entries as a;
+    let ip_of_last_sign_up = |app: &TestApp| -> Option<String> {
+        a::table
+            .filter(a::action.eq("user.signed_up"))
+            .order(a::id.desc())
+            .select(a::ip)
+            .first(&mut app.conn())
+            .unwrap()
+    };
+    let sign_up = |app: &TestApp| {
+        let browser = app.browser();
+        async move {
+            let token = browser.csrf().await;
+            browser
+                .client
+                .post(browser.url("/sign-up"))
+                .header("x-forwarded-for", "203.0.113.9")
+                .form(&[
+                    (
+                        "email",
+                        format!("{}@example.com", uuid::Uuid::new_v4().simple()).as_str(),
+                    ),
+                    ("display_name", "Proxied"),
+                    ("password", PASSWORD),
+                    ("csrf_token", token.as_str()),
+                ])
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+
+    let direct = TestApp::spawn().await;
+    sign_up(&direct).await;
+    assert_eq!(ip_of_last_sign_up(&direct).as_deref(), Some("127.0.0.1"));
+
+    let server = crate::support::Server::get();
+    let db = server.create_database();
+    let mut settings = crate::support::test_settings(server.url(&db));
+    settings.trusted_proxy = Some("127.0.0.1".parse().unwrap());
+    let proxied = TestApp::spawn_with(settings, db).await;
+    sign_up(&proxied).await;
+    assert_eq!(ip_of_last_sign_up(&proxied).as_deref(), Some("203.0.113.9"));
+}

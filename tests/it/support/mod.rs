@@ -166,6 +166,9 @@ impl Browser {
         let client = reqwest::Client::builder()
             .cookie_provider(jar.clone())
             .redirect(reqwest::redirect::Policy::none())
+            // No idle connection reuse: a request racing the server's
+            // keep-alive close would fail for reasons the test is not about.
+            .pool_max_idle_per_host(0)
             .build()
             .unwrap();
         Browser {
