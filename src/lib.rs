@@ -137,9 +137,7 @@ impl Application {
                 }))
                 .wrap(from_fn(web::csrf::csrf_guard))
                 .wrap(sessions)
-                .wrap(from_fn(
-                    web::session_store::answer_503_when_store_unavailable,
-                ))
+                .wrap(from_fn(web::session_store::request_scope))
                 .wrap(ErrorHandlers::new().default_handler(web::error::render_error_page))
                 .wrap(web::headers::security_headers(secure))
                 .wrap(from_fn(web::headers::referrer_policy))

@@ -75,17 +75,24 @@ pub fn user_with_memberships(
             memberships::role.nullable(),
         ))
         .load(conn)?;
-    let mut rows = rows.into_iter().peekable();
-    let Some((user, _, _)) = rows.peek().cloned() else {
+    let Some((user, _, _)) = rows.first().cloned() else {
         return Ok(None);
     };
-    let memberships = rows
-        .filter_map(|(_, account, role)| {
-            Some(AccountMembership {
-                account: account?,
-                role: Role::parse(&role?).unwrap_or(Role::Basic),
-            })
-        })
-        .collect();
+    let memberships =
+        collect_memberships(rows.into_iter().map(|(_, account, role)| (account, role)));
     Ok(Some((user, memberships)))
+}
+
+/// Memberships from the rows of a LEFT JOIN (a user with no account
+/// yields one row of NULLs).
+pub fn collect_memberships(
+    rows: impl Iterator<Item = (Option<Account>, Option<String>)>,
+) -> Vec<AccountMembership> {
+    rows.filter_map(|(account, role)| {
+        Some(AccountMembership {
+            account: account?,
+            role: Role::parse(&role?).unwrap_or(Role::Basic),
+        })
+    })
+    .collect()
 }

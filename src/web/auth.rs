@@ -16,7 +16,7 @@ use crate::accounts::models::{self, AccountMembership, User};
 use crate::authz::{self, Capability, Needs, Role};
 use crate::web::error::{AppError, AppResult};
 use crate::web::layout::{AccountLink, Layout, Nav, UserBadge};
-use crate::web::session;
+use crate::web::{session, session_store};
 
 pub struct SignedIn {
     pub user: User,
@@ -80,9 +80,15 @@ impl FromRequest for SignedIn {
                 .app_data::<web::Data<AppState>>()
                 .cloned()
                 .ok_or_else(|| AppError::internal(anyhow::anyhow!("no app state")))?;
-            let found = state
-                .db(move |conn| Ok(models::user_with_memberships(conn, user_id)?))
-                .await?;
+            // Usually loaded with the session already (same round trip).
+            let found = match session_store::take_principal(user_id) {
+                Some(principal) => Some(principal),
+                None => {
+                    state
+                        .db(move |conn| Ok(models::user_with_memberships(conn, user_id)?))
+                        .await?
+                }
+            };
             match found {
                 Some((user, accounts)) => Ok(SignedIn {
                     user,

@@ -124,6 +124,7 @@ async fn security_headers_are_on_a_200_a_404_and_a_500() {
 
     let ok = browser.get("/sign-in").await;
     assert_eq!(ok.status(), StatusCode::OK);
+    browser.csrf().await;
     assert_security_headers(&ok);
     assert_eq!(ok.headers()["cache-control"], "no-store");
 
