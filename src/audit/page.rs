@@ -74,23 +74,17 @@ fn summarise(details: &serde_json::Value) -> String {
     }
 }
 
-fn row(
-    entry: &EntryRow,
-    account_id: Uuid,
-    form: &FilterForm,
-    base: &str,
-    existing: &[(String, String)],
-) -> Row {
+/// `exists`: the entry's resource is still there, so it gets a link.
+fn row(entry: &EntryRow, exists: bool, account_id: Uuid, form: &FilterForm, base: &str) -> Row {
     let resource_id = entry.resource_id.clone();
-    let resource_link = resource_id.as_ref().and_then(|id| {
-        existing
-            .iter()
-            .any(|(kind, live)| *kind == entry.resource_type && live == id)
-            .then(|| match entry.resource_type.as_str() {
+    let resource_link =
+        resource_id
+            .as_ref()
+            .filter(|_| exists)
+            .map(|id| match entry.resource_type.as_str() {
                 "pod" => format!("/accounts/{account_id}/pods/{id}/connect"),
                 _ => format!("/accounts/{account_id}/members"),
-            })
-    });
+            });
     let actor = entry.actor_id.map(|id| id.to_string()).unwrap_or_default();
     Row {
         when: crate::web::format::date_time_seconds(&entry.occurred_at),
@@ -133,15 +127,16 @@ pub async fn show(
         Err(errors) => (None, None, *errors),
     };
     let search = filter.clone();
-    let (people, page, existing) = state
+    let (people, page) = state
         .db(move |conn| {
             let people = query::people(conn, account_id)?;
             let Some(filter) = search else {
-                return Ok((people, None, Vec::new()));
+                return Ok((people, None));
             };
-            let page = query::page(conn, account_id, &filter, cursor, PAGE_SIZE)?;
-            let existing = query::existing(conn, account_id, &page.entries)?;
-            Ok((people, Some(page), existing))
+            Ok((
+                people,
+                Some(query::page(conn, account_id, &filter, cursor, PAGE_SIZE)?),
+            ))
         })
         .await?;
     let status = if errors.any() {
@@ -154,22 +149,26 @@ pub async fn show(
             let rows = page
                 .entries
                 .iter()
-                .map(|e| row(e, account_id, &form, &base, &existing))
+                .map(|(e, exists)| row(e, *exists, account_id, &form, &base))
                 .collect();
-            let newer = page.entries.first().filter(|_| page.has_newer).map(|e| {
-                form.url(
-                    &base,
-                    &[
-                        ("cursor", &Cursor::encode(e.occurred_at, e.id)),
-                        ("dir", "newer"),
-                    ],
-                )
-            });
+            let newer = page
+                .entries
+                .first()
+                .filter(|_| page.has_newer)
+                .map(|(e, _)| {
+                    form.url(
+                        &base,
+                        &[
+                            ("cursor", &Cursor::encode(e.occurred_at, e.id)),
+                            ("dir", "newer"),
+                        ],
+                    )
+                });
             let older = page
                 .entries
                 .last()
                 .filter(|_| page.has_older)
-                .map(|e| form.url(&base, &[("cursor", &Cursor::encode(e.occurred_at, e.id))]));
+                .map(|(e, _)| form.url(&base, &[("cursor", &Cursor::encode(e.occurred_at, e.id))]));
             (rows, newer, older)
         }
         None => (Vec::new(), None, None),

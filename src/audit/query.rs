@@ -27,49 +27,64 @@ pub struct EntryRow {
     pub details: serde_json::Value,
 }
 
-/// The filtered entries of one account, without order or limit.
-fn filtered<'a>(account_id: Uuid, f: &'a Filter) -> a::BoxedQuery<'a, Pg> {
-    let mut q = a::table.filter(a::account_id.eq(account_id)).into_boxed();
-    if let Some(since) = f.since {
-        q = q.filter(a::occurred_at.ge(since));
-    }
-    if let Some(until) = f.until {
-        q = q.filter(a::occurred_at.lt(until));
-    }
-    if let Some(user) = f.user {
-        q = q.filter(a::actor_id.eq(user));
-    }
-    if let Some(resource) = f.resource {
-        q = q.filter(a::resource_type.eq(resource));
-    }
-    if let Some(resource_id) = &f.resource_id {
-        q = q.filter(a::resource_id.eq(resource_id));
-    }
-    if let Some(action) = f.action {
-        q = q.filter(a::action.eq(action));
-    }
-    q
+/// Adds the filter's conditions (account first) to a boxed query over
+/// audit_entries, joined or not.
+macro_rules! filtered {
+    ($query:expr, $account_id:expr, $f:expr) => {{
+        let f: &Filter = $f;
+        let mut q = $query.filter(a::account_id.eq($account_id));
+        if let Some(since) = f.since {
+            q = q.filter(a::occurred_at.ge(since));
+        }
+        if let Some(until) = f.until {
+            q = q.filter(a::occurred_at.lt(until));
+        }
+        if let Some(user) = f.user {
+            q = q.filter(a::actor_id.eq(user));
+        }
+        if let Some(resource) = f.resource {
+            q = q.filter(a::resource_type.eq(resource));
+        }
+        if let Some(resource_id) = &f.resource_id {
+            q = q.filter(a::resource_id.eq(resource_id.clone()));
+        }
+        if let Some(action) = f.action {
+            q = q.filter(a::action.eq(action));
+        }
+        q
+    }};
 }
 
 /// `(occurred_at, id) < (t, id)` (or `>`): a row comparison, which
 /// PostgreSQL turns into one index range condition.
-fn beyond(c: &Cursor) -> Box<dyn BoxableExpression<a::table, Pg, SqlType = Bool>> {
+fn beyond<QS>(c: &Cursor) -> Box<dyn BoxableExpression<QS, Pg, SqlType = Bool>> {
     let op = if c.newer { ">" } else { "<" };
     Box::new(
-        sql::<Bool>(&format!("(occurred_at, id) {op} ("))
-            .bind::<Timestamptz, _>(c.occurred_at)
-            .sql(", ")
-            .bind::<BigInt, _>(c.id)
-            .sql(")"),
+        sql::<Bool>(&format!(
+            "(audit_entries.occurred_at, audit_entries.id) {op} ("
+        ))
+        .bind::<Timestamptz, _>(c.occurred_at)
+        .sql(", ")
+        .bind::<BigInt, _>(c.id)
+        .sql(")"),
     )
 }
 
 pub struct Page {
-    /// Newest first.
-    pub entries: Vec<EntryRow>,
+    /// Newest first, each with whether its resource still exists (so the
+    /// page can link to it).
+    pub entries: Vec<(EntryRow, bool)>,
     pub has_newer: bool,
     pub has_older: bool,
 }
+
+/// The resource an entry names still exists in the account: a Pod, or a
+/// membership. Joined into the page query, which saves a round trip.
+const POD_EXISTS: &str = "audit_entries.resource_type = 'pod' \
+    AND pods.account_id = audit_entries.account_id AND pods.id::text = audit_entries.resource_id";
+const MEMBER_EXISTS: &str = "audit_entries.resource_type = 'member' \
+    AND memberships.account_id = audit_entries.account_id \
+    AND memberships.user_id::text = audit_entries.resource_id";
 
 /// One page of `size` entries, newest first, starting at `cursor`.
 pub fn page(
@@ -79,7 +94,12 @@ pub fn page(
     cursor: Option<Cursor>,
     size: i64,
 ) -> QueryResult<Page> {
-    let mut q = filtered(account_id, f);
+    use crate::db::schema::{memberships, pods};
+    let joined = a::table
+        .left_join(pods::table.on(sql::<Bool>(POD_EXISTS)))
+        .left_join(memberships::table.on(sql::<Bool>(MEMBER_EXISTS)))
+        .into_boxed();
+    let mut q = filtered!(joined, account_id, f);
     if let Some(c) = &cursor {
         q = q.filter(beyond(c));
     }
@@ -89,7 +109,13 @@ pub fn page(
     } else {
         q.order((a::occurred_at.desc(), a::id.desc()))
     };
-    let mut entries: Vec<EntryRow> = q.limit(size + 1).select(EntryRow::as_select()).load(conn)?;
+    let mut entries: Vec<(EntryRow, bool)> = q
+        .limit(size + 1)
+        .select((
+            EntryRow::as_select(),
+            sql::<Bool>("(pods.id IS NOT NULL OR memberships.user_id IS NOT NULL)"),
+        ))
+        .load(conn)?;
     let more = entries.len() as i64 > size;
     entries.truncate(size as usize);
     if newer {
@@ -111,7 +137,7 @@ pub fn batch(
     after: Option<Cursor>,
     size: i64,
 ) -> QueryResult<Vec<EntryRow>> {
-    let mut q = filtered(account_id, f);
+    let mut q = filtered!(a::table.into_boxed(), account_id, f);
     if let Some(c) = &after {
         q = q.filter(beyond(c));
     }
@@ -149,50 +175,4 @@ pub fn people(conn: &mut PgConnection, account_id: Uuid) -> QueryResult<Vec<Pers
     )
     .bind::<diesel::sql_types::Uuid, _>(account_id)
     .load(conn)
-}
-
-/// Which of these resource ids still exist in the account, by type, so
-/// the page can link to them.
-pub fn existing(
-    conn: &mut PgConnection,
-    account_id: Uuid,
-    rows: &[EntryRow],
-) -> QueryResult<Vec<(String, String)>> {
-    use crate::db::schema::{memberships, pods};
-    let ids = |kind: &str| -> Vec<Uuid> {
-        rows.iter()
-            .filter(|r| r.resource_type == kind)
-            .filter_map(|r| {
-                r.resource_id
-                    .as_deref()
-                    .and_then(|id| Uuid::parse_str(id).ok())
-            })
-            .collect()
-    };
-    let mut found = Vec::new();
-    let pod_ids = ids("pod");
-    if !pod_ids.is_empty() {
-        let live: Vec<Uuid> = pods::table
-            .filter(pods::account_id.eq(account_id))
-            .filter(pods::id.eq_any(pod_ids))
-            .select(pods::id)
-            .load(conn)?;
-        found.extend(
-            live.into_iter()
-                .map(|id| ("pod".to_string(), id.to_string())),
-        );
-    }
-    let member_ids = ids("member");
-    if !member_ids.is_empty() {
-        let live: Vec<Uuid> = memberships::table
-            .filter(memberships::account_id.eq(account_id))
-            .filter(memberships::user_id.eq_any(member_ids))
-            .select(memberships::user_id)
-            .load(conn)?;
-        found.extend(
-            live.into_iter()
-                .map(|id| ("member".to_string(), id.to_string())),
-        );
-    }
-    Ok(found)
 }

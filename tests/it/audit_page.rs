@@ -409,3 +409,57 @@ async fn cells_link_to_their_filter_and_former_members_stay_selectable() {
     assert!(body.contains("Clear filters"));
     assert!(body.contains("Times are in UTC"));
 }
+
+#[actix_web::test]
+async fn resource_ids_link_to_resources_that_still_exist() {
+    let log = log().await;
+    let pod = log.app.insert_pod(log.team, "trainer");
+    let gone = Uuid::new_v4();
+    let at = datetime!(2026-11-05 10:00 UTC);
+    seed(
+        &log.app,
+        log.team,
+        at,
+        &log.dev,
+        "pod.created",
+        "pod",
+        &pod.to_string(),
+    );
+    seed(
+        &log.app,
+        log.team,
+        at,
+        &log.dev,
+        "pod.created",
+        "pod",
+        &gone.to_string(),
+    );
+    seed(
+        &log.app,
+        log.team,
+        at,
+        &log.admin,
+        "member.role_changed",
+        "member",
+        &log.dev.user_id.to_string(),
+    );
+
+    let (_, body) = log
+        .admin
+        .browser
+        .get_page(&format!("/accounts/{}/audit", log.team))
+        .await;
+
+    assert!(
+        body.contains(&format!("/accounts/{}/pods/{pod}/connect", log.team)),
+        "a live Pod is linked"
+    );
+    assert!(
+        !body.contains(&format!("/pods/{gone}/connect")),
+        "a Pod that is gone is not"
+    );
+    assert!(
+        body.contains("title=\"Open the member\""),
+        "a current member is linked"
+    );
+}
