@@ -30,6 +30,10 @@ pub struct Account {
     pub name: String,
     pub owner_id: Uuid,
     pub created_at: OffsetDateTime,
+    /// Loaded with every request's memberships, so the billing page needs
+    /// no query of its own for them.
+    pub balance_cents: i64,
+    pub billing_email: Option<String>,
 }
 
 impl Account {

@@ -29,22 +29,6 @@ pub fn usage_cents(seconds: i64, hourly_price_cents: i64) -> i64 {
     i64::try_from(cents).unwrap_or(i64::MAX)
 }
 
-pub struct Summary {
-    pub balance_cents: i64,
-    pub billing_email: Option<String>,
-}
-
-pub fn summary(conn: &mut PgConnection, account_id: Uuid) -> QueryResult<Summary> {
-    let (balance_cents, billing_email) = accounts::table
-        .find(account_id)
-        .select((accounts::balance_cents, accounts::billing_email))
-        .first(conn)?;
-    Ok(Summary {
-        balance_cents,
-        billing_email,
-    })
-}
-
 pub fn balance(conn: &mut PgConnection, account_id: Uuid) -> QueryResult<i64> {
     accounts::table
         .find(account_id)

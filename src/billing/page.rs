@@ -9,8 +9,8 @@ use uuid::Uuid;
 
 use crate::AppState;
 use crate::authz::can;
+use crate::billing::amount;
 use crate::billing::history::{self, Cursor, Position, Transaction};
-use crate::billing::{self, amount};
 use crate::pods;
 use crate::web::auth::Member;
 use crate::web::error::{AppError, AppResult};
@@ -75,26 +75,27 @@ pub async fn render<C>(
 ) -> AppResult<HttpResponse> {
     let account_id = member.account_id();
     let now = state.clock.now();
-    let (summary, (running_pods, accrued), page) = state
+    let ((running_pods, accrued), page) = state
         .db(move |conn| {
             Ok((
-                billing::summary(conn, account_id)?,
                 pods::accrued_usage(conn, account_id, now)?,
                 history::page(conn, account_id, position)?,
             ))
         })
         .await?;
+    // Balance and billing email came with the membership, this request.
+    let account = &member.membership.account;
     let mut forms = forms;
     if forms.email.is_none() {
-        forms.email = summary.billing_email;
+        forms.email = account.billing_email.clone();
     }
     w::render(
         status,
         &BillingPage {
             layout: member.layout()?.section("billing"),
             account_id,
-            balance: money(summary.balance_cents),
-            cannot_start: summary.balance_cents <= 0,
+            balance: money(account.balance_cents),
+            cannot_start: account.balance_cents <= 0,
             running_pods,
             accrued: money(accrued),
             forms,
