@@ -34,7 +34,11 @@ fn cases(bench: &Bench) -> Vec<Case> {
             format!("user={}", s.busy_user),
             vec![s.busy_user.to_string()],
         ),
-        case("resource type", "resource=invite".into(), vec!["invite".into()]),
+        case(
+            "resource type",
+            "resource=invite".into(),
+            vec!["invite".into()],
+        ),
         case(
             "resource id",
             format!("resource_id={}", s.pod_id),
@@ -102,7 +106,10 @@ pub fn run(bench: &mut Bench, args: &BenchArgs) -> anyhow::Result<String> {
                     sql::explain(&mut bench.conn, &sql)?
                 ));
                 if case.name == "unfiltered" {
-                    plans.push_str(&format!("The statement (as sent, `$n` bound):\n\n```sql\n{}\n```\n\n", sql.text));
+                    plans.push_str(&format!(
+                        "The statement (as sent, `$n` bound):\n\n```sql\n{}\n```\n\n",
+                        sql.text
+                    ));
                 }
             }
             rows.push(Row {

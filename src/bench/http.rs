@@ -64,7 +64,8 @@ impl Client {
     pub fn set_cookie_header(&mut self, header: &str) {
         for pair in header.split(';') {
             if let Some((k, v)) = pair.split_once('=') {
-                self.cookies.insert(k.trim().to_string(), v.trim().to_string());
+                self.cookies
+                    .insert(k.trim().to_string(), v.trim().to_string());
             }
         }
     }
@@ -104,7 +105,8 @@ impl Client {
             if name.eq_ignore_ascii_case("set-cookie") {
                 let pair = value.split(';').next().unwrap_or_default();
                 if let Some((k, v)) = pair.split_once('=') {
-                    self.cookies.insert(k.trim().to_string(), v.trim().to_string());
+                    self.cookies
+                        .insert(k.trim().to_string(), v.trim().to_string());
                 }
             }
         }

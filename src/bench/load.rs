@@ -31,7 +31,13 @@ pub fn wrk(url: &str, cookie: &str, connections: u32, seconds: u64) -> anyhow::R
     let threads = connections.min(2);
     let output = Command::new("wrk")
         .args(["-t", &threads.to_string(), "-c", &connections.to_string()])
-        .args(["-d", &format!("{seconds}s"), "--latency", "--timeout", "10s"])
+        .args([
+            "-d",
+            &format!("{seconds}s"),
+            "--latency",
+            "--timeout",
+            "10s",
+        ])
         .args(["-H", &format!("Cookie: {cookie}"), url])
         .output()
         .context("running wrk")?;

@@ -121,7 +121,10 @@ pub fn run(args: &BenchArgs, options: &crate::config::Options) -> anyhow::Result
         "tc-bench-{}",
         &Uuid::new_v4().simple().to_string()[..8]
     )));
-    eprintln!("starting a throwaway PostgreSQL cluster in {} (fsync off)", dir.0.display());
+    eprintln!(
+        "starting a throwaway PostgreSQL cluster in {} (fsync off)",
+        dir.0.display()
+    );
     let mut cluster = LocalCluster::start(&dir.0.join("pg"), ClusterOptions { fsync: false })?;
     tune(&mut cluster)?;
     db::ensure_database(&cluster.database_url("postgres"), DATABASE)?;
@@ -160,7 +163,11 @@ pub fn run(args: &BenchArgs, options: &crate::config::Options) -> anyhow::Result
         conn,
         pgbench,
         target: sql::Target {
-            socket_dir: cluster.data_dir().parent().context("cluster folder")?.join("run"),
+            socket_dir: cluster
+                .data_dir()
+                .parent()
+                .context("cluster folder")?
+                .join("run"),
             database: DATABASE.into(),
             work_dir,
         },
@@ -243,7 +250,11 @@ fn sign_up_admin_team(addr: SocketAddr) -> anyhow::Result<(String, Uuid)> {
     let token = client.get(&convert)?.csrf_token()?;
     let res = client.post_form(
         &convert,
-        &[("name", "Bench GPU"), ("confirm", "yes"), ("csrf_token", &token)],
+        &[
+            ("name", "Bench GPU"),
+            ("confirm", "yes"),
+            ("csrf_token", &token),
+        ],
     )?;
     if res.status != 303 {
         bail!("converting to a team answered {}", res.status);

@@ -32,13 +32,19 @@ fn pages(bench: &Bench) -> Vec<Page> {
             name: "dashboard",
             path: format!("/accounts/{account}"),
             // The dashboard shows the user's accounts: memberships_of.
-            main: &["INNER JOIN \"accounts\"", "\"memberships\".\"user_id\" = $1"],
+            main: &[
+                "INNER JOIN \"accounts\"",
+                "\"memberships\".\"user_id\" = $1",
+            ],
             params: vec![bench.admin_id.to_string()],
         },
         Page {
             name: "members (50)",
             path: format!("/accounts/{account}/members"),
-            main: &["INNER JOIN \"users\"", "\"memberships\".\"account_id\" = $1"],
+            main: &[
+                "INNER JOIN \"users\"",
+                "\"memberships\".\"account_id\" = $1",
+            ],
             params: vec![account.clone()],
         },
         Page {
@@ -60,7 +66,10 @@ pub fn run(bench: &mut Bench, args: &BenchArgs) -> anyhow::Result<String> {
     let entries = crate::bench::seed::entries(&mut bench.conn, bench.account_id)?;
     let mut rows = Vec::new();
     for page in pages(bench) {
-        eprintln!("pages: {} at c32 for {} s, then its SQL", page.name, args.duration);
+        eprintln!(
+            "pages: {} at c32 for {} s, then its SQL",
+            page.name, args.duration
+        );
         bench.expect_ok(&page.path)?;
         sql::reset_statements(&mut bench.conn)?;
         let http = load::wrk(&bench.url(&page.path), &bench.cookie, 32, args.duration)?;
@@ -121,7 +130,11 @@ fn report(rows: &[Row], entries: i64) -> String {
                 s.calls as f64 / requests,
                 ms(s.mean_ms),
                 short.replace('|', "\\|"),
-                if text.chars().count() > 140 { "…" } else { "" }
+                if text.chars().count() > 140 {
+                    "…"
+                } else {
+                    ""
+                }
             ));
         }
         out.push('\n');

@@ -91,7 +91,11 @@ pub fn people_and_pods(
     let mut actions = Vec::new();
     for action in ACTIONS {
         for _ in 0..weight(action) {
-            actions.push(format!("({}, '{action}', '{}')", actions.len(), resource_type(action)));
+            actions.push(format!(
+                "({}, '{action}', '{}')",
+                actions.len(),
+                resource_type(action)
+            ));
         }
     }
     conn.batch_execute(&format!(

@@ -112,7 +112,12 @@ pub fn pgbench(
     let mut cmd = Command::new(pgbench);
     cmd.args(["-n", "-M", "prepared", "-f"])
         .arg(&script)
-        .args(["-c", &clients.to_string(), "-j", &clients.min(2).to_string()])
+        .args([
+            "-c",
+            &clients.to_string(),
+            "-j",
+            &clients.min(2).to_string(),
+        ])
         .args(["-T", &seconds.to_string(), "-l"])
         .arg(format!("--log-prefix={}", dir.join("log").display()))
         .arg("-h")
@@ -141,7 +146,10 @@ pub fn pgbench(
     let mut latencies: Vec<u64> = Vec::new();
     for entry in std::fs::read_dir(&dir)? {
         let path = entry?.path();
-        if path.file_name().is_some_and(|n| n.to_string_lossy().starts_with("log.")) {
+        if path
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with("log."))
+        {
             let log = std::fs::read_to_string(&path)?;
             latencies.extend(
                 log.lines()
@@ -153,7 +161,8 @@ pub fn pgbench(
         bail!("pgbench measured nothing:\n{text}");
     }
     latencies.sort_unstable();
-    let at = |q: f64| latencies[((latencies.len() - 1) as f64 * q).round() as usize] as f64 / 1000.0;
+    let at =
+        |q: f64| latencies[((latencies.len() - 1) as f64 * q).round() as usize] as f64 / 1000.0;
     m.p50_ms = at(0.50);
     m.p99_ms = at(0.99);
     m.requests = latencies.len() as u64;
@@ -196,7 +205,10 @@ pub fn find<'a>(statements: &'a [Statement], needles: &[&str]) -> anyhow::Result
         .find(|s| needles.iter().all(|n| s.query.contains(n)))
         .with_context(|| {
             let seen: Vec<&str> = statements.iter().map(|s| s.query.as_str()).collect();
-            format!("no statement containing {needles:?} among:\n{}", seen.join("\n"))
+            format!(
+                "no statement containing {needles:?} among:\n{}",
+                seen.join("\n")
+            )
         })
 }
 
