@@ -18,12 +18,15 @@ pub struct Cli {
     pub options: Options,
 }
 
-#[derive(Debug, Subcommand, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Subcommand, Clone, PartialEq, Eq)]
 pub enum Command {
     /// Serve the console (the default).
     Serve,
     /// Apply pending database migrations and exit.
     Migrate,
+    /// Run the benchmark of docs/benchmarks.md in a throwaway cluster
+    /// (needs wrk and pgbench; ignores DATABASE_URL and DATA_DIR).
+    Bench(crate::bench::BenchArgs),
 }
 
 #[derive(Debug, Args, Clone)]

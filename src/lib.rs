@@ -5,6 +5,7 @@
 pub mod accounts;
 pub mod audit;
 pub mod authz;
+pub mod bench;
 pub mod billing;
 pub mod clock;
 pub mod config;

@@ -1,0 +1,197 @@
+//! Issue 6: the Audit logs first page, unfiltered and with each filter, at
+//! each log size, over HTTP (wrk) and as the page's own SQL (pgbench), at
+//! concurrency 1 and 32; EXPLAIN plans at the largest size.
+
+use time::{Duration, OffsetDateTime};
+
+use crate::bench::load::{self, Measured};
+use crate::bench::sql::{self, Sql};
+use crate::bench::{Bench, BenchArgs, mark, ms, seed};
+
+/// One view of the page: its query string and the values of the SQL
+/// parameters it adds, in the order `audit::query::filtered` adds its
+/// conditions (since, until, user, resource, resource id, action).
+struct Case {
+    name: &'static str,
+    query: String,
+    params: Vec<String>,
+}
+
+fn cases(bench: &Bench) -> Vec<Case> {
+    let s = &bench.seeded;
+    let today = OffsetDateTime::now_utc().date();
+    let (from, to) = (today - Duration::days(30), today - Duration::days(24));
+    let midnight = |d: time::Date| format!("{d} 00:00:00+00");
+    let case = |name, query: String, params: Vec<String>| Case {
+        name,
+        query,
+        params,
+    };
+    vec![
+        case("unfiltered", String::new(), vec![]),
+        case(
+            "user",
+            format!("user={}", s.busy_user),
+            vec![s.busy_user.to_string()],
+        ),
+        case(
+            "resource type",
+            "resource=invite".into(),
+            vec!["invite".into()],
+        ),
+        case(
+            "resource id",
+            format!("resource_id={}", s.pod_id),
+            vec![s.pod_id.to_string()],
+        ),
+        case(
+            "action",
+            "action=member.role_changed".into(),
+            vec!["member.role_changed".into()],
+        ),
+        case(
+            "date range",
+            format!("from={from}&to={to}"),
+            vec![midnight(from), midnight(to + Duration::days(1))],
+        ),
+        case(
+            "user + resource",
+            format!("user={}&resource=pod", s.other_user),
+            vec![s.other_user.to_string(), "pod".into()],
+        ),
+    ]
+}
+
+/// The page's main statement as the application sent it.
+pub const PAGE_QUERY: [&str; 2] = [
+    "FROM \"audit_entries\" WHERE",
+    "ORDER BY \"audit_entries\".\"occurred_at\" DESC",
+];
+
+struct Row {
+    size: i64,
+    case: &'static str,
+    http1: Measured,
+    sql1: Measured,
+    http32: Measured,
+    sql32: Measured,
+}
+
+pub fn run(bench: &mut Bench, args: &BenchArgs) -> anyhow::Result<String> {
+    let mut rows = Vec::new();
+    let mut plans = String::new();
+    let largest = *args.sizes.last().unwrap_or(&0);
+    for &size in &args.sizes {
+        eprintln!("audit log: seeding up to {size} entries");
+        seed::audit_up_to(&mut bench.conn, bench.account_id, size)?;
+        for case in cases(bench) {
+            let path = match case.query.as_str() {
+                "" => format!("/accounts/{}/audit", bench.account_id),
+                q => format!("/accounts/{}/audit?{q}", bench.account_id),
+            };
+            let sql = page_sql(bench, &path, &case)?;
+            eprintln!("  {size} {}: HTTP and SQL at c1 and c32", case.name);
+            let d = args.case_duration;
+            let url = bench.url(&path);
+            let http1 = load::wrk(&url, &bench.cookie, 1, d)?;
+            let sql1 = sql::pgbench(&bench.pgbench, &bench.target, &sql, 1, d)?;
+            let http32 = load::wrk(&url, &bench.cookie, 32, d)?;
+            let sql32 = sql::pgbench(&bench.pgbench, &bench.target, &sql, 32, d)?;
+            bench.expect_ok(&path)?;
+            if size == largest {
+                plans.push_str(&format!(
+                    "### {} ({size} entries)\n\n`GET {}`\n\n```\n{}\n```\n\n",
+                    case.name,
+                    path.replace(&bench.account_id.to_string(), "{account}"),
+                    sql::explain(&mut bench.conn, &sql)?
+                ));
+                if case.name == "unfiltered" {
+                    plans.push_str(&format!(
+                        "The statement (as sent, `$n` bound):\n\n```sql\n{}\n```\n\n",
+                        sql.text
+                    ));
+                }
+            }
+            rows.push(Row {
+                size,
+                case: case.name,
+                http1,
+                sql1,
+                http32,
+                sql32,
+            });
+        }
+    }
+    Ok(format!(
+        "## Audit logs first page (issue 6)\n\n{}\n{}\n## EXPLAIN (ANALYZE, BUFFERS) at {largest} entries\n\n{plans}",
+        detail(&rows),
+        summary(&rows, args.sizes[0], largest)
+    ))
+}
+
+/// Checks the page, then reads back the statement it sent.
+fn page_sql(bench: &mut Bench, path: &str, case: &Case) -> anyhow::Result<Sql> {
+    bench.expect_ok(path)?;
+    sql::reset_statements(&mut bench.conn)?;
+    bench.expect_ok(path)?;
+    let statements = sql::statements(&mut bench.conn)?;
+    let text = sql::find(&statements, &PAGE_QUERY)?.query.clone();
+    let mut params = vec![bench.account_id.to_string()];
+    params.extend(case.params.iter().cloned());
+    params.push((crate::audit::page::PAGE_SIZE + 1).to_string());
+    Sql { text, params }.checked()
+}
+
+fn detail(rows: &[Row]) -> String {
+    let mut out = String::from(
+        "| entries | case | HTTP c1 p50 | SQL c1 p50 | HTTP − SQL p50 | HTTP c32 req/s | SQL c32 tps | req/s ÷ tps | HTTP c32 p50 / p99 | SQL c32 p50 / p99 | non-2xx |\n\
+         |---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+    );
+    for r in rows {
+        out.push_str(&format!(
+            "| {} | {} | {} | {} | {} | {:.0} | {:.0} | {:.2} | {} / {} | {} / {} | {} |\n",
+            r.size,
+            r.case,
+            ms(r.http1.p50_ms),
+            ms(r.sql1.p50_ms),
+            ms(r.http1.p50_ms - r.sql1.p50_ms),
+            r.http32.per_second,
+            r.sql32.per_second,
+            r.http32.per_second / r.sql32.per_second,
+            ms(r.http32.p50_ms),
+            ms(r.http32.p99_ms),
+            ms(r.sql32.p50_ms),
+            ms(r.sql32.p99_ms),
+            r.http1.failures + r.http32.failures,
+        ));
+    }
+    out
+}
+
+/// The issue's three targets per case: latency at the largest size within
+/// 1.1× of the smallest, HTTP p50 − SQL p50 ≤ 0.3 ms, req/s ≥ 0.8 × tps.
+fn summary(rows: &[Row], smallest: i64, largest: i64) -> String {
+    let mut out = format!(
+        "\n### Targets\n\n| case | HTTP c1 p50 at {smallest} | at {largest} | ratio (≤ 1.1) | HTTP − SQL p50 at {largest} (≤ 0.3 ms) | req/s ÷ tps at c32, {largest} (≥ 0.8) |\n|---|---:|---:|---:|---:|---:|\n"
+    );
+    let at = |size: i64, case: &str| rows.iter().find(|r| r.size == size && r.case == case);
+    for r in rows.iter().filter(|r| r.size == largest) {
+        let Some(small) = at(smallest, r.case) else {
+            continue;
+        };
+        let ratio = r.http1.p50_ms / small.http1.p50_ms;
+        let gap = r.http1.p50_ms - r.sql1.p50_ms;
+        let share = r.http32.per_second / r.sql32.per_second;
+        out.push_str(&format!(
+            "| {} | {} | {} | {ratio:.2} ({}) | {} ({}) | {share:.2} ({}) |\n",
+            r.case,
+            ms(small.http1.p50_ms),
+            ms(r.http1.p50_ms),
+            mark(ratio <= 1.1),
+            ms(gap),
+            mark(gap <= 0.3),
+            mark(share >= 0.8),
+        ));
+    }
+    out
+}

@@ -1,0 +1,323 @@
+//! `team-console bench`: the documented, repeatable benchmark behind
+//! docs/benchmarks.md. One command on a fresh machine: it starts a
+//! throwaway PostgreSQL cluster (temporary folder, fsync off), migrates it,
+//! runs the real application on a random port, signs an Admin up and makes
+//! a team through the application's own forms, seeds it, then measures
+//! pages over HTTP with wrk against the very statements those pages send,
+//! timed directly with pgbench in the same run. The report is printed and
+//! written to `--out`.
+
+mod audit;
+pub mod http;
+mod load;
+mod pages;
+mod seed;
+mod sql;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+use diesel::{Connection, PgConnection};
+use uuid::Uuid;
+
+use crate::config::Settings;
+use crate::db::{self, local_cluster::ClusterOptions, local_cluster::LocalCluster};
+
+const DATABASE: &str = "team_console";
+const ADMIN_EMAIL: &str = "ada@bench.example";
+const PASSWORD: &str = "violet tractor banjo 7 harbour";
+
+#[derive(Debug, Clone, PartialEq, Eq, clap::Args)]
+pub struct BenchArgs {
+    /// Audit log sizes (entries of the team's account), ascending; each
+    /// size adds entries to the previous one.
+    #[arg(long, value_delimiter = ',', default_value = "100000,1000000,10000000")]
+    pub sizes: Vec<i64>,
+    /// Seconds per Audit logs case and concurrency (HTTP and SQL each).
+    #[arg(long, default_value_t = 10)]
+    pub case_duration: u64,
+    /// Seconds per page of the signed-in pages load (HTTP and SQL each).
+    #[arg(long, default_value_t = 30)]
+    pub duration: u64,
+    /// A smoke run: sizes 10000,100000 and 2 s per measurement.
+    #[arg(long)]
+    pub quick: bool,
+    /// Which part to run.
+    #[arg(long, value_enum, default_value_t = Suite::All)]
+    pub only: Suite,
+    /// Folder the Markdown report is written to.
+    #[arg(long, default_value = "target/bench")]
+    pub out: PathBuf,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Suite {
+    All,
+    /// Issue 6: the Audit logs first page at each size, each filter.
+    Audit,
+    /// Issue 7: dashboard, members, pods, audit under load.
+    Pages,
+}
+
+/// The running application and what the cases need.
+pub struct Bench {
+    pub addr: SocketAddr,
+    pub cookie: String,
+    pub account_id: Uuid,
+    pub admin_id: Uuid,
+    pub conn: PgConnection,
+    pub pgbench: PathBuf,
+    pub target: sql::Target,
+    pub seeded: seed::Seeded,
+}
+
+impl Bench {
+    pub fn client(&self) -> http::Client {
+        let mut client = http::Client::new(self.addr);
+        client.set_cookie_header(&self.cookie);
+        client
+    }
+
+    /// The page answers 200 to the signed-in Admin (before and after each
+    /// load run: a 303 to sign-in would not be counted by wrk).
+    pub fn expect_ok(&self, path: &str) -> anyhow::Result<()> {
+        let res = self.client().get(path)?;
+        if res.status != 200 {
+            bail!("GET {path} answered {} instead of 200", res.status);
+        }
+        Ok(())
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+}
+
+/// Deletes the throwaway cluster's folder, however the run ends.
+struct TempDir(PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+pub fn run(args: &BenchArgs, options: &crate::config::Options) -> anyhow::Result<()> {
+    let mut args = args.clone();
+    if args.quick {
+        args.sizes = vec![10_000, 100_000];
+        args.case_duration = 2;
+        args.duration = 2;
+    }
+    if args.sizes.is_empty() || args.sizes.windows(2).any(|w| w[0] >= w[1]) {
+        bail!("--sizes must be ascending, e.g. 100000,1000000,10000000");
+    }
+    load::require_wrk()?;
+    let pgbench = sql::find_pgbench()?;
+    std::fs::create_dir_all(&args.out)?;
+
+    let dir = TempDir(std::env::temp_dir().join(format!(
+        "tc-bench-{}",
+        &Uuid::new_v4().simple().to_string()[..8]
+    )));
+    eprintln!(
+        "starting a throwaway PostgreSQL cluster in {} (fsync off)",
+        dir.0.display()
+    );
+    let mut cluster = LocalCluster::start(&dir.0.join("pg"), ClusterOptions { fsync: false })?;
+    tune(&mut cluster)?;
+    db::ensure_database(&cluster.database_url("postgres"), DATABASE)?;
+    let url = cluster.database_url(DATABASE);
+    let mut conn = PgConnection::establish(&url)?;
+    db::migrate(&mut conn)?;
+    diesel::RunQueryDsl::execute(
+        diesel::sql_query("CREATE EXTENSION pg_stat_statements"),
+        &mut conn,
+    )?;
+    let work_dir = dir.0.join("work");
+    std::fs::create_dir_all(&work_dir)?;
+
+    let settings = Settings {
+        database_url: url,
+        bind_addr: "127.0.0.1:0".into(),
+        public_url: None,
+        secret_key: crate::tokens::random_token(48).into_bytes(),
+        cookie_secure: Some(false),
+        trusted_proxy: None,
+        database_pool_size: options.database_pool_size,
+        argon2: argon2::Params::default(),
+        workers: None,
+        clock: crate::clock::Clock::system(),
+    };
+    let server = Server::start(settings)?;
+    let (cookie, account_id) = sign_up_admin_team(server.addr)?;
+    let admin_id = admin_id(&mut conn)?;
+    eprintln!("seeding 50 members, 50 Pods and a second account");
+    let seeded = seed::people_and_pods(&mut conn, account_id, admin_id)?;
+    let mut bench = Bench {
+        addr: server.addr,
+        cookie,
+        account_id,
+        admin_id,
+        conn,
+        pgbench,
+        target: sql::Target {
+            socket_dir: cluster
+                .data_dir()
+                .parent()
+                .context("cluster folder")?
+                .join("run"),
+            database: DATABASE.into(),
+            work_dir,
+        },
+        seeded,
+    };
+
+    let mut report = header(&args);
+    if args.only != Suite::Pages {
+        report.push_str(&audit::run(&mut bench, &args)?);
+    } else {
+        seed::audit_up_to(&mut bench.conn, account_id, args.sizes[0])?;
+    }
+    if args.only != Suite::Audit {
+        report.push_str(&pages::run(&mut bench, &args)?);
+    }
+    let stamp = time::OffsetDateTime::now_utc().unix_timestamp();
+    let path = args.out.join(format!("bench-{stamp}.md"));
+    std::fs::write(&path, &report)?;
+    println!("{report}");
+    eprintln!("report written to {}", path.display());
+    server.stop();
+    drop(bench);
+    cluster.stop()?;
+    Ok(())
+}
+
+/// Lets pg_stat_statements count each page's statements and keeps
+/// checkpoints out of the measurements; shared_buffers stays the
+/// console's 128MB.
+fn tune(cluster: &mut LocalCluster) -> anyhow::Result<()> {
+    let mut conn = PgConnection::establish(&cluster.database_url("postgres"))?;
+    for setting in [
+        "shared_preload_libraries = 'pg_stat_statements'",
+        "max_wal_size = '20GB'",
+        "checkpoint_timeout = '1h'",
+    ] {
+        diesel::RunQueryDsl::execute(
+            diesel::sql_query(format!("ALTER SYSTEM SET {setting}")),
+            &mut conn,
+        )?;
+    }
+    drop(conn);
+    cluster.restart()?;
+    Ok(())
+}
+
+fn header(args: &BenchArgs) -> String {
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    format!(
+        "# Benchmark run\n\n{} UTC, {cores} cores, sizes {:?}, {} s per Audit logs case, {} s per page. \
+         One machine runs PostgreSQL (fsync off), the console ({cores} workers, pool of the default size), wrk and pgbench.\n\n",
+        time::OffsetDateTime::now_utc()
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default(),
+        args.sizes,
+        args.case_duration,
+        args.duration,
+    )
+}
+
+/// Signs up through the forms and converts to a team, as a person would.
+fn sign_up_admin_team(addr: SocketAddr) -> anyhow::Result<(String, Uuid)> {
+    let mut client = http::Client::new(addr);
+    let token = client.get("/sign-up")?.csrf_token()?;
+    let res = client.post_form(
+        "/sign-up",
+        &[
+            ("email", ADMIN_EMAIL),
+            ("display_name", "Ada Admin"),
+            ("password", PASSWORD),
+            ("csrf_token", &token),
+        ],
+    )?;
+    let location = res.header("location").unwrap_or_default().to_string();
+    let account_id = location
+        .strip_prefix("/accounts/")
+        .and_then(|id| Uuid::parse_str(id).ok())
+        .with_context(|| format!("sign-up answered {} to {location:?}", res.status))?;
+    let convert = format!("/accounts/{account_id}/convert");
+    let token = client.get(&convert)?.csrf_token()?;
+    let res = client.post_form(
+        &convert,
+        &[
+            ("name", "Bench GPU"),
+            ("confirm", "yes"),
+            ("csrf_token", &token),
+        ],
+    )?;
+    if res.status != 303 {
+        bail!("converting to a team answered {}", res.status);
+    }
+    // Shows (and so clears) the welcome flashes.
+    client.get(&format!("/accounts/{account_id}/members"))?;
+    Ok((client.cookie_header(), account_id))
+}
+
+fn admin_id(conn: &mut PgConnection) -> anyhow::Result<Uuid> {
+    use crate::db::schema::users;
+    use diesel::prelude::*;
+    Ok(users::table
+        .filter(users::email.eq(ADMIN_EMAIL))
+        .select(users::id)
+        .first(conn)?)
+}
+
+/// The application in its own thread and actix System, as `main` runs it.
+struct Server {
+    addr: SocketAddr,
+    handle: actix_web::dev::ServerHandle,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl Server {
+    fn start(settings: Settings) -> anyhow::Result<Server> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let thread = std::thread::spawn(move || {
+            actix_web::rt::System::new().block_on(async move {
+                match crate::Application::build(settings) {
+                    Ok(app) => {
+                        let _ = tx.send(Ok((app.port(), app.handle())));
+                        if let Err(e) = app.run_until_stopped().await {
+                            tracing::error!(error = %e, "the console stopped");
+                        }
+                    }
+                    Err(e) => {
+                        let _ = tx.send(Err(e));
+                    }
+                }
+            })
+        });
+        let (port, handle) = rx.recv().context("the console's thread ended")??;
+        Ok(Server {
+            addr: SocketAddr::from(([127, 0, 0, 1], port)),
+            handle,
+            thread,
+        })
+    }
+
+    fn stop(self) {
+        actix_web::rt::System::new().block_on(self.handle.stop(true));
+        let _ = self.thread.join();
+    }
+}
+
+/// Milliseconds, for the tables.
+fn ms(value: f64) -> String {
+    format!("{value:.2} ms")
+}
+
+/// A pass/fail mark for the tables.
+fn mark(ok: bool) -> &'static str {
+    if ok { "met" } else { "**not met**" }
+}

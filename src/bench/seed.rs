@@ -1,0 +1,254 @@
+//! Seeding: the team's 50 members and 50 Pods, a second account (to prove
+//! scoping), and audit entries by the million with `INSERT … SELECT FROM
+//! generate_series` — about a minute per 10M rows on 2 cores without indexes.
+//!
+//! Realism: 20 of the members act, with a skewed spread (the busiest does
+//! about a fifth of everything); every action of `audit::ACTIONS` appears,
+//! weighted the way a GPU cloud's log is (Pod starts and stops and usage
+//! charges dominate); resource ids come from pools of that resource type;
+//! each step spreads its entries over the last 365 days in time order, as a
+//! log is written. Each step (100k, then up to 1M, then up to 10M) appends
+//! to the previous one.
+//!
+//! The table's secondary indexes are dropped before a step and rebuilt
+//! after it (read back from `pg_indexes`, so they always match the
+//! migrations): rebuilding 7 indexes over 10M rows takes a few minutes,
+//! maintaining them row by row takes much longer. Freshly built indexes are
+//! denser than ones grown by inserts, so the figures are slightly
+//! optimistic about index size; the plans are the same.
+
+use std::time::Instant;
+
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Text};
+use uuid::Uuid;
+
+use crate::audit::{ACTIONS, RESOURCE_TYPES};
+
+/// Members of the team (the Admin included), as the members page shows.
+pub const MEMBERS: usize = 50;
+/// Members who appear in the log.
+pub const ACTORS: usize = 20;
+pub const PODS: usize = 50;
+const CHUNK: i64 = 1_000_000;
+
+/// What the cases filter on.
+pub struct Seeded {
+    /// Actor 0 (the Admin, the busiest), actor 3.
+    pub busy_user: Uuid,
+    pub other_user: Uuid,
+    /// A live Pod that has history.
+    pub pod_id: Uuid,
+}
+
+/// How often an action happens, relative to the others.
+fn weight(action: &str) -> i32 {
+    match action {
+        "pod.started" | "pod.stopped" | "billing.usage_charged" => 20,
+        "pod.created" | "invite.created" => 5,
+        "pod.terminated" | "billing.funds_added" | "invite.accepted" | "member.joined" => 3,
+        "member.role_changed" => 2,
+        _ => 1,
+    }
+}
+
+fn resource_type(action: &str) -> &'static str {
+    let prefix = action.split('.').next().unwrap_or_default();
+    RESOURCE_TYPES
+        .iter()
+        .find(|t| **t == prefix)
+        .copied()
+        .unwrap_or("account")
+}
+
+/// Members, Pods, the actors' and resources' pools, a second account.
+pub fn people_and_pods(
+    conn: &mut PgConnection,
+    account_id: Uuid,
+    admin_id: Uuid,
+) -> anyhow::Result<Seeded> {
+    let acct = account_id;
+    conn.batch_execute(&format!(
+        "CREATE SCHEMA bench;
+         CREATE TABLE bench.members (i int PRIMARY KEY, id uuid NOT NULL, email text NOT NULL);
+         INSERT INTO bench.members VALUES (0, '{admin_id}', (SELECT email FROM users WHERE id = '{admin_id}'));
+         INSERT INTO bench.members
+           SELECT i, gen_random_uuid(), 'member' || i || '@bench.example' FROM generate_series(1, {last}) i;
+         INSERT INTO users (id, email, display_name, password_hash)
+           SELECT id, email, 'Member ' || i, 'not a hash: cannot sign in' FROM bench.members WHERE i > 0;
+         INSERT INTO memberships (account_id, user_id, role)
+           SELECT '{acct}', id, (ARRAY['basic','billing','dev','admin'])[1 + i % 4] FROM bench.members WHERE i > 0;
+         INSERT INTO pods (id, account_id, name, gpu_type, gpu_count, image, status,
+                           hourly_price_cents, created_at, started_at)
+           SELECT gen_random_uuid(), '{acct}', 'pod-' || i, 'rtx-4090', 1 + i % 4, 'pytorch/pytorch:latest',
+                  CASE WHEN i % 3 = 0 THEN 'running' ELSE 'stopped' END, 69 * (1 + i % 4),
+                  now() - i * interval '1 day', CASE WHEN i % 3 = 0 THEN now() - interval '1 hour' END
+             FROM generate_series(1, {PODS}) i;",
+        last = MEMBERS - 1
+    ))?;
+    // Actions, each repeated by its weight; resources by type, in pools.
+    let mut actions = Vec::new();
+    for action in ACTIONS {
+        for _ in 0..weight(action) {
+            actions.push(format!(
+                "({}, '{action}', '{}')",
+                actions.len(),
+                resource_type(action)
+            ));
+        }
+    }
+    conn.batch_execute(&format!(
+        "CREATE TABLE bench.actions (i int PRIMARY KEY, action text, resource_type text);
+         INSERT INTO bench.actions VALUES {};
+         CREATE TABLE bench.resources (resource_type text, i int, id text, PRIMARY KEY (resource_type, i));
+         INSERT INTO bench.resources
+           SELECT 'pod', row_number() OVER (ORDER BY name) - 1, id::text FROM pods WHERE account_id = '{acct}';
+         INSERT INTO bench.resources SELECT 'pod', i, gen_random_uuid()::text FROM generate_series({PODS}, 199) i;
+         INSERT INTO bench.resources SELECT 'invite', i, gen_random_uuid()::text FROM generate_series(0, 299) i;
+         INSERT INTO bench.resources SELECT 'member', i, id::text FROM bench.members;
+         INSERT INTO bench.resources SELECT 'user', i, id::text FROM bench.members;
+         INSERT INTO bench.resources VALUES ('account', 0, '{acct}'), ('billing', 0, '{acct}');
+         CREATE TABLE bench.pools AS SELECT resource_type, count(*)::int AS size FROM bench.resources GROUP BY 1;",
+        actions.join(", ")
+    ))
+    .map_err(|e| anyhow::anyhow!("seeding the pools: {e}"))?;
+    second_account(conn)?;
+    #[derive(QueryableByName)]
+    struct Id {
+        #[diesel(sql_type = Text)]
+        id: String,
+    }
+    let one = |conn: &mut PgConnection, sql: &str| -> anyhow::Result<Uuid> {
+        let row: Id = diesel::sql_query(sql).get_result(conn)?;
+        Ok(Uuid::parse_str(&row.id)?)
+    };
+    Ok(Seeded {
+        busy_user: admin_id,
+        other_user: one(conn, "SELECT id::text AS id FROM bench.members WHERE i = 3")?,
+        pod_id: one(
+            conn,
+            "SELECT id FROM bench.resources WHERE resource_type = 'pod' AND i = 0",
+        )?,
+    })
+}
+
+/// A personal account with a few hundred entries of its own: none may
+/// show on the team's page.
+fn second_account(conn: &mut PgConnection) -> anyhow::Result<()> {
+    conn.batch_execute(
+        "INSERT INTO users (id, email, display_name, password_hash)
+           VALUES ('00000000-0000-4000-8000-0000000000aa', 'outsider@bench.example', 'Outsider', 'not a hash');
+         INSERT INTO accounts (id, kind, name, owner_id)
+           VALUES ('00000000-0000-4000-8000-0000000000bb', 'personal', 'Outsider',
+                   '00000000-0000-4000-8000-0000000000aa');
+         INSERT INTO memberships (account_id, user_id, role)
+           VALUES ('00000000-0000-4000-8000-0000000000bb', '00000000-0000-4000-8000-0000000000aa', 'admin');
+         INSERT INTO audit_entries (occurred_at, account_id, actor_id, actor_email, action, resource_type,
+                                    resource_id, ip, user_agent)
+           SELECT now() - g * interval '1 day', '00000000-0000-4000-8000-0000000000bb',
+                  '00000000-0000-4000-8000-0000000000aa', 'outsider@bench.example',
+                  (ARRAY['pod.started','pod.stopped','billing.funds_added'])[1 + g % 3],
+                  (ARRAY['pod','pod','billing'])[1 + g % 3], gen_random_uuid()::text, '192.0.2.7', 'curl/8.5'
+             FROM generate_series(1, 300) g;",
+    )?;
+    Ok(())
+}
+
+#[derive(QueryableByName)]
+struct Count {
+    #[diesel(sql_type = BigInt)]
+    n: i64,
+}
+
+/// Entries of `account_id` now in the log.
+pub fn entries(conn: &mut PgConnection, account_id: Uuid) -> anyhow::Result<i64> {
+    let row: Count = diesel::sql_query(format!(
+        "SELECT count(*) AS n FROM audit_entries WHERE account_id = '{account_id}'"
+    ))
+    .get_result(conn)?;
+    Ok(row.n)
+}
+
+/// Adds entries until the account has `target`, then rebuilds the
+/// indexes, VACUUM ANALYZE, CHECKPOINT (so none runs during a measurement).
+pub fn audit_up_to(conn: &mut PgConnection, account_id: Uuid, target: i64) -> anyhow::Result<()> {
+    let have = entries(conn, account_id)?;
+    let n = target - have;
+    if n <= 0 {
+        return Ok(());
+    }
+    let started = Instant::now();
+    #[derive(QueryableByName)]
+    struct Def {
+        #[diesel(sql_type = Text)]
+        name: String,
+        #[diesel(sql_type = Text)]
+        def: String,
+    }
+    let indexes: Vec<Def> = diesel::sql_query(
+        "SELECT indexname AS name, indexdef AS def FROM pg_indexes
+          WHERE tablename = 'audit_entries' AND indexname <> 'audit_entries_pkey'",
+    )
+    .load(conn)?;
+    for index in &indexes {
+        conn.batch_execute(&format!("DROP INDEX {}", index.name))?;
+    }
+    let mut done = 0;
+    while done < n {
+        let chunk = CHUNK.min(n - done);
+        let (lo, hi) = (done, done + chunk - 1);
+        // Entry g of this step lands at (g + jitter) / n of the way through the year.
+        conn.batch_execute(&format!(
+            "INSERT INTO audit_entries (occurred_at, account_id, actor_id, actor_email, action,
+                                        resource_type, resource_id, ip, user_agent, details)
+             SELECT s.ts, '{account_id}', m.id, m.email, a.action, a.resource_type, r.id,
+                    '10.' || (s.g % 7) || '.' || s.ui || '.' || (s.g % 200),
+                    (ARRAY['Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0',
+                           'Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Safari/605.1.15',
+                           'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Safari/537.36'])[1 + s.ui % 3],
+                    CASE a.resource_type
+                      WHEN 'pod' THEN jsonb_build_object('name', 'pod-' || x.ri, 'gpu', 'rtx-4090')
+                      WHEN 'member' THEN jsonb_build_object('old_role', 'dev', 'new_role', 'admin')
+                      WHEN 'billing' THEN jsonb_build_object('amount_cents', s.g % 5000)
+                      WHEN 'invite' THEN jsonb_build_object('role', 'dev')
+                      ELSE '{{}}'::jsonb END
+               FROM (SELECT g,
+                            now() - interval '365 days'
+                              + make_interval(secs => (g + random()) * (31536000.0 / {n})) AS ts,
+                            floor({ACTORS} * power(random(), 2))::int AS ui,
+                            floor(random() * (SELECT count(*) FROM bench.actions))::int AS ai,
+                            random() AS rr
+                       FROM generate_series({lo}, {hi}) g) s
+               JOIN bench.members m ON m.i = s.ui
+               JOIN bench.actions a ON a.i = s.ai
+               JOIN bench.pools p ON p.resource_type = a.resource_type
+               JOIN LATERAL (SELECT floor(s.rr * p.size)::int AS ri) x ON true
+               JOIN bench.resources r ON r.resource_type = a.resource_type AND r.i = x.ri",
+        ))?;
+        done += chunk;
+        eprintln!(
+            "  seeded {} of {n} entries ({:.0} s)",
+            done,
+            started.elapsed().as_secs_f64()
+        );
+    }
+    conn.batch_execute("SET maintenance_work_mem = '1GB'")?;
+    for index in &indexes {
+        let t = Instant::now();
+        conn.batch_execute(&index.def)?;
+        eprintln!(
+            "  rebuilt {} ({:.0} s)",
+            index.name,
+            t.elapsed().as_secs_f64()
+        );
+    }
+    // Separate statements: VACUUM refuses to run in a (multi-statement) transaction.
+    conn.batch_execute("VACUUM (ANALYZE) audit_entries")?;
+    conn.batch_execute("CHECKPOINT")?;
+    eprintln!(
+        "  {target} entries ready in {:.0} s (insert, index rebuild, VACUUM ANALYZE)",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
