@@ -64,7 +64,7 @@ fn cases(bench: &Bench) -> Vec<Case> {
 
 /// The page's main statement as the application sent it.
 pub const PAGE_QUERY: [&str; 2] = [
-    "FROM \"audit_entries\" WHERE",
+    "FROM ((\"audit_entries\" LEFT OUTER JOIN \"pods\"",
     "ORDER BY \"audit_entries\".\"occurred_at\" DESC",
 ];
 

@@ -13,6 +13,7 @@ mod load;
 mod pages;
 mod seed;
 mod sql;
+mod storm;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -56,7 +57,8 @@ pub enum Suite {
     All,
     /// Issue 6: the Audit logs first page at each size, each filter.
     Audit,
-    /// Issue 7: dashboard, members, pods, audit under load.
+    /// Issue 7: dashboard, members, pods, audit under load, and the
+    /// members page during a sign-in storm.
     Pages,
 }
 
@@ -144,7 +146,8 @@ pub fn run(args: &BenchArgs, options: &crate::config::Options) -> anyhow::Result
         public_url: None,
         secret_key: crate::tokens::random_token(48).into_bytes(),
         cookie_secure: Some(false),
-        trusted_proxy: None,
+        // The sign-in storm forwards a new client address per attempt.
+        trusted_proxy: Some([127, 0, 0, 1].into()),
         database_pool_size: options.database_pool_size,
         argon2: argon2::Params::default(),
         workers: None,
@@ -182,6 +185,7 @@ pub fn run(args: &BenchArgs, options: &crate::config::Options) -> anyhow::Result
     }
     if args.only != Suite::Audit {
         report.push_str(&pages::run(&mut bench, &args)?);
+        report.push_str(&storm::run(&mut bench, &args)?);
     }
     let stamp = time::OffsetDateTime::now_utc().unix_timestamp();
     let path = args.out.join(format!("bench-{stamp}.md"));
