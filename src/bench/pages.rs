@@ -71,7 +71,10 @@ fn pages(bench: &mut Bench) -> anyhow::Result<Vec<Page>> {
             name: "audit first page",
             path: format!("/accounts/{account}/audit"),
             main: &crate::bench::audit::PAGE_QUERY,
-            params: vec![account, limit],
+            params: [account, limit]
+                .into_iter()
+                .chain(crate::audit::query::RESOURCE_EXISTS_LITERALS.map(String::from))
+                .collect(),
         },
     ])
 }
