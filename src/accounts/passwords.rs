@@ -128,3 +128,33 @@ pub fn check_strength(password: &str, user_inputs: &[&str]) -> Result<(), String
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cheap() -> Hasher {
+        Hasher::new(Params::new(256, 1, 1, None).unwrap())
+    }
+
+    #[test]
+    fn a_hash_verifies_its_password_only() {
+        let hasher = cheap();
+        let hash = hasher.hash("violet tractor banjo").unwrap();
+        assert!(hash.starts_with("$argon2id$v=19$m=256,t=1,p=1$"), "{hash}");
+        assert!(hasher.verify("violet tractor banjo", Some(&hash)));
+        assert!(!hasher.verify("violet tractor banjO", Some(&hash)));
+        assert!(
+            !hasher.verify("violet tractor banjo", None),
+            "no user, no match"
+        );
+        assert!(!hasher.verify("anything", Some("not a hash")));
+    }
+
+    #[test]
+    fn hashes_made_with_another_cost_still_verify() {
+        let old = Hasher::new(Params::new(512, 2, 1, None).unwrap());
+        let hash = old.hash("old password").unwrap();
+        assert!(cheap().verify("old password", Some(&hash)));
+    }
+}
