@@ -484,3 +484,36 @@ async fn another_teams_invite_id_is_not_found() {
         .unwrap();
     assert!(revoked.is_none());
 }
+
+#[actix_web::test]
+async fn tokens_passwords_and_session_keys_never_reach_the_logs() {
+    let app = TestApp::spawn().await;
+    let admin = app.signed_up_user("Alice").await;
+    let team = app.convert_to_team(&admin, "Acme GPU").await;
+    let link = app.create_invite(&admin.browser, team, "dev", "").await;
+    let token = link.rsplit('/').next().unwrap().to_string();
+    let visitor = app.browser();
+    app.open_invite(&visitor, &link).await;
+    visitor.get_page("/invite").await;
+    // A query string that must not be logged either.
+    visitor.get("/sign-in?next=%2Fsecret-query-marker").await;
+    let cookie = admin.browser.cookie_header().unwrap();
+    let session_value = cookie.split_once('=').unwrap().1.to_string();
+
+    let logs = crate::support::logs();
+
+    assert!(
+        logs.contains("/invites/{token}"),
+        "the access log names the route, not the link"
+    );
+    assert!(!logs.contains(&token), "an invite token was logged");
+    assert!(!logs.contains(PASSWORD), "a password was logged");
+    assert!(
+        !logs.contains(&session_value),
+        "a session cookie was logged"
+    );
+    assert!(
+        !logs.contains("secret-query-marker"),
+        "a query string was logged"
+    );
+}

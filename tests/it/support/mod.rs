@@ -39,16 +39,39 @@ pub fn test_settings(database_url: String) -> Settings {
     }
 }
 
-/// TEST_LOG=1 shows the app's logs (errors with their causes).
+/// Every log line the apps of this test run wrote (access logs included),
+/// so tests can check what never appears in them.
+static LOGS: Mutex<Vec<u8>> = Mutex::new(Vec::new());
+
+pub fn logs() -> String {
+    String::from_utf8_lossy(&LOGS.lock().unwrap()).into_owned()
+}
+
+struct LogWriter;
+
+impl std::io::Write for LogWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        LOGS.lock().unwrap().extend_from_slice(buf);
+        if std::env::var_os("TEST_LOG").is_some() {
+            eprint!("{}", String::from_utf8_lossy(buf));
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Captures the apps' logs (info and up); TEST_LOG=1 also prints them.
 fn init_logs() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
-        if std::env::var_os("TEST_LOG").is_some() {
-            let _ = tracing_subscriber::fmt()
-                .with_env_filter("info")
-                .with_test_writer()
-                .try_init();
-        }
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter("info")
+            .with_ansi(false)
+            .with_writer(|| LogWriter)
+            .try_init();
     });
 }
 
