@@ -1,7 +1,6 @@
 //! Pending invites (Admin): regenerate a link (the old one stops working)
 //! and revoke an invite after a confirmation step.
 
-use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use askama::Template;
 use uuid::Uuid;
@@ -11,14 +10,15 @@ use crate::authz::can;
 use crate::db::schema::invites as invites_table;
 use crate::invites::{self, Invite};
 use crate::members;
+use crate::web as w;
 use crate::web::auth::Member;
 use crate::web::client::ClientInfo;
 use crate::web::error::{AppError, AppResult};
 use crate::web::layout::Layout;
-use crate::web::{self as w, session};
 
-fn back(account_id: Uuid) -> HttpResponse {
-    w::see_other(&format!("/accounts/{account_id}/members#invites"))
+/// Where invite actions return: the Pending invites section.
+fn back(account_id: Uuid) -> String {
+    format!("/accounts/{account_id}/members#invites")
 }
 
 pub async fn regenerate(
@@ -32,20 +32,9 @@ pub async fn regenerate(
     let key = state.invite_link_key.clone();
     let result = state
         .db(move |conn| invites::regenerate(conn, account_id, invite_id, &actor, &client, &key))
-        .await;
-    match result {
-        Ok(()) => {
-            session::success(
-                member.session(),
-                "New link issued. The old link no longer works.",
-            );
-            Ok(back(account_id))
-        }
-        Err(AppError::Conflict(message)) => {
-            members::list::render(&state, &member, StatusCode::CONFLICT, Some(message)).await
-        }
-        Err(e) => Err(e),
-    }
+        .await
+        .map(|()| "New link issued. The old link no longer works.".to_string());
+    members::list::after_action(&state, &member, result, &back(account_id)).await
 }
 
 #[derive(Template)]
@@ -91,18 +80,7 @@ pub async fn revoke(
     let actor = member.actor();
     let result = state
         .db(move |conn| invites::revoke(conn, account_id, invite_id, &actor, &client))
-        .await;
-    match result {
-        Ok(()) => {
-            session::success(
-                member.session(),
-                "Invite revoked. Its link no longer works.",
-            );
-            Ok(back(account_id))
-        }
-        Err(AppError::Conflict(message)) => {
-            members::list::render(&state, &member, StatusCode::CONFLICT, Some(message)).await
-        }
-        Err(e) => Err(e),
-    }
+        .await
+        .map(|()| "Invite revoked. Its link no longer works.".to_string());
+    members::list::after_action(&state, &member, result, &back(account_id)).await
 }

@@ -1,18 +1,17 @@
 //! GET + POST /accounts/{id}/leave: any member leaves a team, after a
 //! confirmation step — except its last Admin.
 
-use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use askama::Template;
 
 use crate::AppState;
 use crate::authz::can;
 use crate::members;
+use crate::web as w;
 use crate::web::auth::Member;
 use crate::web::client::ClientInfo;
-use crate::web::error::{AppError, AppResult};
+use crate::web::error::AppResult;
 use crate::web::layout::Layout;
-use crate::web::{self as w, session};
 
 #[derive(Template)]
 #[template(path = "members/leave.html")]
@@ -37,20 +36,10 @@ pub async fn submit(
 ) -> AppResult<HttpResponse> {
     let account_id = member.account_id();
     let actor = member.actor();
+    let left = format!("You left {}.", member.membership.account.name);
     let result = state
         .db(move |conn| members::leave(conn, account_id, &actor, &client))
-        .await;
-    match result {
-        Ok(()) => {
-            session::success(
-                member.session(),
-                format!("You left {}.", member.membership.account.name),
-            );
-            Ok(w::see_other("/"))
-        }
-        Err(AppError::Conflict(message)) => {
-            members::list::render(&state, &member, StatusCode::CONFLICT, Some(message)).await
-        }
-        Err(e) => Err(e),
-    }
+        .await
+        .map(|()| left);
+    members::list::after_action(&state, &member, result, "/").await
 }

@@ -9,11 +9,11 @@ use crate::AppState;
 use crate::authz::{AccountKind, Capability, Role, can};
 use crate::invites::{self, PendingInvite};
 use crate::members::{self, MemberRow};
+use crate::web as w;
 use crate::web::auth::Member;
 use crate::web::error::{AppError, AppResult};
 use crate::web::layout::Layout;
 use crate::web::session::{Flash, FlashLevel};
-use crate::web::{self as w};
 
 #[derive(Template)]
 #[template(path = "members/list.html")]
@@ -53,6 +53,27 @@ pub async fn show(
         return Err(AppError::Forbidden);
     }
     render(&state, &member, StatusCode::OK, None).await
+}
+
+/// How a Team page action ends: done → its flash message and a redirect to
+/// `to`; refused by a rule (409, e.g. the last Admin) → the Team page with
+/// the reason at the top; anything else is the error it is.
+pub async fn after_action<C>(
+    state: &AppState,
+    member: &Member<C>,
+    result: AppResult<String>,
+    to: &str,
+) -> AppResult<HttpResponse> {
+    match result {
+        Ok(done) => {
+            crate::web::session::success(member.session(), done);
+            Ok(w::see_other(to))
+        }
+        Err(AppError::Conflict(reason)) => {
+            render(state, member, StatusCode::CONFLICT, Some(reason)).await
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// The Team page, with `error` shown at the top (e.g. the last-Admin rule).

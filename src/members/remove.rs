@@ -2,7 +2,6 @@
 //! member after a confirmation step. The removed member loses access on
 //! their next request (memberships are read fresh on every request).
 
-use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use askama::Template;
 use uuid::Uuid;
@@ -10,11 +9,11 @@ use uuid::Uuid;
 use crate::AppState;
 use crate::authz::can;
 use crate::members::{self, MemberRow};
+use crate::web as w;
 use crate::web::auth::Member;
 use crate::web::client::ClientInfo;
 use crate::web::error::{AppError, AppResult};
 use crate::web::layout::Layout;
-use crate::web::{self as w, session};
 
 #[derive(Template)]
 #[template(path = "members/remove.html")]
@@ -52,18 +51,8 @@ pub async fn submit(
     let actor = member.actor();
     let result = state
         .db(move |conn| members::remove(conn, account_id, &actor, target, &client))
-        .await;
-    match result {
-        Ok(removed) => {
-            session::success(
-                member.session(),
-                format!("{} was removed from the team.", removed.display_name),
-            );
-            Ok(w::see_other(&format!("/accounts/{account_id}/members")))
-        }
-        Err(AppError::Conflict(message)) => {
-            members::list::render(&state, &member, StatusCode::CONFLICT, Some(message)).await
-        }
-        Err(e) => Err(e),
-    }
+        .await
+        .map(|removed| format!("{} was removed from the team.", removed.display_name));
+    let to = format!("/accounts/{account_id}/members");
+    members::list::after_action(&state, &member, result, &to).await
 }
