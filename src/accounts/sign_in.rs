@@ -38,11 +38,20 @@ struct SignInPage {
 #[derive(Deserialize)]
 pub struct NextQuery {
     next: Option<String>,
+    /// Set by sign-out's redirect (the session, and its flashes, are gone).
+    signed_out: Option<String>,
 }
 
 pub async fn form(session: Session, query: web::Query<NextQuery>) -> AppResult<HttpResponse> {
+    let mut layout = Layout::public(&session)?;
+    if query.signed_out.is_some() {
+        layout.flashes.push(crate::web::session::Flash {
+            level: crate::web::session::FlashLevel::Info,
+            text: "You are signed out.".into(),
+        });
+    }
     w::page(&SignInPage {
-        layout: Layout::public(&session)?,
+        layout,
         email: String::new(),
         next: query
             .next

@@ -9,6 +9,8 @@ async fn sign_out_then_sign_in_again() {
 
     let res = user.browser.post_form("/sign-out", &[]).await;
     assert_redirect_to(&res, "/sign-in?signed_out=1");
+    let (_, body) = user.browser.get_page("/sign-in?signed_out=1").await;
+    assert!(body.contains("You are signed out."));
     let res = user.browser.get("/").await;
     assert_redirect_to(&res, "/sign-in");
 
