@@ -203,6 +203,7 @@ pub fn run(args: &BenchArgs, options: &crate::config::Options) -> anyhow::Result
 /// console's 128MB.
 fn tune(cluster: &mut LocalCluster) -> anyhow::Result<()> {
     let mut conn = PgConnection::establish(&cluster.database_url("postgres"))?;
+    // ALTER SYSTEM takes no parameters; these are fixed strings.
     for setting in [
         "shared_preload_libraries = 'pg_stat_statements'",
         "max_wal_size = '20GB'",

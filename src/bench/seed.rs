@@ -21,7 +21,7 @@ use std::time::Instant;
 
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Text};
+use diesel::sql_types::Text;
 use uuid::Uuid;
 
 use crate::audit::{ACTIONS, RESOURCE_TYPES};
@@ -155,19 +155,13 @@ fn second_account(conn: &mut PgConnection) -> anyhow::Result<()> {
     Ok(())
 }
 
-#[derive(QueryableByName)]
-struct Count {
-    #[diesel(sql_type = BigInt)]
-    n: i64,
-}
-
 /// Entries of `account_id` now in the log.
 pub fn entries(conn: &mut PgConnection, account_id: Uuid) -> anyhow::Result<i64> {
-    let row: Count = diesel::sql_query(format!(
-        "SELECT count(*) AS n FROM audit_entries WHERE account_id = '{account_id}'"
-    ))
-    .get_result(conn)?;
-    Ok(row.n)
+    use crate::db::schema::audit_entries as a;
+    Ok(a::table
+        .filter(a::account_id.eq(account_id))
+        .count()
+        .get_result(conn)?)
 }
 
 /// Adds entries until the account has `target`, then rebuilds the

@@ -219,6 +219,8 @@ struct PlanLine {
     line: String,
 }
 
+/// The plan with the values inlined (as PostgreSQL plans a custom plan for
+/// them); the statement and values are the benchmark's own, not input.
 pub fn explain(conn: &mut PgConnection, sql: &Sql) -> anyhow::Result<String> {
     let lines: Vec<PlanLine> = diesel::sql_query(format!(
         "EXPLAIN (ANALYZE, BUFFERS) {}",

@@ -273,6 +273,28 @@ fn lock_pending(conn: &mut PgConnection, account_id: Uuid, invite_id: Uuid) -> A
     Ok(invite)
 }
 
+/// The audit entry of a change to a pending invite.
+fn record_change(
+    conn: &mut PgConnection,
+    invite: &Invite,
+    action: &str,
+    actor: &Actor,
+    client: &ClientInfo,
+) -> QueryResult<()> {
+    audit::record(
+        conn,
+        audit::Entry {
+            account_id: Some(invite.account_id),
+            actor: Some(actor),
+            action,
+            resource_type: "invite",
+            resource_id: Some(invite.id.to_string()),
+            client,
+            details: json!({ "role": invite.role, "email": invite.email }),
+        },
+    )
+}
+
 /// Revokes a pending invite (audited).
 pub fn revoke(
     conn: &mut PgConnection,
@@ -286,18 +308,7 @@ pub fn revoke(
         diesel::update(invites::table.find(invite.id))
             .set(invites::revoked_at.eq(OffsetDateTime::now_utc()))
             .execute(conn)?;
-        audit::record(
-            conn,
-            audit::Entry {
-                account_id: Some(account_id),
-                actor: Some(actor),
-                action: "invite.revoked",
-                resource_type: "invite",
-                resource_id: Some(invite.id.to_string()),
-                client,
-                details: json!({ "role": invite.role, "email": invite.email }),
-            },
-        )?;
+        record_change(conn, &invite, "invite.revoked", actor, client)?;
         Ok(())
     })
 }
@@ -321,18 +332,7 @@ pub fn regenerate(
                 invites::token_hash.eq(&token_hash),
             ))
             .execute(conn)?;
-        audit::record(
-            conn,
-            audit::Entry {
-                account_id: Some(account_id),
-                actor: Some(actor),
-                action: "invite.regenerated",
-                resource_type: "invite",
-                resource_id: Some(invite.id.to_string()),
-                client,
-                details: json!({ "role": invite.role, "email": invite.email }),
-            },
-        )?;
+        record_change(conn, &invite, "invite.regenerated", actor, client)?;
         Ok(())
     })
 }

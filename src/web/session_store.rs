@@ -330,8 +330,3 @@ pub fn delete_expired(conn: &mut PgConnection) -> QueryResult<usize> {
     )
     .execute(conn)
 }
-
-/// Ends every session of a user (sign-out everywhere, removal).
-pub fn delete_for_user(conn: &mut PgConnection, user_id: Uuid) -> QueryResult<usize> {
-    diesel::delete(sessions::table.filter(sessions::user_id.eq(user_id))).execute(conn)
-}
