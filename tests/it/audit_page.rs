@@ -463,3 +463,45 @@ async fn resource_ids_link_to_resources_that_still_exist() {
         "a current member is linked"
     );
 }
+
+/// diesel never caches a statement holding an SQL literal or made with
+/// `sql_query`: PostgreSQL would parse and plan the page's statements on
+/// every request, which costs as much as running them (measured). The
+/// page, its next page and the people of the user select are each
+/// prepared once per connection.
+#[actix_web::test]
+async fn the_pages_statements_are_prepared_once_per_connection() {
+    use team_console::audit::filter::{Cursor, Filter};
+    use team_console::audit::query;
+
+    #[derive(QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+
+    let log = log().await;
+    let mut conn = log.app.conn();
+    let filter = Filter {
+        user: Some(log.dev.user_id),
+        ..Filter::default()
+    };
+    for _ in 0..3 {
+        let first = query::page(&mut conn, log.team, &filter, None, 2).unwrap();
+        let (last, _) = first.entries.last().unwrap();
+        let older = Cursor {
+            occurred_at: last.occurred_at,
+            id: last.id,
+            newer: false,
+        };
+        let next = query::page(&mut conn, log.team, &filter, Some(older), 2).unwrap();
+        assert_eq!(next.entries.len(), 2);
+        assert_eq!(query::people(&mut conn, log.team).unwrap().len(), 2);
+    }
+    let prepared = diesel::sql_query(
+        "SELECT count(*) AS n FROM pg_prepared_statements WHERE statement LIKE '%audit_entries%'",
+    )
+    .get_result::<Count>(&mut conn)
+    .unwrap();
+    assert_eq!(prepared.n, 3);
+}
