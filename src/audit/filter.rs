@@ -187,42 +187,118 @@ impl FilterForm {
     }
 
     /// This filter's query string with `changes` applied (and no cursor).
-    pub fn url(&self, base: &str, changes: &[(&str, &str)]) -> String {
-        let mut form = self.trimmed();
-        form.cursor.clear();
-        form.dir.clear();
-        for (key, value) in changes {
-            let field = match *key {
-                "from" => &mut form.from,
-                "to" => &mut form.to,
-                "user" => &mut form.user,
-                "resource" => &mut form.resource,
-                "resource_id" => &mut form.resource_id,
-                "action" => &mut form.action,
-                "cursor" => &mut form.cursor,
-                "dir" => &mut form.dir,
-                _ => continue,
-            };
-            *field = value.to_string();
-        }
-        let pairs: Vec<(&str, &str)> = [
+    pub fn url(&self, base: &str, changes: &[(&'static str, &str)]) -> String {
+        let keys: Vec<&'static str> = changes.iter().map(|(k, _)| *k).collect();
+        let values: Vec<&str> = changes.iter().map(|(_, v)| *v).collect();
+        self.link(base, &keys).with(&values)
+    }
+
+    /// This filter's URL (no cursor) with the fields `keys` left open, for
+    /// the many links of a page that each add one cell's value: the rest
+    /// of the query string is encoded once.
+    pub fn link(&self, base: &str, keys: &[&'static str]) -> Link {
+        let form = self.trimmed();
+        let fields = [
             ("from", form.from.as_str()),
             ("to", &form.to),
             ("user", &form.user),
             ("resource", &form.resource),
             ("resource_id", &form.resource_id),
             ("action", &form.action),
-            ("cursor", &form.cursor),
-            ("dir", &form.dir),
-        ]
-        .into_iter()
-        .filter(|(_, v)| !v.is_empty())
-        .collect();
-        let query = serde_urlencoded::to_string(pairs).unwrap_or_default();
-        if query.is_empty() {
-            base.to_string()
-        } else {
-            format!("{base}?{query}")
+            ("cursor", ""),
+            ("dir", ""),
+        ];
+        let parts = fields
+            .into_iter()
+            .filter_map(|(key, value)| match keys.iter().position(|k| *k == key) {
+                Some(hole) => Some(Part::Open(key, hole)),
+                None if value.is_empty() => None,
+                None => Some(Part::Fixed(pair(key, value))),
+            })
+            .collect();
+        Link {
+            base: base.to_string(),
+            parts,
         }
+    }
+}
+
+/// A filter URL with some fields open; see `FilterForm::link`.
+pub struct Link {
+    base: String,
+    parts: Vec<Part>,
+}
+
+enum Part {
+    /// `key=value`, encoded.
+    Fixed(String),
+    /// A field and the index of its value in `Link::with`.
+    Open(&'static str, usize),
+}
+
+impl Link {
+    /// The URL with the open fields set to `values` (in the order the
+    /// keys were given; an empty value leaves its field out).
+    pub fn with(&self, values: &[&str]) -> String {
+        let mut url = self.base.clone();
+        let mut separator = '?';
+        for part in &self.parts {
+            let encoded;
+            let text = match part {
+                Part::Fixed(text) => text.as_str(),
+                Part::Open(key, i) => match values.get(*i).filter(|v| !v.is_empty()) {
+                    Some(value) => {
+                        encoded = pair(key, value);
+                        encoded.as_str()
+                    }
+                    None => continue,
+                },
+            };
+            url.push(separator);
+            url.push_str(text);
+            separator = '&';
+        }
+        url
+    }
+}
+
+/// `key=value`, form-encoded.
+fn pair(key: &str, value: &str) -> String {
+    serde_urlencoded::to_string([(key, value)]).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn links_keep_the_filter_set_their_field_and_drop_the_cursor() {
+        let form = FilterForm {
+            from: " 2026-11-01 ".into(),
+            user: "someone".into(),
+            action: "pod.created".into(),
+            cursor: "123_4".into(),
+            dir: "newer".into(),
+            ..FilterForm::default()
+        };
+        let base = "/accounts/a/audit";
+        assert_eq!(
+            form.url(base, &[]),
+            "/accounts/a/audit?from=2026-11-01&user=someone&action=pod.created"
+        );
+        let by_resource_id = form.link(base, &["resource", "resource_id"]);
+        assert_eq!(
+            by_resource_id.with(&["pod", "a b&c"]),
+            "/accounts/a/audit?from=2026-11-01&user=someone&resource=pod&resource_id=a+b%26c&action=pod.created"
+        );
+        assert_eq!(
+            form.link(base, &["user"]).with(&[""]),
+            "/accounts/a/audit?from=2026-11-01&action=pod.created"
+        );
+        assert_eq!(
+            FilterForm::default().url(base, &[("cursor", "9_1"), ("dir", "newer")]),
+            "/accounts/a/audit?cursor=9_1&dir=newer"
+        );
+        assert_eq!(FilterForm::default().url(base, &[]), base);
     }
 }

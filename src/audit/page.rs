@@ -7,7 +7,7 @@ use askama::Template;
 use uuid::Uuid;
 
 use crate::AppState;
-use crate::audit::filter::{Cursor, FilterErrors, FilterForm};
+use crate::audit::filter::{Cursor, FilterErrors, FilterForm, Link};
 use crate::audit::query::{self, EntryRow, Person};
 use crate::audit::{ACTIONS, RESOURCE_TYPES};
 use crate::authz::can;
@@ -74,8 +74,27 @@ fn summarise(details: &serde_json::Value) -> String {
     }
 }
 
+/// The filter links of a page's cells, each with one field open.
+struct CellLinks {
+    user: Link,
+    action: Link,
+    resource: Link,
+    resource_id: Link,
+}
+
+impl CellLinks {
+    fn new(form: &FilterForm, base: &str) -> CellLinks {
+        CellLinks {
+            user: form.link(base, &["user"]),
+            action: form.link(base, &["action"]),
+            resource: form.link(base, &["resource"]),
+            resource_id: form.link(base, &["resource", "resource_id"]),
+        }
+    }
+}
+
 /// `exists`: the entry's resource is still there, so it gets a link.
-fn row(entry: &EntryRow, exists: bool, account_id: Uuid, form: &FilterForm, base: &str) -> Row {
+fn row(entry: &EntryRow, exists: bool, account_id: Uuid, links: &CellLinks) -> Row {
     let resource_id = entry.resource_id.clone();
     let resource_link =
         resource_id
@@ -99,16 +118,13 @@ fn row(entry: &EntryRow, exists: bool, account_id: Uuid, form: &FilterForm, base
         resource_link,
         ip: entry.ip.clone().unwrap_or_default(),
         details: summarise(&entry.details),
-        by_user: form.url(base, &[("user", &actor)]),
-        by_action: form.url(base, &[("action", &entry.action)]),
-        by_resource: form.url(base, &[("resource", &entry.resource_type)]),
-        by_resource_id: form.url(
-            base,
-            &[
-                ("resource", &entry.resource_type),
-                ("resource_id", resource_id.as_deref().unwrap_or_default()),
-            ],
-        ),
+        by_user: links.user.with(&[&actor]),
+        by_action: links.action.with(&[&entry.action]),
+        by_resource: links.resource.with(&[&entry.resource_type]),
+        by_resource_id: links.resource_id.with(&[
+            &entry.resource_type,
+            resource_id.as_deref().unwrap_or_default(),
+        ]),
         resource_id,
     }
 }
@@ -146,10 +162,11 @@ pub async fn show(
     };
     let (rows, newer_url, older_url) = match &page {
         Some(page) => {
+            let links = CellLinks::new(&form, &base);
             let rows = page
                 .entries
                 .iter()
-                .map(|(e, exists)| row(e, *exists, account_id, &form, &base))
+                .map(|(e, exists)| row(e, *exists, account_id, &links))
                 .collect();
             let newer = page
                 .entries
