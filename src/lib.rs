@@ -39,7 +39,7 @@ pub const SESSION_IDLE: time::Duration = time::Duration::minutes(30);
 
 /// Shared by every request.
 pub struct AppState {
-    pub pool: DbPool,
+    pub database: db::Database,
     /// Origin of every absolute link, e.g. "https://console.example.com".
     pub public_url: String,
     pub trusted_proxy: Option<IpAddr>,
@@ -58,17 +58,17 @@ impl AppState {
         F: FnOnce(&mut PgConnection) -> AppResult<T> + Send + 'static,
         T: Send + 'static,
     {
-        let pool = self.pool.clone();
-        aw::block(move || {
-            let mut conn = pool.get()?;
-            match f(&mut conn) {
-                Err(AppError::Internal(e)) if db::connection_lost(&mut conn) => {
-                    Err(AppError::Unavailable(e.to_string()))
+        self.database
+            .block(move |pool| {
+                let mut conn = pool.get()?;
+                match f(&mut conn) {
+                    Err(AppError::Internal(e)) if db::connection_lost(&mut conn) => {
+                        Err(AppError::Unavailable(e.to_string()))
+                    }
+                    other => other,
                 }
-                other => other,
-            }
-        })
-        .await?
+            })
+            .await?
     }
 }
 
@@ -87,8 +87,9 @@ impl Application {
             .cookie_secure
             .unwrap_or_else(|| public_url.starts_with("https://"));
         let pool = db::pool(&settings.database_url, settings.database_pool_size);
+        let database = db::Database::new(pool.clone());
         let state = aw::Data::new(AppState {
-            pool: pool.clone(),
+            database: database.clone(),
             public_url,
             trusted_proxy: settings.trusted_proxy,
             passwords: accounts::passwords::Passwords::new(settings.argon2.clone()),
@@ -97,7 +98,7 @@ impl Application {
             clock: settings.clock.clone(),
         });
         let key = Key::derive_from(&settings.secret_key);
-        let store = PgSessionStore::new(pool.clone(), SESSION_IDLE);
+        let store = PgSessionStore::new(database, SESSION_IDLE);
         let cookie_name = if secure { "__Host-session" } else { "session" };
         spawn_session_sweeper(pool);
 

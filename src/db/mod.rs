@@ -4,6 +4,7 @@
 pub mod local_cluster;
 pub mod schema;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use diesel::PgConnection;
@@ -15,15 +16,67 @@ pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
 pub type DbPool = Pool<ConnectionManager<PgConnection>>;
 pub type DbConn = PooledConnection<ConnectionManager<PgConnection>>;
 
+/// How long a request waits for a database connection before it answers
+/// 503.
+pub const CONNECTION_TIMEOUT: Duration = Duration::from_secs(1);
+
 /// A pool that fails fast when the database is down: pages answer 503
 /// within about a second instead of hanging.
 pub fn pool(database_url: &str, size: u32) -> DbPool {
     Pool::builder()
         .max_size(size)
         .min_idle(Some(0))
-        .connection_timeout(Duration::from_secs(1))
+        .connection_timeout(CONNECTION_TIMEOUT)
         .test_on_check_out(false)
         .build_unchecked(ConnectionManager::new(database_url))
+}
+
+/// The pool behind a fair gate: at most as many blocking database tasks
+/// run at once as the pool has connections, first come first served.
+/// Without it, under load every request parked a blocking thread on the
+/// pool, which hands a freed connection to whichever thread wakes first
+/// rather than to the one that has waited longest.
+#[derive(Clone)]
+pub struct Database {
+    pool: DbPool,
+    slots: Arc<tokio::sync::Semaphore>,
+}
+
+/// Why `Database::block` did not run its work.
+#[derive(Debug)]
+pub enum Blocked {
+    /// No connection came free within `CONNECTION_TIMEOUT`.
+    Busy,
+    /// The blocking task failed (it panicked).
+    Failed(actix_web::error::BlockingError),
+}
+
+impl Database {
+    pub fn new(pool: DbPool) -> Database {
+        let slots = Arc::new(tokio::sync::Semaphore::new(pool.max_size() as usize));
+        Database { pool, slots }
+    }
+
+    /// Runs `f` on actix's blocking thread pool once a connection is
+    /// free for it (`f` takes it from the pool).
+    pub async fn block<T, F>(&self, f: F) -> Result<T, Blocked>
+    where
+        F: FnOnce(&DbPool) -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let slot =
+            actix_web::rt::time::timeout(CONNECTION_TIMEOUT, self.slots.clone().acquire_owned())
+                .await
+                .map_err(|_| Blocked::Busy)?
+                .expect("the gate is never closed");
+        let pool = self.pool.clone();
+        actix_web::web::block(move || {
+            let _slot = slot;
+            f(&pool)
+        })
+        .await
+        .map_err(Blocked::Failed)
+    }
 }
 
 /// After a failed query: is the database gone (server down, connection

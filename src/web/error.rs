@@ -86,6 +86,17 @@ impl From<diesel::r2d2::PoolError> for AppError {
     }
 }
 
+impl From<crate::db::Blocked> for AppError {
+    fn from(e: crate::db::Blocked) -> Self {
+        match e {
+            crate::db::Blocked::Busy => {
+                AppError::Unavailable("no database connection came free".into())
+            }
+            crate::db::Blocked::Failed(e) => e.into(),
+        }
+    }
+}
+
 impl From<actix_web::error::BlockingError> for AppError {
     fn from(e: actix_web::error::BlockingError) -> Self {
         AppError::Internal(anyhow::anyhow!("blocking task failed: {e}"))

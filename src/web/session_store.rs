@@ -18,14 +18,14 @@ use actix_web::cookie::time::Duration;
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
-use actix_web::{HttpResponse, web};
+use actix_web::HttpResponse;
 use diesel::prelude::*;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::accounts::models::{Account, AccountMembership, User, collect_memberships};
-use crate::db::DbPool;
 use crate::db::schema::{accounts, memberships, sessions, users};
+use crate::db::{Blocked, Database};
 use crate::tokens;
 use crate::web::error::AppError;
 
@@ -98,13 +98,13 @@ enum StoreError {
 
 #[derive(Clone)]
 pub struct PgSessionStore {
-    pool: DbPool,
+    database: Database,
     idle: time::Duration,
 }
 
 impl PgSessionStore {
-    pub fn new(pool: DbPool, idle: time::Duration) -> Self {
-        Self { pool, idle }
+    pub fn new(database: Database, idle: time::Duration) -> Self {
+        Self { database, idle }
     }
 
     async fn run<T, F>(&self, f: F) -> Result<T, StoreError>
@@ -112,24 +112,31 @@ impl PgSessionStore {
         F: FnOnce(&mut PgConnection) -> QueryResult<T> + Send + 'static,
         T: Send + 'static,
     {
-        let pool = self.pool.clone();
-        let out = web::block(move || {
-            let mut conn = pool.get().map_err(|e| {
-                tracing::warn!(error = %e, "session store: no database connection");
-                StoreError::Unavailable
-            })?;
-            f(&mut conn).map_err(|e| {
-                if crate::db::connection_lost(&mut conn) {
-                    tracing::warn!(error = %e, "session store: database connection lost");
+        self.database
+            .block(move |pool| {
+                let mut conn = pool.get().map_err(|e| {
+                    tracing::warn!(error = %e, "session store: no database connection");
                     StoreError::Unavailable
-                } else {
-                    StoreError::Other(e.into())
-                }
+                })?;
+                f(&mut conn).map_err(|e| {
+                    if crate::db::connection_lost(&mut conn) {
+                        tracing::warn!(error = %e, "session store: database connection lost");
+                        StoreError::Unavailable
+                    } else {
+                        StoreError::Other(e.into())
+                    }
+                })
             })
-        })
-        .await
-        .map_err(|e| StoreError::Other(anyhow::anyhow!("blocking task failed: {e}")))??;
-        Ok(out)
+            .await
+            .map_err(|e| match e {
+                Blocked::Busy => {
+                    tracing::warn!("session store: no database connection");
+                    StoreError::Unavailable
+                }
+                Blocked::Failed(e) => {
+                    StoreError::Other(anyhow::anyhow!("blocking task failed: {e}"))
+                }
+            })?
     }
 
     /// On failure, answers `fallback` (no session, nothing saved) and
