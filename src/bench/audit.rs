@@ -5,61 +5,34 @@
 use time::{Duration, OffsetDateTime};
 
 use crate::bench::load::{self, Measured};
-use crate::bench::sql::{self, Sql};
+use crate::bench::sql;
 use crate::bench::{Bench, BenchArgs, mark, ms, seed};
 
-/// One view of the page: its query string and the values of the SQL
-/// parameters it adds, in the order `audit::query::filtered` adds its
-/// conditions (since, until, user, resource, resource id, action).
+/// One view of the page: its name and query string.
 struct Case {
     name: &'static str,
     query: String,
-    params: Vec<String>,
 }
 
 fn cases(bench: &Bench) -> Vec<Case> {
     let s = &bench.seeded;
     let today = OffsetDateTime::now_utc().date();
     let (from, to) = (today - Duration::days(30), today - Duration::days(24));
-    let midnight = |d: time::Date| format!("{d} 00:00:00+00");
-    let case = |name, query: String, params: Vec<String>| Case {
-        name,
-        query,
-        params,
-    };
-    vec![
-        case("unfiltered", String::new(), vec![]),
-        case(
-            "user",
-            format!("user={}", s.busy_user),
-            vec![s.busy_user.to_string()],
-        ),
-        case(
-            "resource type",
-            "resource=invite".into(),
-            vec!["invite".into()],
-        ),
-        case(
-            "resource id",
-            format!("resource_id={}", s.pod_id),
-            vec![s.pod_id.to_string()],
-        ),
-        case(
-            "action",
-            "action=member.role_changed".into(),
-            vec!["member.role_changed".into()],
-        ),
-        case(
-            "date range",
-            format!("from={from}&to={to}"),
-            vec![midnight(from), midnight(to + Duration::days(1))],
-        ),
-        case(
+    [
+        ("unfiltered", String::new()),
+        ("user", format!("user={}", s.busy_user)),
+        ("resource type", "resource=invite".into()),
+        ("resource id", format!("resource_id={}", s.pod_id)),
+        ("action", "action=member.role_changed".into()),
+        ("date range", format!("from={from}&to={to}")),
+        (
             "user + resource",
             format!("user={}&resource=pod", s.other_user),
-            vec![s.other_user.to_string(), "pod".into()],
         ),
     ]
+    .into_iter()
+    .map(|(name, query)| Case { name, query })
+    .collect()
 }
 
 /// The page's main statement as the application sent it.
@@ -89,26 +62,28 @@ pub fn run(bench: &mut Bench, args: &BenchArgs) -> anyhow::Result<String> {
                 "" => format!("/accounts/{}/audit", bench.account_id),
                 q => format!("/accounts/{}/audit?{q}", bench.account_id),
             };
-            let sql = page_sql(bench, &path, &case)?;
+            let page_sql = bench.page_sql(&path)?;
+            let main = sql::find_sent(&page_sql, &PAGE_QUERY)?;
             eprintln!("  {size} {}: HTTP and SQL at c1 and c32", case.name);
             let d = args.case_duration;
             let url = bench.url(&path);
             let http1 = load::wrk(&url, &bench.cookie, 1, d)?;
-            let sql1 = sql::pgbench(&bench.pgbench, &bench.target, &sql, 1, d)?;
+            let sql1 = sql::pgbench(&bench.pgbench, &bench.target, &page_sql, 1, d)?;
             let http32 = load::wrk(&url, &bench.cookie, 32, d)?;
-            let sql32 = sql::pgbench(&bench.pgbench, &bench.target, &sql, 32, d)?;
+            let sql32 = sql::pgbench(&bench.pgbench, &bench.target, &page_sql, 32, d)?;
             bench.expect_ok(&path)?;
             if size == largest {
                 plans.push_str(&format!(
                     "### {} ({size} entries)\n\n`GET {}`\n\n```\n{}\n```\n\n",
                     case.name,
                     path.replace(&bench.account_id.to_string(), "{account}"),
-                    sql::explain(&mut bench.conn, &sql)?
+                    sql::explain(&mut bench.conn, main)?
                 ));
                 if case.name == "unfiltered" {
+                    let sent: Vec<&str> = page_sql.iter().map(|s| s.text.as_str()).collect();
                     plans.push_str(&format!(
-                        "The statement (as sent, `$n` bound):\n\n```sql\n{}\n```\n\n",
-                        sql.text
+                        "Every statement of one request, as sent (`$n` bound), which pgbench runs as one transaction:\n\n```sql\n{};\n```\n\n",
+                        sent.join(";\n\n")
                     ));
                 }
             }
@@ -127,21 +102,6 @@ pub fn run(bench: &mut Bench, args: &BenchArgs) -> anyhow::Result<String> {
         detail(&rows),
         summary(&rows, args.sizes[0], largest)
     ))
-}
-
-/// Checks the page, then reads back the statement it sent.
-fn page_sql(bench: &mut Bench, path: &str, case: &Case) -> anyhow::Result<Sql> {
-    bench.expect_ok(path)?;
-    sql::reset_statements(&mut bench.conn)?;
-    bench.expect_ok(path)?;
-    let statements = sql::statements(&mut bench.conn)?;
-    let text = sql::find(&statements, &PAGE_QUERY)?.query.clone();
-    let mut params = vec![bench.account_id.to_string()];
-    params.extend(case.params.iter().cloned());
-    params.push((crate::audit::page::PAGE_SIZE + 1).to_string());
-    // The select list's literals, which pg_stat_statements numbers last.
-    params.extend(crate::audit::query::RESOURCE_EXISTS_LITERALS.map(String::from));
-    Sql { text, params }.checked()
 }
 
 fn detail(rows: &[Row]) -> String {

@@ -75,25 +75,34 @@ pub struct Bench {
 }
 
 impl Bench {
-    pub fn client(&self) -> http::Client {
-        let mut client = http::Client::new(self.addr);
-        client.set_cookie_header(&self.cookie);
-        client
-    }
-
     /// The page answers 200 to the signed-in Admin (before and after each
     /// load run: a 303 to sign-in would not be counted by wrk).
     pub fn expect_ok(&self, path: &str) -> anyhow::Result<()> {
-        let res = self.client().get(path)?;
-        if res.status != 200 {
-            bail!("GET {path} answered {} instead of 200", res.status);
-        }
-        Ok(())
+        get_ok(self.addr, &self.cookie, path)
     }
 
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
     }
+
+    /// Every statement one request of the page sends, with its values.
+    pub fn page_sql(&mut self, path: &str) -> anyhow::Result<Vec<sql::Sql>> {
+        self.expect_ok(path)?;
+        let (addr, cookie) = (self.addr, self.cookie.clone());
+        sql::capture(&mut self.conn, &self.target.server_log, || {
+            get_ok(addr, &cookie, path)
+        })
+    }
+}
+
+fn get_ok(addr: SocketAddr, cookie: &str, path: &str) -> anyhow::Result<()> {
+    let mut client = http::Client::new(addr);
+    client.set_cookie_header(cookie);
+    let res = client.get(path)?;
+    if res.status != 200 {
+        bail!("GET {path} answered {} instead of 200", res.status);
+    }
+    Ok(())
 }
 
 /// Deletes the throwaway cluster's folder, however the run ends.
@@ -173,6 +182,7 @@ pub fn run(args: &BenchArgs, options: &crate::config::Options) -> anyhow::Result
                 .join("run"),
             database: DATABASE.into(),
             work_dir,
+            server_log: cluster.log_file().to_path_buf(),
         },
         seeded,
     };

@@ -1,6 +1,7 @@
-//! The SQL side: the statements a page really sends (read back from
-//! pg_stat_statements, so the benchmark times the application's own SQL,
-//! not a copy), timed directly with pgbench, explained with EXPLAIN.
+//! The SQL side: every statement a page really sends, with the values it
+//! binds (read back from the server log, so the benchmark times the
+//! application's own SQL, not a copy), timed directly with pgbench,
+//! explained with EXPLAIN; pg_stat_statements counts them under load.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -39,8 +40,8 @@ impl Sql {
         out
     }
 
-    /// Refuses a statement whose placeholders do not match the values
-    /// given (the application's query changed shape).
+    /// Refuses a statement whose placeholders do not match its values (a
+    /// log line read wrong).
     pub fn checked(self) -> anyhow::Result<Sql> {
         let highest = std::cell::Cell::new(0);
         self.map_params(|n| {
@@ -49,7 +50,7 @@ impl Sql {
         });
         if highest.get() != self.params.len() {
             bail!(
-                "the statement has {} parameters but the benchmark supplies {}: update src/bench to the query's new shape\n{}",
+                "the statement has {} parameters but the log gave {} values\n{}",
                 highest.get(),
                 self.params.len(),
                 self.text
@@ -63,18 +64,152 @@ impl Sql {
         self.map_params(|n| format!("'{}'", self.params[n - 1].replace('\'', "''")))
     }
 
-    /// A pgbench script: `:p1`… are bound by `-D p1=…` and sent as the
-    /// parameters of a prepared statement (`-M prepared`), like diesel does.
-    fn pgbench_script(&self) -> String {
-        format!("{};\n", self.map_params(|n| format!(":p{n}")))
+    /// A pgbench command: `:q{i}p{n}` are bound by `-D q{i}p{n}=…` and
+    /// sent as the parameters of a prepared statement (`-M prepared`), like
+    /// diesel does.
+    fn pgbench_command(&self, i: usize) -> String {
+        format!("{};\n", self.map_params(|n| format!(":q{i}p{n}")))
     }
 }
 
-/// Where pgbench connects: the cluster's socket folder and the database.
+/// The pgbench script of a page: all its statements, in order, as one
+/// transaction (pgbench's tps is then pages per second).
+fn pgbench_script(page: &[Sql]) -> String {
+    page.iter()
+        .enumerate()
+        .map(|(i, sql)| sql.pgbench_command(i))
+        .collect()
+}
+
+/// Server log settings while a page's statements are captured: every
+/// statement is logged with its parameters.
+fn log_every_statement(conn: &mut PgConnection, on: bool) -> anyhow::Result<()> {
+    diesel::sql_query(if on {
+        "ALTER SYSTEM SET log_min_duration_statement = 0"
+    } else {
+        "ALTER SYSTEM RESET log_min_duration_statement"
+    })
+    .execute(conn)?;
+    diesel::sql_query("SELECT pg_reload_conf()").execute(conn)?;
+    Ok(())
+}
+
+/// Every statement the console sends while `request` runs, in order, with
+/// the values it binds: the server logs every statement meanwhile, and
+/// this reads them back. `request` runs once before the capture too (an
+/// idle server process applies the new log settings only once it has
+/// received a message).
+pub fn capture(
+    conn: &mut PgConnection,
+    server_log: &Path,
+    request: impl Fn() -> anyhow::Result<()>,
+) -> anyhow::Result<Vec<Sql>> {
+    log_every_statement(conn, true)?;
+    let captured = (|| -> anyhow::Result<Vec<Sql>> {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        request()?;
+        let start = std::fs::metadata(server_log)?.len();
+        request()?;
+        let log = std::fs::read(server_log)?;
+        Ok(parse_log(&String::from_utf8_lossy(&log[start as usize..])))
+    })();
+    log_every_statement(conn, false)?;
+    let statements = captured?;
+    if statements.is_empty() {
+        bail!("the server log shows no statement of the request");
+    }
+    statements.into_iter().map(Sql::checked).collect()
+}
+
+/// The executed statements in a server log written with
+/// `log_min_duration_statement = 0` and the default `log_line_prefix`
+/// (`%m [%p] `): each `duration: … execute <name>: SQL` entry, with the
+/// `DETAIL:  parameters: $1 = '…', …` entry of the same process after it.
+fn parse_log(log: &str) -> Vec<Sql> {
+    // Entries start with the prefix's timestamp; a statement's other lines
+    // are continuation lines.
+    let mut entries: Vec<(String, String)> = Vec::new();
+    for line in log.lines() {
+        let starts_entry = line.len() > 24
+            && line.as_bytes()[..4].iter().all(u8::is_ascii_digit)
+            && line.as_bytes()[4] == b'-';
+        match (starts_entry, line.find("] ")) {
+            (true, Some(end)) => {
+                let pid = line[..end].rsplit('[').next().unwrap_or("").to_string();
+                entries.push((pid, line[end + 2..].to_string()));
+            }
+            _ => {
+                if let Some((_, text)) = entries.last_mut() {
+                    text.push('\n');
+                    text.push_str(line.trim_start_matches('\t'));
+                }
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for (i, (pid, text)) in entries.iter().enumerate() {
+        let Some(rest) = text.strip_prefix("LOG:  duration: ") else {
+            continue;
+        };
+        let Some(sql) = rest
+            .split_once(" execute ")
+            .and_then(|(_, s)| s.split_once(": "))
+            .map(|(_, sql)| sql)
+        else {
+            continue;
+        };
+        let params = entries[i + 1..]
+            .iter()
+            .find(|(p, _)| p == pid)
+            .and_then(|(_, t)| t.strip_prefix("DETAIL:  parameters: "))
+            .map(parse_params)
+            .unwrap_or_default();
+        out.push(Sql {
+            text: sql.to_string(),
+            params,
+        });
+    }
+    out
+}
+
+/// `$1 = 'a''b', $2 = NULL` → `["a'b", ""]` (NULL is never bound by the
+/// pages measured).
+fn parse_params(list: &str) -> Vec<String> {
+    let mut params = Vec::new();
+    let mut rest = list;
+    while let Some((_, value)) = rest.split_once(" = ") {
+        if let Some(quoted) = value.strip_prefix('\'') {
+            let mut v = String::new();
+            let mut chars = quoted.char_indices().peekable();
+            let mut end = quoted.len();
+            while let Some((at, c)) = chars.next() {
+                if c == '\'' {
+                    if chars.peek().is_some_and(|&(_, n)| n == '\'') {
+                        chars.next();
+                    } else {
+                        end = at + 1;
+                        break;
+                    }
+                }
+                v.push(c);
+            }
+            params.push(v);
+            rest = &quoted[end..];
+        } else {
+            params.push(String::new());
+            rest = value.split_once(", ").map_or("", |(_, r)| r);
+        }
+    }
+    params
+}
+
+/// Where pgbench connects: the cluster's socket folder and the database;
+/// the server's log.
 pub struct Target {
     pub socket_dir: PathBuf,
     pub database: String,
     pub work_dir: PathBuf,
+    pub server_log: PathBuf,
 }
 
 pub fn find_pgbench() -> anyhow::Result<PathBuf> {
@@ -94,12 +229,12 @@ pub fn find_pgbench() -> anyhow::Result<PathBuf> {
     )
 }
 
-/// `pgbench -c clients -T seconds` on `sql`; p50/p99 from its
-/// per-transaction log.
+/// `pgbench -c clients -T seconds` on a page's statements (one
+/// transaction a page); p50/p99 from its per-transaction log.
 pub fn pgbench(
     pgbench: &Path,
     target: &Target,
-    sql: &Sql,
+    page: &[Sql],
     clients: u32,
     seconds: u64,
 ) -> anyhow::Result<Measured> {
@@ -108,7 +243,7 @@ pub fn pgbench(
     let dir = target.work_dir.join(format!("pgbench-{run}"));
     std::fs::create_dir_all(&dir)?;
     let script = dir.join("script.sql");
-    std::fs::write(&script, sql.pgbench_script())?;
+    std::fs::write(&script, pgbench_script(page))?;
     let mut cmd = Command::new(pgbench);
     cmd.args(["-n", "-M", "prepared", "-f"])
         .arg(&script)
@@ -123,8 +258,10 @@ pub fn pgbench(
         .arg("-h")
         .arg(&target.socket_dir)
         .args(["-p", "5432", "-U", "postgres"]);
-    for (i, value) in sql.params.iter().enumerate() {
-        cmd.arg("-D").arg(format!("p{}={value}", i + 1));
+    for (i, sql) in page.iter().enumerate() {
+        for (n, value) in sql.params.iter().enumerate() {
+            cmd.arg("-D").arg(format!("q{i}p{}={value}", n + 1));
+        }
     }
     cmd.arg(&target.database);
     let output = cmd.output().context("running pgbench")?;
@@ -198,13 +335,12 @@ pub fn statements(conn: &mut PgConnection) -> anyhow::Result<Vec<Statement>> {
     .load(conn)?)
 }
 
-/// The statement containing every one of `needles`.
-pub fn find<'a>(statements: &'a [Statement], needles: &[&str]) -> anyhow::Result<&'a Statement> {
-    statements
-        .iter()
-        .find(|s| needles.iter().all(|n| s.query.contains(n)))
+/// The statement of a page containing every one of `needles`.
+pub fn find_sent<'a>(page: &'a [Sql], needles: &[&str]) -> anyhow::Result<&'a Sql> {
+    page.iter()
+        .find(|s| needles.iter().all(|n| s.text.contains(n)))
         .with_context(|| {
-            let seen: Vec<&str> = statements.iter().map(|s| s.query.as_str()).collect();
+            let seen: Vec<&str> = page.iter().map(|s| s.text.as_str()).collect();
             format!(
                 "no statement containing {needles:?} among:\n{}",
                 seen.join("\n")
@@ -245,8 +381,8 @@ mod tests {
             params: (1..=10).map(|n| format!("v{n}'")).collect(),
         };
         assert_eq!(
-            sql.pgbench_script(),
-            "SELECT 1 WHERE a = :p1 AND b = :p2 AND c = :p1 LIMIT :p10;\n"
+            pgbench_script(std::slice::from_ref(&sql)),
+            "SELECT 1 WHERE a = :q0p1 AND b = :q0p2 AND c = :q0p1 LIMIT :q0p10;\n"
         );
         assert!(sql.with_literals().ends_with("LIMIT 'v10'''"));
         assert!(sql.clone().checked().is_ok());
@@ -255,5 +391,27 @@ mod tests {
             ..sql
         };
         assert!(short.checked().is_err());
+    }
+
+    #[test]
+    fn statements_and_parameters_come_from_the_log() {
+        let log = "2026-11-27 23:25:29.746 UTC [41] LOG:  duration: 0.020 ms  bind s1: SELECT 1 WHERE a = $1
+2026-11-27 23:25:29.746 UTC [41] DETAIL:  parameters: $1 = 'x'
+2026-11-27 23:25:29.747 UTC [41] LOG:  duration: 0.051 ms  execute s1: SELECT 1 WHERE a = $1
+2026-11-27 23:25:29.747 UTC [42] LOG:  checkpoint starting: time
+2026-11-27 23:25:29.747 UTC [41] DETAIL:  parameters: $1 = 'it''s, = ok'
+2026-11-27 23:25:29.748 UTC [41] LOG:  duration: 0.100 ms  execute <unnamed>: WITH a AS (
+\t  SELECT $1) SELECT * FROM a WHERE b = $2 AND c = $3
+2026-11-27 23:25:29.748 UTC [41] DETAIL:  parameters: $1 = '\\x00ff', $2 = NULL, $3 = '51'
+";
+        let got = parse_log(log);
+        assert_eq!(got.len(), 2);
+        assert_eq!(got[0].text, "SELECT 1 WHERE a = $1");
+        assert_eq!(got[0].params, ["it's, = ok"]);
+        assert_eq!(
+            got[1].text,
+            "WITH a AS (\n  SELECT $1) SELECT * FROM a WHERE b = $2 AND c = $3"
+        );
+        assert_eq!(got[1].params, ["\\x00ff", "", "51"]);
     }
 }

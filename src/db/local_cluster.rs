@@ -186,6 +186,11 @@ impl LocalCluster {
         self.start_server()
     }
 
+    /// Everything the server writes (its stderr).
+    pub fn log_file(&self) -> &Path {
+        &self.log_file
+    }
+
     pub fn data_dir(&self) -> &Path {
         &self.pgdata
     }
