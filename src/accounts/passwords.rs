@@ -2,14 +2,20 @@
 //!
 //! Hashing is slow on purpose, so it runs on the blocking pool behind a
 //! limit sized to the cores: a storm of sign-in attempts queues for the
-//! hasher instead of taking every core from page requests. Unknown emails
+//! hasher instead of taking every core from page requests. Each permit is
+//! also held, after its hash, for as long again (the caller does not
+//! wait): a permit is at most half a core, so on two cores a storm takes a
+//! quarter of the machine, not half. Unknown emails
 //! are verified against a dummy hash so that timing does not reveal which
 //! emails are registered.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use actix_web::web;
 use tokio::sync::Semaphore;
+
+use crate::web::error::{AppError, AppResult};
 
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
@@ -35,29 +41,38 @@ impl Passwords {
         }
     }
 
-    pub async fn hash(&self, password: String) -> crate::web::error::AppResult<String> {
-        let _permit = self
-            .limit
-            .acquire()
-            .await
-            .map_err(crate::web::error::AppError::internal)?;
-        let hasher = self.hasher.clone();
-        Ok(web::block(move || hasher.hash(&password)).await??)
+    pub async fn hash(&self, password: String) -> AppResult<String> {
+        Ok(self.run(move |hasher| hasher.hash(&password)).await??)
     }
 
     /// See `Hasher::verify`.
-    pub async fn verify(
-        &self,
-        password: String,
-        hash: Option<String>,
-    ) -> crate::web::error::AppResult<bool> {
-        let _permit = self
-            .limit
-            .acquire()
+    pub async fn verify(&self, password: String, hash: Option<String>) -> AppResult<bool> {
+        self.run(move |hasher| hasher.verify(&password, hash.as_deref()))
             .await
-            .map_err(crate::web::error::AppError::internal)?;
+    }
+
+    /// Runs `f` on the blocking pool with a permit, which goes back only
+    /// once it has rested as long as `f` ran.
+    async fn run<T, F>(&self, f: F) -> AppResult<T>
+    where
+        F: FnOnce(&Hasher) -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let permit = self
+            .limit
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(AppError::internal)?;
         let hasher = self.hasher.clone();
-        Ok(web::block(move || hasher.verify(&password, hash.as_deref())).await?)
+        let started = Instant::now();
+        let out = web::block(move || f(&hasher)).await;
+        let rest = started.elapsed();
+        actix_web::rt::spawn(async move {
+            actix_web::rt::time::sleep(rest).await;
+            drop(permit);
+        });
+        Ok(out?)
     }
 }
 
@@ -135,6 +150,25 @@ mod tests {
 
     fn cheap() -> Hasher {
         Hasher::new(Params::new(256, 1, 1, None).unwrap())
+    }
+
+    #[actix_web::test]
+    async fn a_permit_rests_as_long_as_its_hash_ran() {
+        let passwords = Passwords {
+            hasher: Arc::new(cheap()),
+            limit: Arc::new(Semaphore::new(1)),
+        };
+        let started = Instant::now();
+        let hash = passwords
+            .hash("correct horse battery".into())
+            .await
+            .unwrap();
+        let ran = started.elapsed();
+        assert_eq!(passwords.limit.available_permits(), 0, "resting");
+        actix_web::rt::time::sleep(ran + std::time::Duration::from_millis(100)).await;
+        assert_eq!(passwords.limit.available_permits(), 1, "rested");
+        let right = passwords.verify("correct horse battery".into(), Some(hash));
+        assert!(right.await.unwrap());
     }
 
     #[test]
