@@ -5,8 +5,8 @@
 use diesel::expression::{ValidGrouping, is_aggregate};
 use diesel::pg::Pg;
 use diesel::prelude::*;
-use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
-use diesel::sql_types::{BigInt, Bool, Timestamptz, Untyped};
+use diesel::query_builder::{AstPass, QueryFragment, QueryId};
+use diesel::sql_types::{BigInt, Bool, Timestamptz};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -55,7 +55,7 @@ fn filtered<'a>(account_id: Uuid, f: &'a Filter) -> a::BoxedQuery<'a, Pg> {
 /// `(occurred_at, id) < (t, id)` (or `>`): a row comparison, which
 /// PostgreSQL turns into one index range condition.
 ///
-/// The three SQL fragments of this module are types of their own rather
+/// The two SQL fragments of this module are types of their own rather
 /// than `diesel::dsl::sql` literals: diesel never caches a statement that
 /// contains a literal, so PostgreSQL would parse and plan the page's
 /// statements on every request (as long as running them, measured).
@@ -186,57 +186,22 @@ pub fn batch(
         .load(conn)
 }
 
-#[derive(QueryableByName, Debug, Clone)]
+#[derive(Queryable, Debug, Clone)]
 pub struct Person {
-    #[diesel(sql_type = diesel::sql_types::Uuid)]
     pub id: Uuid,
-    #[diesel(sql_type = diesel::sql_types::Text)]
     pub email: String,
 }
 
-/// Everyone with entries in this account, former members included. A
-/// loose index scan (one index probe per person) on
-/// audit_entries_actor_idx, so it stays fast however long the log is.
+/// Everyone with entries in this account, former members included, from
+/// `audit_actors` (kept by a trigger on the log, so it stays a few rows
+/// however long the log is).
 pub fn people(conn: &mut PgConnection, account_id: Uuid) -> QueryResult<Vec<Person>> {
-    People(account_id).load(conn)
+    use crate::accounts::models::lower;
+    use crate::db::schema::{audit_actors, users};
+    audit_actors::table
+        .inner_join(users::table.on(users::id.eq(audit_actors::user_id)))
+        .filter(audit_actors::account_id.eq(account_id))
+        .order(lower(users::email))
+        .select((users::id, users::email))
+        .load(conn)
 }
-
-/// The statement of `people`, a type of its own so that diesel prepares
-/// it once per connection (`sql_query` is never cached).
-#[derive(Debug, Clone, Copy)]
-struct People(Uuid);
-
-impl QueryFragment<Pg> for People {
-    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
-        out.push_sql(
-            "WITH RECURSIVE actors(id) AS ( \
-               (SELECT actor_id FROM audit_entries \
-                 WHERE account_id = ",
-        );
-        out.push_bind_param::<diesel::sql_types::Uuid, _>(&self.0)?;
-        out.push_sql(
-            " AND actor_id IS NOT NULL ORDER BY actor_id LIMIT 1) \
-             UNION ALL \
-               SELECT (SELECT e.actor_id FROM audit_entries e WHERE e.account_id = ",
-        );
-        out.push_bind_param::<diesel::sql_types::Uuid, _>(&self.0)?;
-        out.push_sql(
-            " AND e.actor_id > actors.id ORDER BY e.actor_id LIMIT 1) \
-                 FROM actors WHERE actors.id IS NOT NULL) \
-             SELECT u.id, u.email FROM actors JOIN users u ON u.id = actors.id \
-             ORDER BY lower(u.email)",
-        );
-        Ok(())
-    }
-}
-
-impl QueryId for People {
-    type QueryId = People;
-    const HAS_STATIC_QUERY_ID: bool = true;
-}
-
-impl Query for People {
-    type SqlType = Untyped;
-}
-
-impl RunQueryDsl<PgConnection> for People {}

@@ -13,6 +13,13 @@ diesel::table! {
 }
 
 diesel::table! {
+    audit_actors (account_id, user_id) {
+        account_id -> Uuid,
+        user_id -> Uuid,
+    }
+}
+
+diesel::table! {
     audit_entries (id, occurred_at) {
         id -> Int8,
         occurred_at -> Timestamptz,
@@ -127,6 +134,7 @@ diesel::joinable!(sessions -> users (user_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     accounts,
+    audit_actors,
     audit_entries,
     billing_transactions,
     invites,
