@@ -59,8 +59,8 @@ impl AppState {
         T: Send + 'static,
     {
         self.database
-            .block(move |pool| {
-                let mut conn = pool.get()?;
+            .block(move |checkout| {
+                let mut conn = checkout.get()?;
                 match f(&mut conn) {
                     Err(AppError::Internal(e)) if db::connection_lost(&mut conn) => {
                         Err(AppError::Unavailable(e.to_string()))

@@ -5,7 +5,7 @@ pub mod local_cluster;
 pub mod schema;
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use diesel::PgConnection;
 use diesel::r2d2::{ConnectionManager, Pool, PooledConnection};
@@ -58,12 +58,14 @@ impl Database {
     }
 
     /// Runs `f` on actix's blocking thread pool once a connection is
-    /// free for it (`f` takes it from the pool).
+    /// free for it; `f` checks the connection out. Waiting for the slot
+    /// and for the connection share one `CONNECTION_TIMEOUT`.
     pub async fn block<T, F>(&self, f: F) -> Result<T, Blocked>
     where
-        F: FnOnce(&DbPool) -> T + Send + 'static,
+        F: FnOnce(Checkout) -> T + Send + 'static,
         T: Send + 'static,
     {
+        let deadline = Instant::now() + CONNECTION_TIMEOUT;
         let slot =
             actix_web::rt::time::timeout(CONNECTION_TIMEOUT, self.slots.clone().acquire_owned())
                 .await
@@ -72,10 +74,23 @@ impl Database {
         let pool = self.pool.clone();
         actix_web::web::block(move || {
             let _slot = slot;
-            f(&pool)
+            f(Checkout { pool, deadline })
         })
         .await
         .map_err(Blocked::Failed)
+    }
+}
+
+/// The right to take one connection from the pool before a deadline.
+pub struct Checkout {
+    pool: DbPool,
+    deadline: Instant,
+}
+
+impl Checkout {
+    pub fn get(self) -> Result<DbConn, diesel::r2d2::PoolError> {
+        let left = self.deadline.saturating_duration_since(Instant::now());
+        self.pool.get_timeout(left.max(Duration::from_millis(1)))
     }
 }
 

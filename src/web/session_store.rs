@@ -113,8 +113,8 @@ impl PgSessionStore {
         T: Send + 'static,
     {
         self.database
-            .block(move |pool| {
-                let mut conn = pool.get().map_err(|e| {
+            .block(move |checkout| {
+                let mut conn = checkout.get().map_err(|e| {
                     tracing::warn!(error = %e, "session store: no database connection");
                     StoreError::Unavailable
                 })?;

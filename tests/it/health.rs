@@ -43,6 +43,20 @@ async fn readyz_is_503_while_the_database_is_gone_and_recovers() {
         StatusCode::SERVICE_UNAVAILABLE,
         "pages say 503 too"
     );
+    // Six times as many requests at once as the pool has connections: the
+    // wait for a turn and the wait for a connection share one second.
+    let started = std::time::Instant::now();
+    let many = (0..24).map(|_| async {
+        let status = browser.get("/readyz").await.status();
+        (status, started.elapsed())
+    });
+    for (status, took) in futures_util::future::join_all(many).await {
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(
+            took < std::time::Duration::from_millis(1800),
+            "503 within about a second, even in a crowd: {took:?}"
+        );
+    }
 
     cluster.restart().unwrap();
     let mut status = StatusCode::SERVICE_UNAVAILABLE;
