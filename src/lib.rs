@@ -19,7 +19,6 @@ pub mod tokens;
 pub mod web;
 
 use std::net::{IpAddr, TcpListener};
-use std::sync::Arc;
 
 use actix_session::SessionMiddleware;
 use actix_session::config::{BrowserSession, CookieContentSecurity, TtlExtensionPolicy};
@@ -30,7 +29,6 @@ use actix_web::{App, HttpServer, web as aw};
 use diesel::PgConnection;
 
 use crate::config::Settings;
-use crate::db::DbPool;
 use crate::web::error::{AppError, AppResult};
 use crate::web::session_store::PgSessionStore;
 
@@ -86,8 +84,10 @@ impl Application {
         let secure = settings
             .cookie_secure
             .unwrap_or_else(|| public_url.starts_with("https://"));
-        let pool = db::pool(&settings.database_url, settings.database_pool_size);
-        let database = db::Database::new(pool.clone());
+        let database = db::Database::new(db::pool(
+            &settings.database_url,
+            settings.database_pool_size,
+        ));
         let state = aw::Data::new(AppState {
             database: database.clone(),
             public_url,
@@ -98,9 +98,9 @@ impl Application {
             clock: settings.clock.clone(),
         });
         let key = Key::derive_from(&settings.secret_key);
-        let store = PgSessionStore::new(database, SESSION_IDLE);
+        let store = PgSessionStore::new(database.clone(), SESSION_IDLE);
         let cookie_name = if secure { "__Host-session" } else { "session" };
-        spawn_session_sweeper(pool);
+        spawn_session_sweeper(database.clone());
 
         let workers = settings.workers;
         let server = HttpServer::new(move || {
@@ -173,19 +173,20 @@ impl Application {
 }
 
 /// Deletes expired sessions every ten minutes.
-fn spawn_session_sweeper(pool: DbPool) {
-    let pool = Arc::new(pool);
+fn spawn_session_sweeper(database: db::Database) {
     actix_web::rt::spawn(async move {
         let mut tick = actix_web::rt::time::interval(std::time::Duration::from_secs(600));
         loop {
             tick.tick().await;
-            let pool = pool.clone();
-            let swept = aw::block(move || -> anyhow::Result<usize> {
-                Ok(web::session_store::delete_expired(&mut *pool.get()?)?)
-            })
-            .await;
-            if let Ok(Err(e)) = swept {
-                tracing::warn!(error = %e, "could not delete expired sessions");
+            let swept = database
+                .block(|checkout| -> anyhow::Result<usize> {
+                    Ok(web::session_store::delete_expired(&mut *checkout.get()?)?)
+                })
+                .await;
+            match swept {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => tracing::warn!(error = %e, "could not delete expired sessions"),
+                Err(e) => tracing::warn!(error = ?e, "could not delete expired sessions"),
             }
         }
     });
