@@ -213,7 +213,11 @@ impl FilterForm {
             .filter_map(|(key, value)| match keys.iter().position(|k| *k == key) {
                 Some(hole) => Some(Part::Open(key, hole)),
                 None if value.is_empty() => None,
-                None => Some(Part::Fixed(pair(key, value))),
+                None => {
+                    let mut text = String::new();
+                    push_pair(&mut text, key, value);
+                    Some(Part::Fixed(text))
+                }
             })
             .collect();
         Link {
@@ -240,31 +244,35 @@ impl Link {
     /// The URL with the open fields set to `values` (in the order the
     /// keys were given; an empty value leaves its field out).
     pub fn with(&self, values: &[&str]) -> String {
-        let mut url = self.base.clone();
+        let mut url = String::with_capacity(self.base.len() + 160);
+        url.push_str(&self.base);
         let mut separator = '?';
         for part in &self.parts {
-            let encoded;
-            let text = match part {
-                Part::Fixed(text) => text.as_str(),
+            match part {
+                Part::Fixed(text) => {
+                    url.push(separator);
+                    url.push_str(text);
+                }
                 Part::Open(key, i) => match values.get(*i).filter(|v| !v.is_empty()) {
                     Some(value) => {
-                        encoded = pair(key, value);
-                        encoded.as_str()
+                        url.push(separator);
+                        push_pair(&mut url, key, value);
                     }
                     None => continue,
                 },
-            };
-            url.push(separator);
-            url.push_str(text);
+            }
             separator = '&';
         }
         url
     }
 }
 
-/// `key=value`, form-encoded.
-fn pair(key: &str, value: &str) -> String {
-    serde_urlencoded::to_string([(key, value)]).unwrap_or_default()
+/// Appends `key=value`, form-encoded (as `serde_urlencoded` encodes the
+/// whole form).
+fn push_pair(url: &mut String, key: &str, value: &str) {
+    url.extend(form_urlencoded::byte_serialize(key.as_bytes()));
+    url.push('=');
+    url.extend(form_urlencoded::byte_serialize(value.as_bytes()));
 }
 
 #[cfg(test)]
