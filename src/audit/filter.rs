@@ -1,7 +1,7 @@
 //! The Audit logs filter: what the GET form sends, checked. Filters live in
 //! the URL so a filtered view can be bookmarked and shared.
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use time::macros::format_description;
 use time::{Date, OffsetDateTime, Time};
 use uuid::Uuid;
@@ -9,7 +9,7 @@ use uuid::Uuid;
 use crate::audit::{ACTIONS, RESOURCE_TYPES};
 
 /// The query string as typed (every field optional; empty means unset).
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default)]
 pub struct FilterForm {
     pub from: String,
@@ -18,9 +18,7 @@ pub struct FilterForm {
     pub resource: String,
     pub resource_id: String,
     pub action: String,
-    #[serde(skip_serializing_if = "String::is_empty")]
     pub cursor: String,
-    #[serde(skip_serializing_if = "String::is_empty")]
     pub dir: String,
 }
 

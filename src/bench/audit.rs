@@ -36,7 +36,7 @@ fn cases(bench: &Bench) -> Vec<Case> {
 }
 
 /// The page's main statement as the application sent it.
-pub const PAGE_QUERY: [&str; 2] = [
+const PAGE_QUERY: [&str; 2] = [
     "FROM \"audit_entries\" WHERE",
     "ORDER BY \"audit_entries\".\"occurred_at\" DESC",
 ];

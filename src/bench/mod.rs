@@ -67,7 +67,6 @@ pub struct Bench {
     pub addr: SocketAddr,
     pub cookie: String,
     pub account_id: Uuid,
-    pub admin_id: Uuid,
     pub conn: PgConnection,
     pub pgbench: PathBuf,
     pub target: sql::Target,
@@ -171,7 +170,6 @@ pub fn run(args: &BenchArgs, options: &crate::config::Options) -> anyhow::Result
         addr: server.addr,
         cookie,
         account_id,
-        admin_id,
         conn,
         pgbench,
         target: sql::Target {

@@ -356,7 +356,9 @@ struct PlanLine {
 }
 
 /// The plan with the values inlined (as PostgreSQL plans a custom plan for
-/// them); the statement and values are the benchmark's own, not input.
+/// them). The statement and its values are what the console sent for the
+/// benchmark's own request (read back from the server log), not outside
+/// input; literals are quoted by `with_literals`.
 pub fn explain(conn: &mut PgConnection, sql: &Sql) -> anyhow::Result<String> {
     let lines: Vec<PlanLine> = diesel::sql_query(format!(
         "EXPLAIN (ANALYZE, BUFFERS) {}",
