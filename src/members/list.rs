@@ -13,7 +13,6 @@ use crate::web as w;
 use crate::web::auth::Member;
 use crate::web::error::{AppError, AppResult};
 use crate::web::layout::Layout;
-use crate::web::session::{Flash, FlashLevel};
 
 #[derive(Template)]
 #[template(path = "members/list.html")]
@@ -95,13 +94,7 @@ pub async fn render<C>(
             Ok((members::list(conn, account_id)?, invites))
         })
         .await?;
-    let mut layout = member.layout()?.section("members");
-    if let Some(text) = error {
-        layout.flashes.push(Flash {
-            level: FlashLevel::Error,
-            text,
-        });
-    }
+    let layout = member.layout()?.section("members").with_error(error);
     w::render(
         status,
         &MembersPage {

@@ -18,7 +18,6 @@ use crate::web::client::ClientInfo;
 use crate::web::error::AppResult;
 use crate::web::format::{date_time, money};
 use crate::web::layout::Layout;
-use crate::web::session::{Flash, FlashLevel};
 use crate::web::{self as w, session};
 
 /// A Pod as the list shows it, with its figures as of now.
@@ -188,13 +187,7 @@ pub async fn render<C>(
             pod,
         })
         .collect();
-    let mut layout = member.layout()?.section("pods");
-    if let Some(text) = error {
-        layout.flashes.push(Flash {
-            level: FlashLevel::Error,
-            text,
-        });
-    }
+    let layout = member.layout()?.section("pods").with_error(error);
     w::render(
         status,
         &PodsPage {

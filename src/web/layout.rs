@@ -84,6 +84,18 @@ impl Layout {
         self
     }
 
+    /// Adds an error message shown above the page (a rule that refused
+    /// the action the page is shown again for).
+    pub fn with_error(mut self, text: Option<String>) -> Layout {
+        if let Some(text) = text {
+            self.flashes.push(crate::web::session::Flash {
+                level: crate::web::session::FlashLevel::Error,
+                text,
+            });
+        }
+        self
+    }
+
     /// For pages seen signed out (sign-in, sign-up, invite landing).
     pub fn public(session: &actix_session::Session) -> crate::web::error::AppResult<Layout> {
         Ok(Layout {
