@@ -115,7 +115,7 @@ pub async fn confirm_terminate(
 ) -> AppResult<HttpResponse> {
     let (account_id, pod_id) = path.into_inner();
     let pod = state
-        .db(move |conn| pods::find_pod(conn, account_id, pod_id)?.ok_or(AppError::NotFound))
+        .db(move |conn| Ok(pods::find_pod(conn, account_id, pod_id)?))
         .await?;
     if pod.is_terminated() {
         let message = format!("{} is already terminated.", pod.name);

@@ -10,7 +10,7 @@ use crate::AppState;
 use crate::authz::can;
 use crate::pods::{self, Pod};
 use crate::web::auth::Member;
-use crate::web::error::{AppError, AppResult};
+use crate::web::error::AppResult;
 use crate::web::layout::Layout;
 use crate::web::{self as w};
 
@@ -43,7 +43,7 @@ pub async fn show(
 ) -> AppResult<HttpResponse> {
     let (account_id, pod_id) = path.into_inner();
     let pod = state
-        .db(move |conn| pods::find_pod(conn, account_id, pod_id)?.ok_or(AppError::NotFound))
+        .db(move |conn| Ok(pods::find_pod(conn, account_id, pod_id)?))
         .await?;
     w::page(&ConnectPage {
         layout: member.layout()?.section("pods"),

@@ -114,18 +114,13 @@ pub fn list_pods(conn: &mut PgConnection, account_id: Uuid) -> QueryResult<Vec<P
     Ok(all)
 }
 
-/// One Pod of the account.
-pub fn find_pod(
-    conn: &mut PgConnection,
-    account_id: Uuid,
-    pod_id: Uuid,
-) -> QueryResult<Option<Pod>> {
+/// One Pod of the account (diesel's NotFound, a 404, when another account owns it).
+pub fn find_pod(conn: &mut PgConnection, account_id: Uuid, pod_id: Uuid) -> QueryResult<Pod> {
     pods::table
         .filter(pods::account_id.eq(account_id))
         .filter(pods::id.eq(pod_id))
         .select(Pod::as_select())
         .first(conn)
-        .optional()
 }
 
 /// How many Pods are running and what they would be charged if they all
