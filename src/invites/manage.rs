@@ -59,8 +59,7 @@ pub async fn confirm_revoke(
                 .filter(invites_table::id.eq(invite_id))
                 .select(Invite::as_select())
                 .first(conn)
-                .optional()?
-                .ok_or(AppError::NotFound)
+                .map_err(AppError::from)
         })
         .await?;
     w::page(&ConfirmRevokePage {

@@ -261,9 +261,7 @@ fn lock_pending(conn: &mut PgConnection, account_id: Uuid, invite_id: Uuid) -> A
         .filter(invites::id.eq(invite_id))
         .select(Invite::as_select())
         .for_update()
-        .first(conn)
-        .optional()?
-        .ok_or(AppError::NotFound)?;
+        .first(conn)?;
     if let Some(why) = invite.unusable(OffsetDateTime::now_utc()) {
         return Err(AppError::Conflict(format!(
             "This invite is no longer pending: it was {}.",

@@ -98,9 +98,7 @@ fn lock_account(conn: &mut PgConnection, account_id: Uuid) -> AppResult<()> {
         .find(account_id)
         .select(accounts::id)
         .for_update()
-        .first::<Uuid>(conn)
-        .optional()?
-        .ok_or(AppError::NotFound)?;
+        .first::<Uuid>(conn)?;
     Ok(())
 }
 

@@ -101,8 +101,7 @@ fn lock(conn: &mut PgConnection, account_id: Uuid, pod_id: Uuid) -> AppResult<Po
         .select(Pod::as_select())
         .for_update()
         .first(conn)
-        .optional()?
-        .ok_or(AppError::NotFound)
+        .map_err(AppError::from)
 }
 
 fn terminated(pod: &Pod) -> AppError {
