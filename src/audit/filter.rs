@@ -184,7 +184,8 @@ impl FilterForm {
         ))
     }
 
-    /// This filter's query string with `changes` applied (and no cursor).
+    /// This filter's URL with `changes` applied (and no cursor). An empty
+    /// `base` makes a query-only link, relative to the current page.
     pub fn url(&self, base: &str, changes: &[(&'static str, &str)]) -> String {
         let keys: Vec<&'static str> = changes.iter().map(|(k, _)| *k).collect();
         let values: Vec<&str> = changes.iter().map(|(_, v)| *v).collect();
@@ -261,6 +262,11 @@ impl Link {
             }
             separator = '&';
         }
+        if url.is_empty() {
+            // A query-only link with nothing to say: the unfiltered page
+            // (an empty href would keep the current query).
+            url.push('?');
+        }
         url
     }
 }
@@ -306,5 +312,11 @@ mod tests {
             "/accounts/a/audit?cursor=9_1&dir=newer"
         );
         assert_eq!(FilterForm::default().url(base, &[]), base);
+        // Query-only links, as the page's cells use.
+        assert_eq!(
+            form.link("", &["user"]).with(&["u"]),
+            "?from=2026-11-01&user=u&action=pod.created"
+        );
+        assert_eq!(FilterForm::default().url("", &[]), "?");
     }
 }

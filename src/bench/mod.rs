@@ -60,6 +60,10 @@ pub enum Suite {
     /// Issue 7: dashboard, members, pods, audit under load, and the
     /// members page during a sign-in storm.
     Pages,
+    /// No measurement: seeds the first size, prints the Audit logs URL and
+    /// the Admin's cookie, and serves until interrupted (for profiling the
+    /// console under a load of your own).
+    Serve,
 }
 
 /// The running application and what the cases need.
@@ -185,6 +189,19 @@ pub fn run(args: &BenchArgs, options: &crate::config::Options) -> anyhow::Result
         seeded,
     };
 
+    if args.only == Suite::Serve {
+        seed::audit_up_to(&mut bench.conn, account_id, args.sizes[0])?;
+        println!(
+            "serving {}\ncookie: {}\nstop with Ctrl-C",
+            bench.url(&format!("/accounts/{account_id}/audit")),
+            bench.cookie
+        );
+        // actix stops the server on SIGINT or SIGTERM.
+        let _ = server.thread.join();
+        drop(bench);
+        cluster.stop()?;
+        return Ok(());
+    }
     let mut report = header(&args);
     if args.only != Suite::Pages {
         report.push_str(&audit::run(&mut bench, &args)?);

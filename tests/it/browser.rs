@@ -304,6 +304,41 @@ async fn an_admin_invites_a_dev_who_signs_up_from_the_link_and_joins() {
         "Escape closes the switcher"
     );
 
+    // The Admin sees the join in the audit log and narrows the log to it
+    // by clicking the action cell (the page's links are query-only).
+    admin
+        .find(Locator::LinkText("Audit logs"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for_text(&admin, "Times are in UTC").await;
+    click(&admin, "a[href='?action=member.joined']").await;
+    let started = Instant::now();
+    let url = loop {
+        let url = admin.current_url().await.unwrap();
+        if url.query().is_some() || started.elapsed() > Duration::from_secs(10) {
+            break url;
+        }
+        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(
+        url.path().ends_with("/audit") && url.query() == Some("action=member.joined"),
+        "{url}"
+    );
+    let chosen = admin
+        .execute("return document.getElementById('action').value;", vec![])
+        .await
+        .unwrap();
+    assert_eq!(chosen, serde_json::Value::from("member.joined"));
+    let rows = admin
+        .find_all(Locator::Css("table.audit tbody tr"))
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 1, "only the join");
+    screenshot(&admin, "07-audit-filtered").await;
+
     admin.close().await.unwrap();
     invitee.close().await.unwrap();
 }
