@@ -8,6 +8,7 @@
 //! written to `--out`.
 
 mod audit;
+mod cores;
 pub mod http;
 mod load;
 mod pages;
@@ -47,6 +48,10 @@ pub struct BenchArgs {
     /// Which part to run.
     #[arg(long, value_enum, default_value_t = Suite::All)]
     pub only: Suite,
+    /// Where PostgreSQL runs: on cores of its own (split), or on the same
+    /// cores as the console, wrk and pgbench (shared).
+    #[arg(long, value_enum, default_value_t = cores::Cores::Split)]
+    pub cores: cores::Cores,
     /// Folder the Markdown report is written to.
     #[arg(long, default_value = "target/bench")]
     pub out: PathBuf,
@@ -139,8 +144,14 @@ pub fn run(args: &BenchArgs, options: &crate::config::Options) -> anyhow::Result
         "starting a throwaway PostgreSQL cluster in {} (fsync off)",
         dir.0.display()
     );
+    let placement = cores::Placement::new(args.cores)?;
+    eprintln!("{}", placement.description);
+    // The cluster's processes inherit the placement of this thread; the
+    // console's threads, wrk and pgbench, the one set after it.
+    placement.enter_database()?;
     let mut cluster = LocalCluster::start(&dir.0.join("pg"), ClusterOptions { fsync: false })?;
     tune(&mut cluster)?;
+    placement.enter_rest()?;
     db::ensure_database(&cluster.database_url("postgres"), DATABASE)?;
     let url = cluster.database_url(DATABASE);
     let mut conn = PgConnection::establish(&url)?;
@@ -202,7 +213,7 @@ pub fn run(args: &BenchArgs, options: &crate::config::Options) -> anyhow::Result
         cluster.stop()?;
         return Ok(());
     }
-    let mut report = header(&args);
+    let mut report = header(&args, &placement.description);
     if args.only != Suite::Pages {
         report.push_str(&audit::run(&mut bench, &args)?);
     } else {
@@ -244,11 +255,11 @@ fn tune(cluster: &mut LocalCluster) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn header(args: &BenchArgs) -> String {
+fn header(args: &BenchArgs, placement: &str) -> String {
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     format!(
-        "# Benchmark run\n\n{} UTC, {cores} cores, sizes {:?}, {} s per Audit logs case, {} s per page. \
-         One machine runs PostgreSQL (fsync off), the console ({cores} workers, pool of the default size), wrk and pgbench.\n\n",
+        "# Benchmark run\n\n{} UTC, sizes {:?}, {} s per Audit logs case, {} s per page. \
+         One machine runs PostgreSQL (fsync off), the console (workers: {cores}, pool of the default size), wrk and pgbench: {placement}.\n\n",
         time::OffsetDateTime::now_utc()
             .format(&time::format_description::well_known::Rfc3339)
             .unwrap_or_default(),
