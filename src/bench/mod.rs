@@ -75,10 +75,22 @@ pub enum Suite {
 pub struct Bench {
     pub addr: SocketAddr,
     pub cookie: String,
+    /// The team made through the forms: the largest log, the one the
+    /// pages and the storm are measured on.
     pub account_id: Uuid,
+    /// One team per log size, smallest first, all in the same tables.
+    pub teams: Vec<Team>,
     pub conn: PgConnection,
     pub pgbench: PathBuf,
     pub target: sql::Target,
+    /// The console's pool size: as many statements as it runs at once.
+    pub pool_size: u32,
+}
+
+/// A team of the Admin's with a log of `entries`.
+pub struct Team {
+    pub entries: i64,
+    pub account_id: Uuid,
     pub seeded: seed::Seeded,
 }
 
@@ -179,8 +191,32 @@ pub fn run(args: &BenchArgs, options: &crate::config::Options) -> anyhow::Result
     let server = Server::start(settings)?;
     let (cookie, account_id) = sign_up_admin_team(server.addr)?;
     let admin_id = admin_id(&mut conn)?;
-    eprintln!("seeding 50 members, 50 Pods and a second account");
-    let seeded = seed::people_and_pods(&mut conn, account_id, admin_id)?;
+    // Every size is a team of its own in the same tables, so sizes can be
+    // measured one right after the other; the Audit part needs them all.
+    let sizes = match args.only {
+        Suite::All | Suite::Audit => args.sizes.clone(),
+        Suite::Pages | Suite::Serve => vec![args.sizes[0]],
+    };
+    eprintln!(
+        "seeding {} teams of 50 members and 50 Pods, and a second account",
+        sizes.len()
+    );
+    seed::shared(&mut conn, admin_id)?;
+    let mut teams = Vec::new();
+    for (i, &entries) in sizes.iter().enumerate() {
+        let largest = i + 1 == sizes.len();
+        let team_id = match largest {
+            true => account_id,
+            false => seed::new_team(&mut conn, admin_id, &format!("Bench GPU {entries}"))?,
+        };
+        teams.push(Team {
+            entries,
+            account_id: team_id,
+            seeded: seed::team(&mut conn, team_id)?,
+        });
+    }
+    let targets: Vec<(Uuid, i64)> = teams.iter().map(|t| (t.account_id, t.entries)).collect();
+    seed::audit_logs(&mut conn, &targets)?;
     let mut bench = Bench {
         addr: server.addr,
         cookie,
@@ -197,11 +233,11 @@ pub fn run(args: &BenchArgs, options: &crate::config::Options) -> anyhow::Result
             work_dir,
             server_log: cluster.log_file().to_path_buf(),
         },
-        seeded,
+        teams,
+        pool_size: options.database_pool_size,
     };
 
     if args.only == Suite::Serve {
-        seed::audit_up_to(&mut bench.conn, account_id, args.sizes[0])?;
         println!(
             "serving {}\ncookie: {}\nstop with Ctrl-C",
             bench.url(&format!("/accounts/{account_id}/audit")),
@@ -216,8 +252,6 @@ pub fn run(args: &BenchArgs, options: &crate::config::Options) -> anyhow::Result
     let mut report = header(&args, &placement.description);
     if args.only != Suite::Pages {
         report.push_str(&audit::run(&mut bench, &args)?);
-    } else {
-        seed::audit_up_to(&mut bench.conn, account_id, args.sizes[0])?;
     }
     if args.only != Suite::Audit {
         report.push_str(&pages::run(&mut bench, &args)?);

@@ -62,13 +62,9 @@ fn resource_type(action: &str) -> &'static str {
         .unwrap_or("account")
 }
 
-/// Members, Pods, the actors' and resources' pools, a second account.
-pub fn people_and_pods(
-    conn: &mut PgConnection,
-    account_id: Uuid,
-    admin_id: Uuid,
-) -> anyhow::Result<Seeded> {
-    let acct = account_id;
+/// What every team shares: the 49 members' users, the actions' weights,
+/// and a second account with a log of its own.
+pub fn shared(conn: &mut PgConnection, admin_id: Uuid) -> anyhow::Result<()> {
     conn.batch_execute(&format!(
         "CREATE SCHEMA bench;
          CREATE TABLE bench.members (i int PRIMARY KEY, id uuid NOT NULL, email text NOT NULL);
@@ -77,17 +73,13 @@ pub fn people_and_pods(
            SELECT i, gen_random_uuid(), 'member' || i || '@bench.example' FROM generate_series(1, {last}) i;
          INSERT INTO users (id, email, display_name, password_hash)
            SELECT id, email, 'Member ' || i, 'not a hash: cannot sign in' FROM bench.members WHERE i > 0;
-         INSERT INTO memberships (account_id, user_id, role)
-           SELECT '{acct}', id, (ARRAY['basic','billing','dev','admin'])[1 + i % 4] FROM bench.members WHERE i > 0;
-         INSERT INTO pods (id, account_id, name, gpu_type, gpu_count, image, status,
-                           hourly_price_cents, created_at, started_at)
-           SELECT gen_random_uuid(), '{acct}', 'pod-' || i, 'rtx-4090', 1 + i % 4, 'pytorch/pytorch:latest',
-                  CASE WHEN i % 3 = 0 THEN 'running' ELSE 'stopped' END, 69 * (1 + i % 4),
-                  now() - i * interval '1 day', CASE WHEN i % 3 = 0 THEN now() - interval '1 hour' END
-             FROM generate_series(1, {PODS}) i;",
+         CREATE TABLE bench.resources (account_id uuid, resource_type text, i int, id text,
+                                       PRIMARY KEY (account_id, resource_type, i));
+         CREATE TABLE bench.pools (account_id uuid, resource_type text, size int,
+                                   PRIMARY KEY (account_id, resource_type));",
         last = MEMBERS - 1
     ))?;
-    // Actions, each repeated by its weight; resources by type, in pools.
+    // Actions, each repeated by its weight.
     let mut actions = Vec::new();
     for action in ACTIONS {
         for _ in 0..weight(action) {
@@ -100,20 +92,47 @@ pub fn people_and_pods(
     }
     conn.batch_execute(&format!(
         "CREATE TABLE bench.actions (i int PRIMARY KEY, action text, resource_type text);
-         INSERT INTO bench.actions VALUES {};
-         CREATE TABLE bench.resources (resource_type text, i int, id text, PRIMARY KEY (resource_type, i));
-         INSERT INTO bench.resources
-           SELECT 'pod', row_number() OVER (ORDER BY name) - 1, id::text FROM pods WHERE account_id = '{acct}';
-         INSERT INTO bench.resources SELECT 'pod', i, gen_random_uuid()::text FROM generate_series({PODS}, 199) i;
-         INSERT INTO bench.resources SELECT 'invite', i, gen_random_uuid()::text FROM generate_series(0, 299) i;
-         INSERT INTO bench.resources SELECT 'member', i, id::text FROM bench.members;
-         INSERT INTO bench.resources SELECT 'user', i, id::text FROM bench.members;
-         INSERT INTO bench.resources VALUES ('account', 0, '{acct}'), ('billing', 0, '{acct}');
-         CREATE TABLE bench.pools AS SELECT resource_type, count(*)::int AS size FROM bench.resources GROUP BY 1;",
+         INSERT INTO bench.actions VALUES {};",
         actions.join(", ")
+    ))?;
+    second_account(conn)
+}
+
+/// Another team of the Admin's, made in SQL (the first one is made
+/// through the forms).
+pub fn new_team(conn: &mut PgConnection, admin_id: Uuid, name: &str) -> anyhow::Result<Uuid> {
+    let id = Uuid::new_v4();
+    conn.batch_execute(&format!(
+        "INSERT INTO accounts (id, kind, name, owner_id) VALUES ('{id}', 'team', '{name}', '{admin_id}');
+         INSERT INTO memberships (account_id, user_id, role) VALUES ('{id}', '{admin_id}', 'admin');"
+    ))?;
+    Ok(id)
+}
+
+/// A team's 49 other members, 50 Pods, and the pools its log draws
+/// resources from.
+pub fn team(conn: &mut PgConnection, account_id: Uuid) -> anyhow::Result<Seeded> {
+    let acct = account_id;
+    conn.batch_execute(&format!(
+        "INSERT INTO memberships (account_id, user_id, role)
+           SELECT '{acct}', id, (ARRAY['basic','billing','dev','admin'])[1 + i % 4] FROM bench.members WHERE i > 0;
+         INSERT INTO pods (id, account_id, name, gpu_type, gpu_count, image, status,
+                           hourly_price_cents, created_at, started_at)
+           SELECT gen_random_uuid(), '{acct}', 'pod-' || i, 'rtx-4090', 1 + i % 4, 'pytorch/pytorch:latest',
+                  CASE WHEN i % 3 = 0 THEN 'running' ELSE 'stopped' END, 69 * (1 + i % 4),
+                  now() - i * interval '1 day', CASE WHEN i % 3 = 0 THEN now() - interval '1 hour' END
+             FROM generate_series(1, {PODS}) i;
+         INSERT INTO bench.resources
+           SELECT '{acct}', 'pod', row_number() OVER (ORDER BY name) - 1, id::text FROM pods WHERE account_id = '{acct}';
+         INSERT INTO bench.resources SELECT '{acct}', 'pod', i, gen_random_uuid()::text FROM generate_series({PODS}, 199) i;
+         INSERT INTO bench.resources SELECT '{acct}', 'invite', i, gen_random_uuid()::text FROM generate_series(0, 299) i;
+         INSERT INTO bench.resources SELECT '{acct}', 'member', i, id::text FROM bench.members;
+         INSERT INTO bench.resources SELECT '{acct}', 'user', i, id::text FROM bench.members;
+         INSERT INTO bench.resources VALUES ('{acct}', 'account', 0, '{acct}'), ('{acct}', 'billing', 0, '{acct}');
+         INSERT INTO bench.pools SELECT account_id, resource_type, count(*)::int FROM bench.resources
+           WHERE account_id = '{acct}' GROUP BY 1, 2;"
     ))
-    .map_err(|e| anyhow::anyhow!("seeding the pools: {e}"))?;
-    second_account(conn)?;
+    .map_err(|e| anyhow::anyhow!("seeding the team: {e}"))?;
     #[derive(QueryableByName)]
     struct Id {
         #[diesel(sql_type = Text)]
@@ -124,11 +143,13 @@ pub fn people_and_pods(
         Ok(Uuid::parse_str(&row.id)?)
     };
     Ok(Seeded {
-        busy_user: admin_id,
+        busy_user: one(conn, "SELECT id::text AS id FROM bench.members WHERE i = 0")?,
         other_user: one(conn, "SELECT id::text AS id FROM bench.members WHERE i = 3")?,
         pod_id: one(
             conn,
-            "SELECT id FROM bench.resources WHERE resource_type = 'pod' AND i = 0",
+            &format!(
+                "SELECT id FROM bench.resources WHERE account_id = '{acct}' AND resource_type = 'pod' AND i = 0"
+            ),
         )?,
     })
 }
@@ -164,15 +185,10 @@ pub fn entries(conn: &mut PgConnection, account_id: Uuid) -> anyhow::Result<i64>
         .get_result(conn)?)
 }
 
-/// Adds entries until the account has `target`, then rebuilds the
+/// Adds entries until each account has its number, then rebuilds the
 /// indexes, VACUUM ANALYZE, CHECKPOINT and sync (so none of that work
 /// runs during a measurement).
-pub fn audit_up_to(conn: &mut PgConnection, account_id: Uuid, target: i64) -> anyhow::Result<()> {
-    let have = entries(conn, account_id)?;
-    let n = target - have;
-    if n <= 0 {
-        return Ok(());
-    }
+pub fn audit_logs(conn: &mut PgConnection, targets: &[(Uuid, i64)]) -> anyhow::Result<()> {
     let started = Instant::now();
     #[derive(QueryableByName)]
     struct Def {
@@ -189,6 +205,41 @@ pub fn audit_up_to(conn: &mut PgConnection, account_id: Uuid, target: i64) -> an
     for index in &indexes {
         conn.batch_execute(&format!("DROP INDEX {}", index.name))?;
     }
+    for &(account_id, target) in targets {
+        let n = target - entries(conn, account_id)?;
+        insert(conn, account_id, n, started)?;
+    }
+    conn.batch_execute("SET maintenance_work_mem = '1GB'")?;
+    for index in &indexes {
+        let t = Instant::now();
+        conn.batch_execute(&index.def)?;
+        eprintln!(
+            "  rebuilt {} ({:.0} s)",
+            index.name,
+            t.elapsed().as_secs_f64()
+        );
+    }
+    // Separate statements: VACUUM refuses to run in a (multi-statement) transaction.
+    conn.batch_execute("VACUUM (ANALYZE) audit_entries")?;
+    conn.batch_execute("CHECKPOINT")?;
+    // With fsync off the checkpoint leaves gigabytes of dirty pages to the
+    // kernel, which would write them back during the first measurements.
+    nix::unistd::sync();
+    eprintln!(
+        "  logs ready in {:.0} s (insert, index rebuild, VACUUM ANALYZE, written to disk)",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// `n` entries for `account_id`, spread over the last 365 days in time
+/// order, in chunks of a million.
+fn insert(
+    conn: &mut PgConnection,
+    account_id: Uuid,
+    n: i64,
+    started: Instant,
+) -> anyhow::Result<()> {
     let mut done = 0;
     while done < n {
         let chunk = CHUNK.min(n - done);
@@ -217,36 +268,17 @@ pub fn audit_up_to(conn: &mut PgConnection, account_id: Uuid, target: i64) -> an
                        FROM generate_series({lo}, {hi}) g) s
                JOIN bench.members m ON m.i = s.ui
                JOIN bench.actions a ON a.i = s.ai
-               JOIN bench.pools p ON p.resource_type = a.resource_type
+               JOIN bench.pools p ON p.account_id = '{account_id}' AND p.resource_type = a.resource_type
                JOIN LATERAL (SELECT floor(s.rr * p.size)::int AS ri) x ON true
-               JOIN bench.resources r ON r.resource_type = a.resource_type AND r.i = x.ri",
+               JOIN bench.resources r ON r.account_id = '{account_id}'
+                                     AND r.resource_type = a.resource_type AND r.i = x.ri",
         ))?;
         done += chunk;
         eprintln!(
-            "  seeded {} of {n} entries ({:.0} s)",
+            "  seeded {} of {n} entries of {account_id} ({:.0} s)",
             done,
             started.elapsed().as_secs_f64()
         );
     }
-    conn.batch_execute("SET maintenance_work_mem = '1GB'")?;
-    for index in &indexes {
-        let t = Instant::now();
-        conn.batch_execute(&index.def)?;
-        eprintln!(
-            "  rebuilt {} ({:.0} s)",
-            index.name,
-            t.elapsed().as_secs_f64()
-        );
-    }
-    // Separate statements: VACUUM refuses to run in a (multi-statement) transaction.
-    conn.batch_execute("VACUUM (ANALYZE) audit_entries")?;
-    conn.batch_execute("CHECKPOINT")?;
-    // With fsync off the checkpoint leaves gigabytes of dirty pages to the
-    // kernel, which would write them back during the first measurements.
-    nix::unistd::sync();
-    eprintln!(
-        "  {target} entries ready in {:.0} s (insert, index rebuild, VACUUM ANALYZE, written to disk)",
-        started.elapsed().as_secs_f64()
-    );
     Ok(())
 }
