@@ -19,16 +19,16 @@ use crate::web::layout::Layout;
 pub const PAGE_SIZE: i64 = 50;
 
 /// One table row: the entry and what the page computes for it.
-pub struct Row<'a> {
-    pub entry: &'a PageRow,
-    pub when: String,
+struct Row<'a> {
+    entry: &'a PageRow,
+    when: String,
     /// Where the resource lives, if it still exists.
-    pub resource_link: Option<String>,
+    resource_link: Option<String>,
     /// Links that add this row's value to the filter.
-    pub by_user: String,
-    pub by_action: String,
-    pub by_resource: String,
-    pub by_resource_id: String,
+    by_user: String,
+    by_action: String,
+    by_resource: String,
+    by_resource_id: String,
 }
 
 #[derive(Template)]
@@ -96,8 +96,9 @@ pub async fn show(
     let form = query.into_inner();
     let account_id = member.account_id();
     let layout = member.layout()?.section("audit");
-    // The page is rendered on the thread that read its rows: they are
-    // neither moved nor freed across threads.
+    // The page is rendered on the thread that read its rows, so they are
+    // neither moved nor freed across threads (the connection stays taken
+    // for the tenth of a millisecond that takes).
     let (status, html) = state
         .db(move |conn| render(conn, layout, account_id, form))
         .await?;
