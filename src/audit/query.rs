@@ -221,10 +221,9 @@ pub fn page(
     } else {
         q.order((a::occurred_at.desc(), a::id.desc()))
     };
-    let mut entries: Vec<(PageRow, bool)> = q
-        .limit(size + 1)
-        .select((PageRow::as_select(), ResourceExists))
-        .load(conn)?;
+    let mut entries: Vec<(PageRow, bool)> =
+        crate::db::limited(q.select((PageRow::as_select(), ResourceExists)), size + 1)
+            .load(conn)?;
     let more = entries.len() as i64 > size;
     entries.truncate(size as usize);
     if newer {
@@ -250,10 +249,10 @@ pub fn batch(
     if let Some(c) = &after {
         q = q.filter(Beyond(*c));
     }
-    q.order((a::occurred_at.desc(), a::id.desc()))
-        .limit(size)
-        .select(EntryRow::as_select())
-        .load(conn)
+    let q = q
+        .order((a::occurred_at.desc(), a::id.desc()))
+        .select(EntryRow::as_select());
+    crate::db::limited(q, size).load(conn)
 }
 
 #[derive(Queryable, Debug, Clone)]

@@ -6,6 +6,7 @@ use diesel::prelude::*;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use crate::db::limited;
 use crate::db::schema::billing_transactions as bt;
 
 pub const PAGE_SIZE: i64 = 25;
@@ -91,35 +92,33 @@ pub struct Page {
 pub fn page(conn: &mut PgConnection, account_id: Uuid, position: Position) -> QueryResult<Page> {
     let base = bt::table
         .filter(bt::account_id.eq(account_id))
-        .select(Transaction::as_select())
-        .limit(PAGE_SIZE + 1);
+        .select(Transaction::as_select());
     let (mut rows, more_older, more_newer) = match position {
         Position::Newest => {
-            let rows = base
-                .order((bt::created_at.desc(), bt::id.desc()))
-                .load(conn)?;
+            let q = base.order((bt::created_at.desc(), bt::id.desc()));
+            let rows = limited(q, PAGE_SIZE + 1).load(conn)?;
             (rows, true, false)
         }
         Position::Before(c) => {
-            let rows = base
+            let q = base
                 .filter(
                     bt::created_at
                         .lt(c.at)
                         .or(bt::created_at.eq(c.at).and(bt::id.lt(c.id))),
                 )
-                .order((bt::created_at.desc(), bt::id.desc()))
-                .load(conn)?;
+                .order((bt::created_at.desc(), bt::id.desc()));
+            let rows = limited(q, PAGE_SIZE + 1).load(conn)?;
             (rows, true, true)
         }
         Position::After(c) => {
-            let mut rows: Vec<Transaction> = base
+            let q = base
                 .filter(
                     bt::created_at
                         .gt(c.at)
                         .or(bt::created_at.eq(c.at).and(bt::id.gt(c.id))),
                 )
-                .order((bt::created_at.asc(), bt::id.asc()))
-                .load(conn)?;
+                .order((bt::created_at.asc(), bt::id.asc()));
+            let mut rows: Vec<Transaction> = limited(q, PAGE_SIZE + 1).load(conn)?;
             let more_newer = rows.len() as i64 > PAGE_SIZE;
             rows.truncate(PAGE_SIZE as usize);
             rows.reverse();

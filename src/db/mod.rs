@@ -8,13 +8,51 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use diesel::PgConnection;
+use diesel::pg::Pg;
+use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
 use diesel::r2d2::{ConnectionManager, Pool, PooledConnection};
+use diesel::{QueryResult, RunQueryDsl};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
 pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
 
 pub type DbPool = Pool<ConnectionManager<PgConnection>>;
 pub type DbConn = PooledConnection<ConnectionManager<PgConnection>>;
+
+/// `query LIMIT rows`, the number written into the statement instead of
+/// bound. PostgreSQL keeps one generic plan for a prepared statement only
+/// if it looks as cheap as a plan made for the values at hand; with a
+/// bound LIMIT it must assume a tenth of the table, so it planned a page
+/// query again on every execution (pg_stat_statements: as many plans as
+/// calls, 0.08 ms each).
+pub struct Limited<Q> {
+    query: Q,
+    rows: i64,
+}
+
+pub fn limited<Q>(query: Q, rows: i64) -> Limited<Q> {
+    Limited { query, rows }
+}
+
+impl<Q: Query> Query for Limited<Q> {
+    type SqlType = Q::SqlType;
+}
+
+impl<Q: QueryFragment<Pg>> QueryFragment<Pg> for Limited<Q> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        self.query.walk_ast(out.reborrow())?;
+        out.push_sql(&format!(" LIMIT {}", self.rows));
+        Ok(())
+    }
+}
+
+/// Cached by its SQL text, like the boxed queries it wraps.
+impl<Q> QueryId for Limited<Q> {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl<Q> RunQueryDsl<PgConnection> for Limited<Q> {}
 
 /// How long a request waits for a database connection before it answers
 /// 503.

@@ -516,11 +516,26 @@ async fn the_pages_statements_are_prepared_once_per_connection() {
 
     let log = log().await;
     let mut conn = log.app.conn();
+    // Enough of a log that planning for a tenth of it (what a bound LIMIT
+    // makes PostgreSQL assume) is dearer than planning for each call.
+    diesel::sql_query(format!(
+        "INSERT INTO audit_entries (occurred_at, account_id, actor_id, actor_email, action, resource_type, details)
+         SELECT now() - g * interval '1 minute', '{}', '{}', 'dan@example.com', 'pod.started', 'pod', '{{}}'
+         FROM generate_series(1, 20000) g",
+        log.team, log.dev.user_id
+    ))
+    .execute(&mut conn)
+    .unwrap();
+    diesel::sql_query("ANALYZE audit_entries")
+        .execute(&mut conn)
+        .unwrap();
     let filter = Filter {
         user: Some(log.dev.user_id),
         ..Filter::default()
     };
-    for _ in 0..3 {
+    // PostgreSQL plans a prepared statement for its values five times, then
+    // keeps a generic plan if that looks as cheap.
+    for _ in 0..8 {
         let first = query::page(&mut conn, log.team, &filter, None, 2).unwrap();
         let (last, _) = first.entries.last().unwrap();
         let older = Cursor {
@@ -538,4 +553,12 @@ async fn the_pages_statements_are_prepared_once_per_connection() {
     .get_result::<Count>(&mut conn)
     .unwrap();
     assert_eq!(prepared.n, 3);
+    // ...and planned once: a bound LIMIT made every plan a custom one.
+    let replanned = diesel::sql_query(
+        "SELECT count(*) AS n FROM pg_prepared_statements
+          WHERE statement LIKE '%FROM \"audit_entries\"%' AND generic_plans = 0",
+    )
+    .get_result::<Count>(&mut conn)
+    .unwrap();
+    assert_eq!(replanned.n, 0, "the page's statements use a generic plan");
 }
