@@ -1,16 +1,16 @@
-//! Seeding: the team's 50 members and 50 Pods, a second account (to prove
-//! scoping), and audit entries by the million with `INSERT … SELECT FROM
-//! generate_series` — about a minute per 10M rows on 2 cores without indexes.
+//! Seeding: one team per log size, each with 50 members (the same users)
+//! and 50 Pods, a second account (to prove scoping), and audit entries by
+//! the million with `INSERT … SELECT FROM generate_series` — about a minute
+//! per 10M rows on 2 cores without indexes.
 //!
 //! Realism: 20 of the members act, with a skewed spread (the busiest does
 //! about a fifth of everything); every action of `audit::ACTIONS` appears,
 //! weighted the way a GPU cloud's log is (Pod starts and stops and usage
 //! charges dominate); resource ids come from pools of that resource type;
-//! each step spreads its entries over the last 365 days in time order, as a
-//! log is written. Each step (100k, then up to 1M, then up to 10M) appends
-//! to the previous one.
+//! each team's entries are spread over the last 365 days in time order, as
+//! a log is written. All the teams share the table, as accounts do.
 //!
-//! The table's secondary indexes are dropped before a step and rebuilt
+//! The table's secondary indexes are dropped before seeding and rebuilt
 //! after it (read back from `pg_indexes`, so they always match the
 //! migrations): rebuilding 7 indexes over 10M rows takes a few minutes,
 //! maintaining them row by row takes much longer. Freshly built indexes are
