@@ -59,9 +59,13 @@ impl Sql {
         Ok(self)
     }
 
-    /// The statement with its values inlined as literals (for EXPLAIN).
-    pub fn with_literals(&self) -> String {
-        self.map_params(|n| format!("'{}'", self.params[n - 1].replace('\'', "''")))
+    /// Its values as quoted literals, in order (for EXPLAIN … EXECUTE).
+    pub fn literals(&self) -> String {
+        self.params
+            .iter()
+            .map(|v| format!("'{}'", v.replace('\'', "''")))
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 
     /// A pgbench command: `:q{i}p{n}` are bound by `-D q{i}p{n}=…` and
@@ -257,7 +261,17 @@ pub fn pgbench(
         .arg(format!("--log-prefix={}", dir.join("log").display()))
         .arg("-h")
         .arg(&target.socket_dir)
-        .args(["-p", "5432", "-U", "postgres"]);
+        .args(["-p", "5432", "-U", "postgres"])
+        // The console's connections' settings, so the statements run as
+        // they do for the console.
+        .env(
+            "PGOPTIONS",
+            crate::db::SESSION_SETTINGS
+                .iter()
+                .map(|(name, value)| format!("-c {name}={value}"))
+                .collect::<Vec<_>>()
+                .join(" "),
+        );
     for (i, sql) in page.iter().enumerate() {
         for (n, value) in sql.params.iter().enumerate() {
             cmd.arg("-D").arg(format!("q{i}p{}={value}", n + 1));
@@ -355,17 +369,28 @@ struct PlanLine {
     line: String,
 }
 
-/// The plan with the values inlined (as PostgreSQL plans a custom plan for
-/// them). The statement and its values are what the console sent for the
+/// The plan the console's connections run, executed with the request's
+/// values. The statement and its values are what the console sent for the
 /// benchmark's own request (read back from the server log), not outside
-/// input; literals are quoted by `with_literals`.
+/// input; literals are quoted by `literals`.
 pub fn explain(conn: &mut PgConnection, sql: &Sql) -> anyhow::Result<String> {
-    let lines: Vec<PlanLine> = diesel::sql_query(format!(
-        "EXPLAIN (ANALYZE, BUFFERS) {}",
-        sql.with_literals()
+    use diesel::connection::SimpleConnection;
+    // The plan the console runs: prepared, with its connections' settings
+    // (a generic plan), executed with the request's values.
+    for (name, value) in crate::db::SESSION_SETTINGS {
+        conn.batch_execute(&format!("SET {name} = {value}"))?;
+    }
+    conn.batch_execute(&format!("PREPARE bench_explain AS {}", sql.text))?;
+    let lines: Result<Vec<PlanLine>, _> = diesel::sql_query(format!(
+        "EXPLAIN (ANALYZE, BUFFERS) EXECUTE bench_explain({})",
+        sql.literals()
     ))
-    .load(conn)?;
-    Ok(lines
+    .load(conn);
+    conn.batch_execute("DEALLOCATE bench_explain")?;
+    for (name, _) in crate::db::SESSION_SETTINGS {
+        conn.batch_execute(&format!("RESET {name}"))?;
+    }
+    Ok(lines?
         .into_iter()
         .map(|l| l.line)
         .collect::<Vec<_>>()
@@ -386,7 +411,7 @@ mod tests {
             pgbench_script(std::slice::from_ref(&sql)),
             "SELECT 1 WHERE a = :q0p1 AND b = :q0p2 AND c = :q0p1 LIMIT :q0p10;\n"
         );
-        assert!(sql.with_literals().ends_with("LIMIT 'v10'''"));
+        assert!(sql.literals().ends_with(", 'v9''', 'v10'''"));
         assert!(sql.clone().checked().is_ok());
         let short = Sql {
             params: vec!["x".into()],

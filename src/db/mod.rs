@@ -66,7 +66,35 @@ pub fn pool(database_url: &str, size: u32) -> DbPool {
         .min_idle(Some(0))
         .connection_timeout(CONNECTION_TIMEOUT)
         .test_on_check_out(false)
+        .connection_customizer(Box::new(SessionSettings))
         .build_unchecked(ConnectionManager::new(database_url))
+}
+
+/// Settings of every pooled connection, as `SET name = value`.
+///
+/// `plan_cache_mode`: a prepared statement keeps one generic plan. Left to
+/// itself, PostgreSQL plans a statement for each call's values whenever
+/// that looks cheaper than the generic plan, and for a common value (the
+/// busiest member of a 10M-entry log) it did on every call: 0.07 ms of
+/// planning for a query that runs in 0.16 ms, and the same plan each time.
+/// Every query the console repeats is scoped to one account and has an
+/// index that matches its filter and order, so the generic plan is the
+/// plan the values would get.
+pub const SESSION_SETTINGS: &[(&str, &str)] = &[("plan_cache_mode", "force_generic_plan")];
+
+#[derive(Debug)]
+struct SessionSettings;
+
+impl diesel::r2d2::CustomizeConnection<PgConnection, diesel::r2d2::Error> for SessionSettings {
+    fn on_acquire(&self, conn: &mut PgConnection) -> Result<(), diesel::r2d2::Error> {
+        use diesel::connection::SimpleConnection;
+        let sql: String = SESSION_SETTINGS
+            .iter()
+            .map(|(name, value)| format!("SET {name} = {value};"))
+            .collect();
+        conn.batch_execute(&sql)
+            .map_err(diesel::r2d2::Error::QueryError)
+    }
 }
 
 /// The pool behind a fair gate: at most as many blocking database tasks

@@ -562,3 +562,19 @@ async fn the_pages_statements_are_prepared_once_per_connection() {
     .unwrap();
     assert_eq!(replanned.n, 0, "the page's statements use a generic plan");
 }
+
+#[actix_web::test]
+async fn the_pools_connections_keep_one_generic_plan_per_statement() {
+    #[derive(QueryableByName)]
+    struct Setting {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        plan_cache_mode: String,
+    }
+    let app = TestApp::spawn().await;
+    let pool = team_console::db::pool(&app.db_url, 1);
+    let mut conn = pool.get().unwrap();
+    let setting = diesel::sql_query("SHOW plan_cache_mode")
+        .get_result::<Setting>(&mut conn)
+        .unwrap();
+    assert_eq!(setting.plan_cache_mode, "force_generic_plan");
+}
