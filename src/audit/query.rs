@@ -75,7 +75,7 @@ const SUMMARY_CHARS: usize = 160;
 
 /// "key: value, ..." of a JSON object (strings unquoted); anything but an
 /// object summarises to nothing.
-pub fn summarise(json: &[u8]) -> serde_json::Result<String> {
+fn summarise(json: &[u8]) -> serde_json::Result<String> {
     let Ok(map) = serde_json::from_slice::<BTreeMap<String, &RawValue>>(json) else {
         return Ok(String::new());
     };
