@@ -4,10 +4,29 @@
 
 use std::fmt;
 
+use diesel::deserialize::{self, FromSql};
+use diesel::pg::{Pg, PgValue};
+use diesel::serialize::{self, IsNull, Output, ToSql};
+use diesel::sql_types::Text;
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// Stored as text (`memberships.role`, `invites.role`, checked by the
+/// table); an unknown stored value fails the query instead of becoming a
+/// default.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    diesel::expression::AsExpression,
+    diesel::deserialize::FromSqlRow,
+)]
 #[serde(rename_all = "lowercase")]
+#[diesel(sql_type = Text)]
 pub enum Role {
     Basic,
     Billing,
@@ -48,7 +67,17 @@ impl fmt::Display for Role {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Stored as text (`accounts.kind`), like `Role`.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    diesel::expression::AsExpression,
+    diesel::deserialize::FromSqlRow,
+)]
+#[diesel(sql_type = Text)]
 pub enum AccountKind {
     Personal,
     Team,
@@ -62,14 +91,33 @@ impl AccountKind {
         }
     }
 
-    pub fn parse(s: &str) -> AccountKind {
-        if s == "team" {
-            AccountKind::Team
-        } else {
-            AccountKind::Personal
-        }
+    pub fn parse(s: &str) -> Option<AccountKind> {
+        [AccountKind::Personal, AccountKind::Team]
+            .into_iter()
+            .find(|k| k.as_str() == s)
     }
 }
+
+/// The one place `Role` and `AccountKind` meet the database.
+macro_rules! text_enum {
+    ($($t:ty: $what:literal),*) => {$(
+        impl ToSql<Text, Pg> for $t {
+            fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, Pg>) -> serialize::Result {
+                std::io::Write::write_all(out, self.as_str().as_bytes())?;
+                Ok(IsNull::No)
+            }
+        }
+
+        impl FromSql<Text, Pg> for $t {
+            fn from_sql(value: PgValue<'_>) -> deserialize::Result<Self> {
+                let text = std::str::from_utf8(value.as_bytes())?;
+                <$t>::parse(text).ok_or_else(|| format!("unknown {} {text:?}", $what).into())
+            }
+        }
+    )*};
+}
+
+text_enum!(Role: "role", AccountKind: "account kind");
 
 /// The rows of SPEC §2.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

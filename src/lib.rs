@@ -10,7 +10,9 @@ pub mod billing;
 pub mod clock;
 pub mod config;
 pub mod db;
+pub mod format;
 pub mod health;
+pub mod ids;
 pub mod invites;
 pub mod members;
 pub mod pods;
@@ -43,23 +45,25 @@ pub struct AppState {
     pub trusted_proxy: Option<IpAddr>,
     pub passwords: accounts::passwords::Passwords,
     pub secret_key: Vec<u8>,
-    /// Signs invite links (derived from the secret key).
-    pub invite_link_key: Vec<u8>,
-    /// Pod start and stop times and the usage charged for them.
+    /// Makes invite links (signed with a key derived from the secret key).
+    pub invite_links: invites::Links,
+    /// What time it is: every rule that depends on time reads this clock.
     pub clock: clock::Clock,
 }
 
 impl AppState {
-    /// Runs blocking diesel work on the thread pool with a pooled connection.
-    pub async fn db<T, F>(&self, f: F) -> AppResult<T>
+    /// Runs blocking diesel work on the thread pool with a pooled
+    /// connection; whatever error it returns is the request's error.
+    pub async fn db<T, E, F>(&self, f: F) -> AppResult<T>
     where
-        F: FnOnce(&mut PgConnection) -> AppResult<T> + Send + 'static,
+        F: FnOnce(&mut PgConnection) -> Result<T, E> + Send + 'static,
+        E: Into<AppError>,
         T: Send + 'static,
     {
         self.database
             .block(move |checkout| {
                 let mut conn = checkout.get()?;
-                match f(&mut conn) {
+                match f(&mut conn).map_err(Into::into) {
                     Err(AppError::Internal(e)) if db::connection_lost(&mut conn) => {
                         Err(AppError::Unavailable(e.to_string()))
                     }
@@ -67,6 +71,22 @@ impl AppState {
                 }
             })
             .await?
+    }
+
+    /// Runs a core function: its area's refusals come back as values for
+    /// the handler to show; database errors are the request's error.
+    pub async fn core<T, E, F>(&self, f: F) -> AppResult<Result<T, E>>
+    where
+        F: FnOnce(&mut PgConnection) -> Result<T, E> + Send + 'static,
+        E: db::CoreError + Send + 'static,
+        T: Send + 'static,
+    {
+        self.db(move |conn| match f(conn).map_err(E::into_db) {
+            Ok(value) => Ok(Ok(value)),
+            Err(Ok(db_error)) => Err(AppError::from(db_error)),
+            Err(Err(refusal)) => Ok(Err(refusal)),
+        })
+        .await
     }
 }
 
@@ -84,6 +104,7 @@ impl Application {
         let secure = settings
             .cookie_secure
             .unwrap_or_else(|| public_url.starts_with("https://"));
+        let invite_links = invites::Links::new(&public_url, &settings.secret_key);
         let database = db::Database::new(db::pool(
             &settings.database_url,
             settings.database_pool_size,
@@ -94,13 +115,15 @@ impl Application {
             trusted_proxy: settings.trusted_proxy,
             passwords: accounts::passwords::Passwords::new(settings.argon2.clone()),
             secret_key: settings.secret_key.clone(),
-            invite_link_key: invites::link_key(&settings.secret_key),
+            invite_links,
             clock: settings.clock.clone(),
         });
         let key = Key::derive_from(&settings.secret_key);
-        let store = PgSessionStore::new(database.clone(), SESSION_IDLE);
+        // Sessions live by the wall clock: a test's manual clock jumps
+        // hours ahead to bill Pods, and must not sign everyone out.
+        let store = PgSessionStore::new(database.clone(), SESSION_IDLE, clock::Clock::system());
         let cookie_name = if secure { "__Host-session" } else { "session" };
-        spawn_session_sweeper(database.clone());
+        spawn_session_sweeper(database.clone(), clock::Clock::system());
 
         let workers = settings.workers;
         let server = HttpServer::new(move || {
@@ -173,14 +196,18 @@ impl Application {
 }
 
 /// Deletes expired sessions every ten minutes.
-fn spawn_session_sweeper(database: db::Database) {
+fn spawn_session_sweeper(database: db::Database, clock: clock::Clock) {
     actix_web::rt::spawn(async move {
         let mut tick = actix_web::rt::time::interval(std::time::Duration::from_secs(600));
         loop {
             tick.tick().await;
+            let now = clock.now();
             let swept = database
-                .block(|checkout| -> anyhow::Result<usize> {
-                    Ok(web::session_store::delete_expired(&mut *checkout.get()?)?)
+                .block(move |checkout| -> anyhow::Result<usize> {
+                    Ok(accounts::sessions::delete_expired(
+                        &mut *checkout.get()?,
+                        now,
+                    )?)
                 })
                 .await;
             match swept {

@@ -1,15 +1,31 @@
-//! People and their accounts: sign-up, sign-in, sign-out, the dashboard
-//! and the account switcher.
+//! People and their accounts: signing up, in and out, sessions, the
+//! account kinds and their conversion, team names. This module and its
+//! siblings are the core (rules and queries); `pages` holds the handlers.
 
-pub mod convert;
-pub mod dashboard;
 pub mod models;
+pub mod pages;
 pub mod passwords;
-pub mod settings;
-pub mod sign_in;
-pub mod sign_out;
-pub mod sign_up;
+pub mod sessions;
+pub mod teams;
 pub mod throttle;
+pub mod users;
+
+/// What the accounts core refuses.
+#[derive(Debug, thiserror::Error)]
+pub enum AccountsError {
+    #[error("the email is taken")]
+    EmailTaken,
+    #[error("the account is already a team")]
+    AlreadyTeam,
+    #[error("only the owner of a personal account converts it")]
+    NotOwner,
+    #[error("a personal account has no team name")]
+    NotATeam,
+    #[error(transparent)]
+    Db(#[from] diesel::result::Error),
+}
+
+crate::core_error!(AccountsError);
 
 /// A local path to return to after signing in or up; anything else (an
 /// absolute or protocol-relative URL) is dropped: no open redirects.

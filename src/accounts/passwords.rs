@@ -12,10 +12,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use actix_web::web;
 use tokio::sync::Semaphore;
-
-use crate::web::error::{AppError, AppResult};
 
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
@@ -41,35 +38,30 @@ impl Passwords {
         }
     }
 
-    pub async fn hash(&self, password: String) -> AppResult<String> {
-        Ok(self.run(move |hasher| hasher.hash(&password)).await??)
+    pub async fn hash(&self, password: String) -> anyhow::Result<String> {
+        self.run(move |hasher| hasher.hash(&password)).await?
     }
 
     /// See `Hasher::verify`.
-    pub async fn verify(&self, password: String, hash: Option<String>) -> AppResult<bool> {
+    pub async fn verify(&self, password: String, hash: Option<String>) -> anyhow::Result<bool> {
         self.run(move |hasher| hasher.verify(&password, hash.as_deref()))
             .await
     }
 
     /// Runs `f` on the blocking pool with a permit, which goes back only
     /// once it has rested as long as `f` ran.
-    async fn run<T, F>(&self, f: F) -> AppResult<T>
+    async fn run<T, F>(&self, f: F) -> anyhow::Result<T>
     where
         F: FnOnce(&Hasher) -> T + Send + 'static,
         T: Send + 'static,
     {
-        let permit = self
-            .limit
-            .clone()
-            .acquire_owned()
-            .await
-            .map_err(AppError::internal)?;
+        let permit = self.limit.clone().acquire_owned().await?;
         let hasher = self.hasher.clone();
         let started = Instant::now();
-        let out = web::block(move || f(&hasher)).await;
+        let out = tokio::task::spawn_blocking(move || f(&hasher)).await;
         let rest = started.elapsed();
-        actix_web::rt::spawn(async move {
-            actix_web::rt::time::sleep(rest).await;
+        tokio::spawn(async move {
+            tokio::time::sleep(rest).await;
             drop(permit);
         });
         Ok(out?)
@@ -152,23 +144,29 @@ mod tests {
         Hasher::new(Params::new(256, 1, 1, None).unwrap())
     }
 
-    #[actix_web::test]
-    async fn a_permit_rests_as_long_as_its_hash_ran() {
-        let passwords = Passwords {
-            hasher: Arc::new(cheap()),
-            limit: Arc::new(Semaphore::new(1)),
-        };
-        let started = Instant::now();
-        let hash = passwords
-            .hash("correct horse battery".into())
-            .await
+    #[test]
+    fn a_permit_rests_as_long_as_its_hash_ran() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
             .unwrap();
-        let ran = started.elapsed();
-        assert_eq!(passwords.limit.available_permits(), 0, "resting");
-        actix_web::rt::time::sleep(ran + std::time::Duration::from_millis(100)).await;
-        assert_eq!(passwords.limit.available_permits(), 1, "rested");
-        let right = passwords.verify("correct horse battery".into(), Some(hash));
-        assert!(right.await.unwrap());
+        runtime.block_on(async {
+            let passwords = Passwords {
+                hasher: Arc::new(cheap()),
+                limit: Arc::new(Semaphore::new(1)),
+            };
+            let started = Instant::now();
+            let hash = passwords
+                .hash("correct horse battery".into())
+                .await
+                .unwrap();
+            let ran = started.elapsed();
+            assert_eq!(passwords.limit.available_permits(), 0, "resting");
+            tokio::time::sleep(ran + std::time::Duration::from_millis(100)).await;
+            assert_eq!(passwords.limit.available_permits(), 1, "rested");
+            let right = passwords.verify("correct horse battery".into(), Some(hash));
+            assert!(right.await.unwrap());
+        });
     }
 
     #[test]

@@ -5,6 +5,7 @@
 use diesel::prelude::*;
 use time::{Duration, OffsetDateTime};
 
+use crate::audit::Origin;
 use crate::db::schema::sign_in_throttles as t;
 
 pub const WINDOW: Duration = Duration::minutes(15);
@@ -20,9 +21,20 @@ pub fn ip_key(ip: &str) -> String {
     format!("ip:{ip}")
 }
 
+/// The keys an attempt counts against: its email and its address.
+pub fn keys(email: &str, origin: &Origin) -> [String; 2] {
+    [
+        email_key(email),
+        ip_key(origin.ip.as_deref().unwrap_or("unknown")),
+    ]
+}
+
 /// Seconds to wait before the next attempt, if any key is locked.
-pub fn retry_after(conn: &mut PgConnection, keys: &[String]) -> QueryResult<Option<u64>> {
-    let now = OffsetDateTime::now_utc();
+pub fn retry_after(
+    conn: &mut PgConnection,
+    keys: &[String],
+    now: OffsetDateTime,
+) -> QueryResult<Option<u64>> {
     let until: Option<Option<OffsetDateTime>> = t::table
         .filter(t::key.eq_any(keys))
         .filter(t::locked_until.gt(now))
@@ -37,8 +49,12 @@ pub fn retry_after(conn: &mut PgConnection, keys: &[String]) -> QueryResult<Opti
 
 /// Counts a failure against `key`; past `limit` failures in the window the
 /// key is locked, for longer with each further failure (up to 15 minutes).
-pub fn record_failure(conn: &mut PgConnection, key: &str, limit: i32) -> QueryResult<()> {
-    let now = OffsetDateTime::now_utc();
+pub fn record_failure(
+    conn: &mut PgConnection,
+    key: &str,
+    limit: i32,
+    now: OffsetDateTime,
+) -> QueryResult<()> {
     diesel::insert_into(t::table)
         .values((t::key.eq(key), t::failures.eq(0), t::window_start.eq(now)))
         .on_conflict_do_nothing()

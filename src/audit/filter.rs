@@ -1,12 +1,11 @@
 //! The Audit logs filter: what the GET form sends, checked. Filters live in
 //! the URL so a filtered view can be bookmarked and shared.
 
+use crate::audit::{ActionKind, RESOURCE_TYPES};
+use crate::ids::UserId;
 use serde::Deserialize;
 use time::macros::format_description;
 use time::{Date, OffsetDateTime, Time};
-use uuid::Uuid;
-
-use crate::audit::{ACTIONS, RESOURCE_TYPES};
 
 /// The query string as typed (every field optional; empty means unset).
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -29,10 +28,10 @@ pub struct Filter {
     pub since: Option<OffsetDateTime>,
     /// First instant excluded (the day after to-day, 00:00 UTC).
     pub until: Option<OffsetDateTime>,
-    pub user: Option<Uuid>,
+    pub user: Option<UserId>,
     pub resource: Option<&'static str>,
     pub resource_id: Option<String>,
-    pub action: Option<&'static str>,
+    pub action: Option<ActionKind>,
 }
 
 /// Where a page starts: after (older than) or before (newer than) an entry.
@@ -94,18 +93,25 @@ fn date(raw: &str) -> Result<Option<Date>, String> {
         .map_err(|_| "Enter a date as YYYY-MM-DD.".to_string())
 }
 
-fn known(
+fn known<T>(
     raw: &str,
-    list: &'static [&'static str],
+    find: impl FnOnce(&str) -> Option<T>,
     what: &str,
-) -> Result<Option<&'static str>, String> {
+) -> Result<Option<T>, String> {
     if raw.is_empty() {
         return Ok(None);
     }
-    list.iter()
-        .find(|known| **known == raw)
-        .map(|known| Some(*known))
+    find(raw)
+        .map(Some)
         .ok_or_else(|| format!("Unknown {what}: choose one from the list."))
+}
+
+fn resource_type(raw: &str) -> Option<&'static str> {
+    RESOURCE_TYPES.iter().copied().find(|known| *known == raw)
+}
+
+fn account_action(raw: &str) -> Option<ActionKind> {
+    ActionKind::parse(raw).filter(|kind| kind.in_account_log())
 }
 
 impl FilterForm {
@@ -143,16 +149,16 @@ impl FilterForm {
         }
         let user = match form.user.as_str() {
             "" => None,
-            raw => Uuid::parse_str(raw).map(Some).unwrap_or_else(|_| {
+            raw => raw.parse::<UserId>().map(Some).unwrap_or_else(|_| {
                 errors.user = Some("Choose a user from the list.".into());
                 None
             }),
         };
-        let resource = known(&form.resource, RESOURCE_TYPES, "resource type").unwrap_or_else(|e| {
+        let resource = known(&form.resource, resource_type, "resource type").unwrap_or_else(|e| {
             errors.resource = Some(e);
             None
         });
-        let action = known(&form.action, ACTIONS, "action").unwrap_or_else(|e| {
+        let action = known(&form.action, account_action, "action").unwrap_or_else(|e| {
             errors.action = Some(e);
             None
         });

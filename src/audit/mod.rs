@@ -1,55 +1,38 @@
-//! The audit log. `record` is called inside the transaction of every change
-//! of state, so nothing happens without its entry and no entry exists
-//! without its change. The table itself refuses UPDATE, DELETE and TRUNCATE.
+//! The audit log's core. Every change of state records its entry inside
+//! the change's own transaction (`Change::record`), so nothing happens
+//! without its entry and no entry exists without its change. The table
+//! itself refuses UPDATE, DELETE and TRUNCATE.
 
-pub mod export;
+pub mod action;
 pub mod filter;
-pub mod page;
+pub mod pages;
 pub mod query;
 
 use diesel::prelude::*;
-use serde_json::Value;
-use uuid::Uuid;
+use time::OffsetDateTime;
+
+pub use action::{Action, ActionKind, RESOURCE_TYPES, SignInFailure};
 
 use crate::db::schema::audit_entries;
-use crate::web::client::ClientInfo;
+use crate::ids::{AccountId, UserId};
 
-/// Every action an account's log can hold, for the filter's select (and
-/// to refuse unknown ones). Sign-ins and sign-outs belong to no account.
-pub const ACTIONS: &[&str] = &[
-    "account.converted",
-    "account.renamed",
-    "billing.email_changed",
-    "billing.funds_added",
-    "billing.usage_charged",
-    "invite.accept_failed",
-    "invite.accepted",
-    "invite.created",
-    "invite.regenerated",
-    "invite.revoked",
-    "member.joined",
-    "member.left",
-    "member.removed",
-    "member.role_changed",
-    "pod.created",
-    "pod.started",
-    "pod.stopped",
-    "pod.terminated",
-    "user.signed_up",
-];
-
-/// Every resource type entries refer to.
-pub const RESOURCE_TYPES: &[&str] = &["account", "billing", "invite", "member", "pod", "user"];
+/// Where a request came from, as entries record it.
+#[derive(Debug, Clone, Default)]
+pub struct Origin {
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
 
 /// Who did it, as known at the time (the email is copied: it may change).
 #[derive(Debug, Clone)]
 pub struct Actor {
-    pub id: Option<Uuid>,
+    /// None for a sign-in attempt with an unknown or wrong email.
+    pub id: Option<UserId>,
     pub email: String,
 }
 
 impl Actor {
-    pub fn user(id: Uuid, email: &str) -> Actor {
+    pub fn user(id: UserId, email: &str) -> Actor {
         Actor {
             id: Some(id),
             email: email.to_string(),
@@ -57,29 +40,58 @@ impl Actor {
     }
 }
 
-/// One entry to append.
-pub struct Entry<'a> {
-    pub account_id: Option<Uuid>,
-    pub actor: Option<&'a Actor>,
-    pub action: &'a str,
-    pub resource_type: &'a str,
-    pub resource_id: Option<String>,
-    pub client: &'a ClientInfo,
-    pub details: Value,
+/// One change of an account: who makes it, from where, and when. Core
+/// functions take it and record their entries through it.
+#[derive(Debug, Clone)]
+pub struct Change {
+    pub account_id: AccountId,
+    pub actor: Actor,
+    pub origin: Origin,
+    pub now: OffsetDateTime,
 }
 
-pub fn record(conn: &mut PgConnection, entry: Entry<'_>) -> QueryResult<()> {
+impl Change {
+    /// Appends `action` to this account's log (call it inside the change's
+    /// transaction).
+    pub fn record(&self, conn: &mut PgConnection, action: Action) -> QueryResult<()> {
+        record(
+            conn,
+            Some(self.account_id),
+            Some(&self.actor),
+            &self.origin,
+            action,
+        )
+    }
+
+    /// The same actor, origin and time, in another account.
+    pub fn in_account(&self, account_id: AccountId) -> Change {
+        Change {
+            account_id,
+            ..self.clone()
+        }
+    }
+}
+
+/// Appends one entry; `account_id` is None for what belongs to no account
+/// (signing in and out).
+pub fn record(
+    conn: &mut PgConnection,
+    account_id: Option<AccountId>,
+    actor: Option<&Actor>,
+    origin: &Origin,
+    action: Action,
+) -> QueryResult<()> {
     diesel::insert_into(audit_entries::table)
         .values((
-            audit_entries::account_id.eq(entry.account_id),
-            audit_entries::actor_id.eq(entry.actor.and_then(|a| a.id)),
-            audit_entries::actor_email.eq(entry.actor.map(|a| a.email.as_str())),
-            audit_entries::action.eq(entry.action),
-            audit_entries::resource_type.eq(entry.resource_type),
-            audit_entries::resource_id.eq(entry.resource_id),
-            audit_entries::ip.eq(entry.client.ip.as_deref()),
-            audit_entries::user_agent.eq(entry.client.user_agent.as_deref()),
-            audit_entries::details.eq(entry.details),
+            audit_entries::account_id.eq(account_id),
+            audit_entries::actor_id.eq(actor.and_then(|a| a.id)),
+            audit_entries::actor_email.eq(actor.map(|a| a.email.as_str())),
+            audit_entries::action.eq(action.kind().name()),
+            audit_entries::resource_type.eq(action.kind().resource_type()),
+            audit_entries::resource_id.eq(action.resource_id()),
+            audit_entries::ip.eq(origin.ip.as_deref()),
+            audit_entries::user_agent.eq(origin.user_agent.as_deref()),
+            audit_entries::details.eq(action.details()),
         ))
         .execute(conn)?;
     Ok(())

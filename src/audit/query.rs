@@ -12,17 +12,17 @@ use diesel::query_builder::{AstPass, QueryFragment, QueryId};
 use diesel::sql_types::{BigInt, Bool, Jsonb, Timestamptz};
 use serde_json::value::RawValue;
 use time::OffsetDateTime;
-use uuid::Uuid;
 
 use crate::audit::filter::{Cursor, Filter};
 use crate::db::schema::audit_entries as a;
+use crate::ids::{AccountId, UserId};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = a)]
 pub struct EntryRow {
     pub id: i64,
     pub occurred_at: OffsetDateTime,
-    pub actor_id: Option<Uuid>,
+    pub actor_id: Option<UserId>,
     pub actor_email: Option<String>,
     pub action: String,
     pub resource_type: String,
@@ -38,7 +38,7 @@ pub struct EntryRow {
 pub struct PageRow {
     pub id: i64,
     pub occurred_at: OffsetDateTime,
-    pub actor_id: Option<Uuid>,
+    pub actor_id: Option<UserId>,
     pub actor_email: Option<String>,
     pub action: String,
     pub resource_type: String,
@@ -99,7 +99,7 @@ fn summarise(json: &[u8]) -> serde_json::Result<String> {
 }
 
 /// The filtered entries of one account, without order or limit.
-fn filtered<'a>(account_id: Uuid, f: &'a Filter) -> a::BoxedQuery<'a, Pg> {
+fn filtered<'a>(account_id: AccountId, f: &'a Filter) -> a::BoxedQuery<'a, Pg> {
     let mut q = a::table.filter(a::account_id.eq(account_id)).into_boxed();
     if let Some(since) = f.since {
         q = q.filter(a::occurred_at.ge(since));
@@ -117,7 +117,7 @@ fn filtered<'a>(account_id: Uuid, f: &'a Filter) -> a::BoxedQuery<'a, Pg> {
         q = q.filter(a::resource_id.eq(resource_id));
     }
     if let Some(action) = f.action {
-        q = q.filter(a::action.eq(action));
+        q = q.filter(a::action.eq(action.name()));
     }
     q
 }
@@ -206,7 +206,7 @@ audit_entries_expression!(Beyond, ResourceExists);
 /// One page of `size` entries, newest first, starting at `cursor`.
 pub fn page(
     conn: &mut PgConnection,
-    account_id: Uuid,
+    account_id: AccountId,
     f: &Filter,
     cursor: Option<Cursor>,
     size: i64,
@@ -240,7 +240,7 @@ pub fn page(
 /// Up to `size` entries strictly older than `after` (for the export).
 pub fn batch(
     conn: &mut PgConnection,
-    account_id: Uuid,
+    account_id: AccountId,
     f: &Filter,
     after: Option<Cursor>,
     size: i64,
@@ -257,14 +257,14 @@ pub fn batch(
 
 #[derive(Queryable, Debug, Clone)]
 pub struct Person {
-    pub id: Uuid,
+    pub id: UserId,
     pub email: String,
 }
 
 /// Everyone with entries in this account, former members included, from
 /// `audit_actors` (kept by a trigger on the log, so it stays a few rows
 /// however long the log is).
-pub fn people(conn: &mut PgConnection, account_id: Uuid) -> QueryResult<Vec<Person>> {
+pub fn people(conn: &mut PgConnection, account_id: AccountId) -> QueryResult<Vec<Person>> {
     use crate::accounts::models::lower;
     use crate::db::schema::{audit_actors, users};
     audit_actors::table

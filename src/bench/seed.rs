@@ -24,7 +24,7 @@ use diesel::prelude::*;
 use diesel::sql_types::Text;
 use uuid::Uuid;
 
-use crate::audit::{ACTIONS, RESOURCE_TYPES};
+use crate::audit::{ActionKind, RESOURCE_TYPES};
 
 /// Members of the team (the Admin included), as the members page shows.
 pub const MEMBERS: usize = 50;
@@ -81,7 +81,7 @@ pub fn shared(conn: &mut PgConnection, admin_id: Uuid) -> anyhow::Result<()> {
     ))?;
     // Actions, each repeated by its weight.
     let mut actions = Vec::new();
-    for action in ACTIONS {
+    for action in ActionKind::account_log().map(ActionKind::name) {
         for _ in 0..weight(action) {
             actions.push(format!(
                 "({}, '{action}', '{}')",

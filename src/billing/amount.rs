@@ -27,8 +27,8 @@ pub fn parse_funds(raw: &str) -> Result<i64, String> {
     let range = || {
         format!(
             "Add at least {} and at most {}.",
-            crate::web::format::money(MIN_FUNDS_CENTS),
-            crate::web::format::money(MAX_FUNDS_CENTS)
+            crate::format::money(MIN_FUNDS_CENTS),
+            crate::format::money(MAX_FUNDS_CENTS)
         )
     };
     // Anything with more than 7 whole digits is over the limit anyway.

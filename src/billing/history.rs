@@ -31,7 +31,7 @@ impl Transaction {
     }
 
     pub fn amount(&self) -> String {
-        let money = crate::web::format::money(self.amount_cents);
+        let money = crate::format::money(self.amount_cents);
         if self.amount_cents > 0 {
             format!("+{money}")
         } else {
@@ -40,7 +40,7 @@ impl Transaction {
     }
 
     pub fn when(&self) -> String {
-        crate::web::format::date_time(&self.created_at)
+        crate::format::date_time(&self.created_at)
     }
 }
 
@@ -89,7 +89,11 @@ pub struct Page {
     pub newer: Option<Cursor>,
 }
 
-pub fn page(conn: &mut PgConnection, account_id: Uuid, position: Position) -> QueryResult<Page> {
+pub fn page(
+    conn: &mut PgConnection,
+    account_id: crate::ids::AccountId,
+    position: Position,
+) -> QueryResult<Page> {
     let base = bt::table
         .filter(bt::account_id.eq(account_id))
         .select(Transaction::as_select());

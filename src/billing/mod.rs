@@ -3,20 +3,27 @@
 //! transaction row updates `accounts.balance_cents` and writes its audit
 //! entry in the caller's database transaction. Money is integer cents.
 
-pub mod actions;
 pub mod amount;
 pub mod history;
-pub mod page;
+pub mod pages;
 
 use diesel::prelude::*;
-use serde_json::json;
-use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::audit::{self, Actor};
+use crate::audit::{Action, Change};
 use crate::db::schema::{accounts, billing_transactions};
-use crate::web::client::ClientInfo;
-use crate::web::error::{AppError, AppResult};
+use crate::ids::{AccountId, PodId};
+
+/// What the billing core refuses.
+#[derive(Debug, thiserror::Error)]
+pub enum BillingError {
+    #[error("the amount is not positive")]
+    NotPositive,
+    #[error(transparent)]
+    Db(#[from] diesel::result::Error),
+}
+
+crate::core_error!(BillingError);
 
 pub const FUNDS_ADDED: &str = "funds_added";
 pub const USAGE_CHARGED: &str = "usage_charged";
@@ -29,7 +36,7 @@ pub fn usage_cents(seconds: i64, hourly_price_cents: i64) -> i64 {
     i64::try_from(cents).unwrap_or(i64::MAX)
 }
 
-pub fn balance(conn: &mut PgConnection, account_id: Uuid) -> QueryResult<i64> {
+pub fn balance(conn: &mut PgConnection, account_id: AccountId) -> QueryResult<i64> {
     accounts::table
         .find(account_id)
         .select(accounts::balance_cents)
@@ -38,35 +45,29 @@ pub fn balance(conn: &mut PgConnection, account_id: Uuid) -> QueryResult<i64> {
 
 /// A row of `billing_transactions` to append.
 struct NewTransaction<'a> {
-    account_id: Uuid,
     kind: &'a str,
     amount_cents: i64,
     description: &'a str,
-    pod_id: Option<Uuid>,
+    pod_id: Option<PodId>,
 }
 
 /// Appends a transaction and moves the balance by its amount (one UPDATE:
 /// concurrent transactions of an account serialise on its row). Returns
 /// the new balance.
-fn append(
-    conn: &mut PgConnection,
-    tx: NewTransaction<'_>,
-    actor: &Actor,
-    now: OffsetDateTime,
-) -> QueryResult<i64> {
+fn append(conn: &mut PgConnection, cx: &Change, tx: NewTransaction<'_>) -> QueryResult<i64> {
     diesel::insert_into(billing_transactions::table)
         .values((
             billing_transactions::id.eq(Uuid::new_v4()),
-            billing_transactions::account_id.eq(tx.account_id),
+            billing_transactions::account_id.eq(cx.account_id),
             billing_transactions::kind.eq(tx.kind),
             billing_transactions::amount_cents.eq(tx.amount_cents),
             billing_transactions::description.eq(tx.description),
             billing_transactions::pod_id.eq(tx.pod_id),
-            billing_transactions::created_by.eq(actor.id),
-            billing_transactions::created_at.eq(now),
+            billing_transactions::created_by.eq(cx.actor.id),
+            billing_transactions::created_at.eq(cx.now),
         ))
         .execute(conn)?;
-    diesel::update(accounts::table.find(tx.account_id))
+    diesel::update(accounts::table.find(cx.account_id))
         .set(accounts::balance_cents.eq(accounts::balance_cents + tx.amount_cents))
         .returning(accounts::balance_cents)
         .get_result(conn)
@@ -75,34 +76,26 @@ fn append(
 /// Adds funds (a simulated payment). Returns the new balance.
 pub fn add_funds(
     conn: &mut PgConnection,
-    account_id: Uuid,
+    cx: &Change,
     amount_cents: i64,
-    actor: &Actor,
-    client: &ClientInfo,
-    now: OffsetDateTime,
-) -> AppResult<i64> {
+) -> Result<i64, BillingError> {
     if amount_cents <= 0 {
-        return Err(AppError::BadRequest("Add a positive amount.".into()));
+        return Err(BillingError::NotPositive);
     }
     conn.transaction(|conn| {
         let tx = NewTransaction {
-            account_id,
             kind: FUNDS_ADDED,
             amount_cents,
             description: "Funds added (simulated card payment)",
             pod_id: None,
         };
-        let balance = append(conn, tx, actor, now)?;
-        audit::record(
+        let balance = append(conn, cx, tx)?;
+        cx.record(
             conn,
-            audit::Entry {
-                account_id: Some(account_id),
-                actor: Some(actor),
-                action: "billing.funds_added",
-                resource_type: "billing",
-                resource_id: Some(account_id.to_string()),
-                client,
-                details: json!({ "amount_cents": amount_cents, "balance_cents": balance }),
+            Action::BillingFundsAdded {
+                account: cx.account_id,
+                amount_cents,
+                balance_cents: balance,
             },
         )?;
         Ok(balance)
@@ -111,8 +104,7 @@ pub fn add_funds(
 
 /// A Pod's usage to charge, computed by the caller.
 pub struct Usage<'a> {
-    pub account_id: Uuid,
-    pub pod_id: Uuid,
+    pub pod_id: PodId,
     pub description: &'a str,
     pub seconds: i64,
     pub amount_cents: i64,
@@ -121,39 +113,25 @@ pub struct Usage<'a> {
 /// Charges Pod usage. Must run inside the transaction that stops or
 /// terminates the Pod, so usage is charged exactly when the state changes.
 /// Nothing is written for a zero amount. Returns the new balance.
-pub fn charge_usage(
-    conn: &mut PgConnection,
-    usage: &Usage<'_>,
-    actor: &Actor,
-    client: &ClientInfo,
-    now: OffsetDateTime,
-) -> QueryResult<i64> {
+pub fn charge_usage(conn: &mut PgConnection, cx: &Change, usage: &Usage<'_>) -> QueryResult<i64> {
     if usage.amount_cents <= 0 {
-        return balance(conn, usage.account_id);
+        return balance(conn, cx.account_id);
     }
     let tx = NewTransaction {
-        account_id: usage.account_id,
         kind: USAGE_CHARGED,
         amount_cents: -usage.amount_cents,
         description: usage.description,
         pod_id: Some(usage.pod_id),
     };
-    let balance = append(conn, tx, actor, now)?;
-    audit::record(
+    let balance = append(conn, cx, tx)?;
+    cx.record(
         conn,
-        audit::Entry {
-            account_id: Some(usage.account_id),
-            actor: Some(actor),
-            action: "billing.usage_charged",
-            resource_type: "billing",
-            resource_id: Some(usage.account_id.to_string()),
-            client,
-            details: json!({
-                "pod_id": usage.pod_id,
-                "running_seconds": usage.seconds,
-                "amount_cents": -usage.amount_cents,
-                "balance_cents": balance,
-            }),
+        Action::BillingUsageCharged {
+            account: cx.account_id,
+            pod_id: usage.pod_id,
+            running_seconds: usage.seconds,
+            amount_cents: -usage.amount_cents,
+            balance_cents: balance,
         },
     )?;
     Ok(balance)
@@ -163,33 +141,27 @@ pub fn charge_usage(
 /// it was already that.
 pub fn change_email(
     conn: &mut PgConnection,
-    account_id: Uuid,
+    cx: &Change,
     email: Option<&str>,
-    actor: &Actor,
-    client: &ClientInfo,
-) -> AppResult<bool> {
+) -> QueryResult<bool> {
     conn.transaction(|conn| {
         let old: Option<String> = accounts::table
-            .find(account_id)
+            .find(cx.account_id)
             .select(accounts::billing_email)
             .for_update()
             .first(conn)?;
         if old.as_deref() == email {
             return Ok(false);
         }
-        diesel::update(accounts::table.find(account_id))
+        diesel::update(accounts::table.find(cx.account_id))
             .set(accounts::billing_email.eq(email))
             .execute(conn)?;
-        audit::record(
+        cx.record(
             conn,
-            audit::Entry {
-                account_id: Some(account_id),
-                actor: Some(actor),
-                action: "billing.email_changed",
-                resource_type: "billing",
-                resource_id: Some(account_id.to_string()),
-                client,
-                details: json!({ "old_email": old, "new_email": email }),
+            Action::BillingEmailChanged {
+                account: cx.account_id,
+                old_email: old,
+                new_email: email.map(str::to_string),
             },
         )?;
         Ok(true)

@@ -54,6 +54,34 @@ impl<Q> QueryId for Limited<Q> {
 
 impl<Q> RunQueryDsl<PgConnection> for Limited<Q> {}
 
+/// The error of a core function: one of its area's refusals (a value its
+/// handler shows), or a database error (the request's error).
+pub trait CoreError: From<diesel::result::Error> {
+    /// The database error, or the refusal given back.
+    fn into_db(self) -> Result<diesel::result::Error, Self>;
+}
+
+impl CoreError for diesel::result::Error {
+    fn into_db(self) -> Result<diesel::result::Error, Self> {
+        Ok(self)
+    }
+}
+
+/// Implements `CoreError` for an area's error enum with a `Db` variant.
+#[macro_export]
+macro_rules! core_error {
+    ($t:ty) => {
+        impl $crate::db::CoreError for $t {
+            fn into_db(self) -> Result<diesel::result::Error, Self> {
+                match self {
+                    Self::Db(e) => Ok(e),
+                    refusal => Err(refusal),
+                }
+            }
+        }
+    };
+}
+
 /// How long a request waits for a database connection before it answers
 /// 503.
 pub const CONNECTION_TIMEOUT: Duration = Duration::from_secs(1);
@@ -114,7 +142,7 @@ pub enum Blocked {
     /// No connection came free within `CONNECTION_TIMEOUT`.
     Busy,
     /// The blocking task failed (it panicked).
-    Failed(actix_web::error::BlockingError),
+    Failed(tokio::task::JoinError),
 }
 
 impl Database {
@@ -132,13 +160,12 @@ impl Database {
         T: Send + 'static,
     {
         let deadline = Instant::now() + CONNECTION_TIMEOUT;
-        let slot =
-            actix_web::rt::time::timeout(CONNECTION_TIMEOUT, self.slots.clone().acquire_owned())
-                .await
-                .map_err(|_| Blocked::Busy)?
-                .expect("the gate is never closed");
+        let slot = tokio::time::timeout(CONNECTION_TIMEOUT, self.slots.clone().acquire_owned())
+            .await
+            .map_err(|_| Blocked::Busy)?
+            .expect("the gate is never closed");
         let pool = self.pool.clone();
-        actix_web::web::block(move || {
+        tokio::task::spawn_blocking(move || {
             let _slot = slot;
             f(Checkout { pool, deadline })
         })

@@ -1,58 +1,76 @@
-//! Joining a team from an invite, atomically: the invite is consumed by one
-//! conditional UPDATE (pending, not revoked, not expired), the membership
-//! is inserted, and `invite.accepted` + `member.joined` are audited, in one
-//! transaction. Of many people racing for one link exactly one joins.
-//! Refusals are audited too (`invite.accept_failed` with the reason).
+//! Joining a team from an invite: the rules are decided here once, for
+//! the landing page (what it offers) and for Join Team (what it does).
+//!
+//! Joining is atomic: the invite is consumed by one conditional UPDATE
+//! (pending, not revoked, not expired), the membership is inserted, and
+//! `invite.accepted` + `member.joined` are audited, in one transaction. Of
+//! many people racing for one link exactly one joins. Refusals are audited
+//! too (`invite.accept_failed` with the reason).
 
 use diesel::prelude::*;
-use serde_json::json;
 use time::OffsetDateTime;
-use uuid::Uuid;
 
-use crate::accounts::models::User;
-use crate::audit::{self, Actor};
+use crate::accounts::models::{self, User};
+use crate::audit::{self, Action, Actor, Origin};
 use crate::authz::Role;
 use crate::db::schema::{invites, memberships};
+use crate::ids::{AccountId, UserId};
 use crate::invites::{Invite, Unusable};
-use crate::web::client::ClientInfo;
-use crate::web::error::{AppError, AppResult};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Refusal {
+/// Why someone cannot join from a link.
+#[derive(Debug, thiserror::Error)]
+pub enum JoinError {
     /// No invite has this link (mistyped, replaced by a new link).
+    #[error("no invite has this link")]
     Unknown,
+    #[error("the invite is {}", .0.reason())]
     Unusable(Unusable),
     /// The invite is for another email address.
+    #[error("the invite is for another email")]
     WrongEmail,
     /// Already in the team: the invite is left for someone else.
+    #[error("already a member")]
     AlreadyMember,
+    #[error(transparent)]
+    Db(#[from] diesel::result::Error),
 }
 
-impl Refusal {
-    fn reason(self) -> &'static str {
+crate::core_error!(JoinError);
+
+impl JoinError {
+    fn reason(&self) -> &'static str {
         match self {
-            Refusal::Unknown => "unknown",
-            Refusal::Unusable(u) => u.reason(),
-            Refusal::WrongEmail => "email_mismatch",
-            Refusal::AlreadyMember => "already_member",
+            JoinError::Unknown => "unknown",
+            JoinError::Unusable(u) => u.reason(),
+            JoinError::WrongEmail => "email_mismatch",
+            JoinError::AlreadyMember => "already_member",
+            JoinError::Db(_) => "error",
         }
     }
 }
 
-pub struct Joined {
-    pub account_id: Uuid,
-    pub role: Role,
-}
-
-enum Failure {
-    Refused(Refusal, Option<Uuid>, Option<Uuid>),
-    Db(AppError),
-}
-
-impl From<diesel::result::Error> for Failure {
-    fn from(e: diesel::result::Error) -> Self {
-        Failure::Db(e.into())
+/// The rule, once: may `user` (a member of the team or not) join with
+/// `invite` at `now`?
+fn check(
+    invite: &Invite,
+    user: &User,
+    is_member: bool,
+    now: OffsetDateTime,
+) -> Result<(), JoinError> {
+    if let Some(why) = invite.unusable(now) {
+        return Err(JoinError::Unusable(why));
     }
+    if invite
+        .email
+        .as_deref()
+        .is_some_and(|e| !e.eq_ignore_ascii_case(&user.email))
+    {
+        return Err(JoinError::WrongEmail);
+    }
+    if is_member {
+        return Err(JoinError::AlreadyMember);
+    }
+    Ok(())
 }
 
 pub fn find_by_hash(conn: &mut PgConnection, token_hash: &[u8]) -> QueryResult<Option<Invite>> {
@@ -63,39 +81,78 @@ pub fn find_by_hash(conn: &mut PgConnection, token_hash: &[u8]) -> QueryResult<O
         .optional()
 }
 
+fn is_member(conn: &mut PgConnection, account_id: AccountId, user_id: UserId) -> QueryResult<bool> {
+    let count: i64 = memberships::table
+        .find((account_id, user_id))
+        .count()
+        .get_result(conn)?;
+    Ok(count > 0)
+}
+
+/// An invite as its landing page shows it.
+pub struct InviteView {
+    pub invite: Invite,
+    pub team_name: String,
+    pub inviter: String,
+}
+
+/// What the landing page offers: the invite, and why `user` (when signed
+/// in) could not join with it. An unusable or unknown link is the error.
+pub fn examine(
+    conn: &mut PgConnection,
+    token_hash: &[u8],
+    user: Option<&User>,
+    now: OffsetDateTime,
+) -> Result<(InviteView, Option<JoinError>), JoinError> {
+    let view = view(conn, token_hash)?;
+    if let Some(why) = view.invite.unusable(now) {
+        return Err(JoinError::Unusable(why));
+    }
+    let refusal = match user {
+        Some(user) => {
+            let member = is_member(conn, view.invite.account_id, user.id)?;
+            check(&view.invite, user, member, now).err()
+        }
+        None => None,
+    };
+    Ok((view, refusal))
+}
+
+/// The invite with this link and the names it shows.
+pub fn view(conn: &mut PgConnection, token_hash: &[u8]) -> Result<InviteView, JoinError> {
+    let invite = find_by_hash(conn, token_hash)?.ok_or(JoinError::Unknown)?;
+    let team_name = models::account_name(conn, invite.account_id)?;
+    let inviter = models::display_name(conn, invite.created_by)?;
+    Ok(InviteView {
+        invite,
+        team_name,
+        inviter,
+    })
+}
+
+pub struct Joined {
+    pub account_id: AccountId,
+    pub team_name: String,
+    pub role: Role,
+}
+
 /// Joins `user` to the invite's team, or says why not (and audits that).
 pub fn accept(
     conn: &mut PgConnection,
     token_hash: &[u8],
     user: &User,
-    client: &ClientInfo,
-) -> AppResult<Result<Joined, Refusal>> {
+    origin: &Origin,
+    now: OffsetDateTime,
+) -> Result<Joined, JoinError> {
     let actor = Actor::user(user.id, &user.email);
-    let result = conn.transaction(|conn| -> Result<Joined, Failure> {
-        let now = OffsetDateTime::now_utc();
-        let invite = find_by_hash(conn, token_hash)?.ok_or(Failure::Refused(Refusal::Unknown, None, None))?;
-        let refuse = |r| Failure::Refused(r, Some(invite.account_id), Some(invite.id));
-        if let Some(why) = invite.unusable(now) {
-            return Err(refuse(Refusal::Unusable(why)));
-        }
-        if invite
-            .email
-            .as_deref()
-            .is_some_and(|e| !e.eq_ignore_ascii_case(&user.email))
-        {
-            return Err(refuse(Refusal::WrongEmail));
-        }
-        let member: i64 = memberships::table
-            .filter(memberships::account_id.eq(invite.account_id))
-            .filter(memberships::user_id.eq(user.id))
-            .count()
-            .get_result(conn)?;
-        if member > 0 {
-            return Err(refuse(Refusal::AlreadyMember));
-        }
+    let found = find_by_hash(conn, token_hash)?;
+    let result = conn.transaction(|conn| -> Result<Joined, JoinError> {
+        let invite = found.as_ref().ok_or(JoinError::Unknown)?;
+        let member = is_member(conn, invite.account_id, user.id)?;
+        check(invite, user, member, now)?;
         // The one conditional update that consumes the invite: concurrent
         // accepts wait on the row lock and then find it used.
-        let consumed: Option<(Uuid, String)> = diesel::update(
+        let consumed: Option<(AccountId, Role)> = diesel::update(
             invites::table
                 .filter(invites::id.eq(invite.id))
                 .filter(invites::token_hash.eq(token_hash))
@@ -103,68 +160,69 @@ pub fn accept(
                 .filter(invites::revoked_at.is_null())
                 .filter(invites::expires_at.gt(now)),
         )
-        .set((invites::accepted_at.eq(now), invites::accepted_by.eq(user.id)))
+        .set((
+            invites::accepted_at.eq(now),
+            invites::accepted_by.eq(user.id),
+        ))
         .returning((invites::account_id, invites::role))
         .get_result(conn)
         .optional()?;
         let Some((account_id, role)) = consumed else {
-            let again = find_by_hash(conn, token_hash)?;
-            let why = again
-                .and_then(|i| i.unusable(OffsetDateTime::now_utc()))
+            let why = find_by_hash(conn, token_hash)?
+                .and_then(|i| i.unusable(now))
                 .unwrap_or(Unusable::Used);
-            return Err(refuse(Refusal::Unusable(why)));
+            return Err(JoinError::Unusable(why));
         };
         let inserted = diesel::insert_into(memberships::table)
             .values((
                 memberships::account_id.eq(account_id),
                 memberships::user_id.eq(user.id),
-                memberships::role.eq(&role),
+                memberships::role.eq(role),
             ))
             .on_conflict_do_nothing()
             .execute(conn)?;
         if inserted == 0 {
             // Joined through another invite meanwhile: roll the consumption back.
-            return Err(refuse(Refusal::AlreadyMember));
+            return Err(JoinError::AlreadyMember);
         }
-        for (action, resource_type, resource_id) in [
-            ("invite.accepted", "invite", invite.id),
-            ("member.joined", "member", user.id),
+        let (invite_id, invited_by) = (invite.id, invite.created_by);
+        for action in [
+            Action::InviteAccepted {
+                invite: invite_id,
+                role,
+                invite_id,
+                invited_by,
+            },
+            Action::MemberJoined {
+                member: user.id,
+                role,
+                invite_id,
+                invited_by,
+            },
         ] {
-            audit::record(
-                conn,
-                audit::Entry {
-                    account_id: Some(account_id),
-                    actor: Some(&actor),
-                    action,
-                    resource_type,
-                    resource_id: Some(resource_id.to_string()),
-                    client,
-                    details: json!({ "role": role, "invite_id": invite.id, "invited_by": invite.created_by }),
-                },
-            )?;
+            audit::record(conn, Some(account_id), Some(&actor), origin, action)?;
         }
         Ok(Joined {
             account_id,
-            role: Role::parse(&role).unwrap_or(Role::Basic),
+            team_name: models::account_name(conn, account_id)?,
+            role,
         })
     });
     match result {
-        Ok(joined) => Ok(Ok(joined)),
-        Err(Failure::Db(e)) => Err(e),
-        Err(Failure::Refused(refusal, account_id, invite_id)) => {
+        Err(JoinError::Db(e)) => Err(JoinError::Db(e)),
+        Err(refusal) => {
             audit::record(
                 conn,
-                audit::Entry {
-                    account_id,
-                    actor: Some(&actor),
-                    action: "invite.accept_failed",
-                    resource_type: "invite",
-                    resource_id: invite_id.map(|id| id.to_string()),
-                    client,
-                    details: json!({ "reason": refusal.reason() }),
+                found.as_ref().map(|i| i.account_id),
+                Some(&actor),
+                origin,
+                Action::InviteAcceptFailed {
+                    invite: found.as_ref().map(|i| i.id),
+                    reason: refusal.reason(),
                 },
             )?;
-            Ok(Err(refusal))
+            Err(refusal)
         }
+        ok => ok,
     }
 }

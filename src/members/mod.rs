@@ -1,26 +1,39 @@
-//! The Team page's Members section: who belongs to a team and with which
-//! role, and the rules for changing that. A team always keeps an Admin:
-//! every change locks the account row first, so two Admins acting at the
-//! same moment are serialised and the last Admin cannot be lost.
+//! Who belongs to a team and with which role, and the rules for changing
+//! that (the core; `pages` holds the Team page and its actions). A team
+//! always keeps an Admin: every change locks the account row first, so
+//! two Admins acting at the same moment are serialised and the last Admin
+//! cannot be lost.
 
-pub mod change_role;
-pub mod leave;
-pub mod list;
-pub mod remove;
+pub mod pages;
 
 use diesel::prelude::*;
-use serde_json::json;
 use time::OffsetDateTime;
-use uuid::Uuid;
 
-use crate::audit::{self, Actor};
+use crate::audit::{Action, Change};
 use crate::authz::Role;
 use crate::db::schema::{accounts, memberships, users};
-use crate::web::client::ClientInfo;
-use crate::web::error::{AppError, AppResult};
+use crate::ids::{AccountId, UserId};
+
+/// What the members core refuses.
+#[derive(Debug, thiserror::Error)]
+pub enum MembersError {
+    /// The actor's role changed since the request was authorised.
+    #[error("the actor is no longer an Admin")]
+    NotAdmin,
+    #[error("the team's last Admin cannot be demoted or removed")]
+    LastAdmin,
+    #[error("the team's last Admin cannot leave")]
+    LastAdminLeaving,
+    #[error("removing oneself is leaving")]
+    RemovingSelf,
+    #[error(transparent)]
+    Db(#[from] diesel::result::Error),
+}
+
+crate::core_error!(MembersError);
 
 pub struct MemberRow {
-    pub user_id: Uuid,
+    pub user_id: UserId,
     pub display_name: String,
     pub email: String,
     pub role: Role,
@@ -29,13 +42,13 @@ pub struct MemberRow {
 
 impl MemberRow {
     pub fn joined_on(&self) -> String {
-        crate::web::format::date(&self.joined)
+        crate::format::date(&self.joined)
     }
 }
 
 /// The account's members, Admins first, then by name.
-pub fn list(conn: &mut PgConnection, account_id: Uuid) -> QueryResult<Vec<MemberRow>> {
-    let rows: Vec<(Uuid, String, String, String, OffsetDateTime)> = memberships::table
+pub fn list(conn: &mut PgConnection, account_id: AccountId) -> QueryResult<Vec<MemberRow>> {
+    let rows: Vec<(UserId, String, String, Role, OffsetDateTime)> = memberships::table
         .inner_join(users::table)
         .filter(memberships::account_id.eq(account_id))
         .order((users::display_name.asc(), users::id.asc()))
@@ -53,7 +66,7 @@ pub fn list(conn: &mut PgConnection, account_id: Uuid) -> QueryResult<Vec<Member
             user_id,
             display_name,
             email,
-            role: Role::parse(&role).unwrap_or(Role::Basic),
+            role,
             joined,
         })
         .collect();
@@ -65,10 +78,10 @@ pub fn list(conn: &mut PgConnection, account_id: Uuid) -> QueryResult<Vec<Member
 /// id is simply not found).
 pub fn find(
     conn: &mut PgConnection,
-    account_id: Uuid,
-    user_id: Uuid,
+    account_id: AccountId,
+    user_id: UserId,
 ) -> QueryResult<Option<MemberRow>> {
-    let row: Option<(Uuid, String, String, String, OffsetDateTime)> = memberships::table
+    let row: Option<(UserId, String, String, Role, OffsetDateTime)> = memberships::table
         .inner_join(users::table)
         .filter(memberships::account_id.eq(account_id))
         .filter(memberships::user_id.eq(user_id))
@@ -86,125 +99,122 @@ pub fn find(
             user_id,
             display_name,
             email,
-            role: Role::parse(&role).unwrap_or(Role::Basic),
+            role,
             joined,
         }),
     )
 }
 
 /// Serialises membership changes of one account (held until commit).
-fn lock_account(conn: &mut PgConnection, account_id: Uuid) -> AppResult<()> {
+fn lock_account(conn: &mut PgConnection, account_id: AccountId) -> QueryResult<()> {
     accounts::table
         .find(account_id)
         .select(accounts::id)
         .for_update()
-        .first::<Uuid>(conn)?;
+        .first::<AccountId>(conn)?;
     Ok(())
 }
 
-fn role_of(conn: &mut PgConnection, account_id: Uuid, user_id: Uuid) -> QueryResult<Option<Role>> {
-    let role: Option<String> = memberships::table
+fn role_of(
+    conn: &mut PgConnection,
+    account_id: AccountId,
+    user_id: UserId,
+) -> QueryResult<Option<Role>> {
+    memberships::table
         .find((account_id, user_id))
         .select(memberships::role)
         .first(conn)
-        .optional()?;
-    Ok(role.as_deref().and_then(Role::parse))
+        .optional()
 }
 
-fn admin_count(conn: &mut PgConnection, account_id: Uuid) -> QueryResult<i64> {
+fn admin_count(conn: &mut PgConnection, account_id: AccountId) -> QueryResult<i64> {
     memberships::table
         .filter(memberships::account_id.eq(account_id))
-        .filter(memberships::role.eq(Role::Admin.as_str()))
+        .filter(memberships::role.eq(Role::Admin))
         .count()
         .get_result(conn)
 }
 
 /// Re-checks, under the lock, that the actor is still an Admin: their role
 /// may have changed since the request was authorised.
-fn require_admin(conn: &mut PgConnection, account_id: Uuid, actor_id: Uuid) -> AppResult<()> {
-    match role_of(conn, account_id, actor_id)? {
+fn require_admin(conn: &mut PgConnection, cx: &Change) -> Result<(), MembersError> {
+    let role = match cx.actor.id {
+        Some(id) => role_of(conn, cx.account_id, id)?,
+        None => None,
+    };
+    match role {
         Some(Role::Admin) => Ok(()),
-        Some(_) => Err(AppError::Forbidden),
-        None => Err(AppError::NotFound),
+        Some(_) => Err(MembersError::NotAdmin),
+        None => Err(diesel::result::Error::NotFound.into()),
     }
 }
 
-pub const LAST_ADMIN: &str = "A team needs at least one Admin. Make someone else an Admin first.";
+/// The account's member `user_id`, or diesel's NotFound (a 404).
+fn member(
+    conn: &mut PgConnection,
+    account_id: AccountId,
+    user_id: UserId,
+) -> QueryResult<MemberRow> {
+    find(conn, account_id, user_id)?.ok_or(diesel::result::Error::NotFound)
+}
 
-/// Changes `target`'s role. Returns the old role.
+/// Changes `target`'s role. Returns the member as they were.
 pub fn change_role(
     conn: &mut PgConnection,
-    account_id: Uuid,
-    actor: &Actor,
-    target: Uuid,
+    cx: &Change,
+    target: UserId,
     new_role: Role,
-    client: &ClientInfo,
-) -> AppResult<Role> {
+) -> Result<MemberRow, MembersError> {
     conn.transaction(|conn| {
-        lock_account(conn, account_id)?;
-        require_admin(conn, account_id, actor.id.unwrap_or_default())?;
-        let member = find(conn, account_id, target)?.ok_or(AppError::NotFound)?;
+        lock_account(conn, cx.account_id)?;
+        require_admin(conn, cx)?;
+        let member = member(conn, cx.account_id, target)?;
         let old = member.role;
         if old == new_role {
-            return Ok(old);
+            return Ok(member);
         }
-        if old == Role::Admin && admin_count(conn, account_id)? <= 1 {
-            return Err(AppError::Conflict(LAST_ADMIN.into()));
+        if old == Role::Admin && admin_count(conn, cx.account_id)? <= 1 {
+            return Err(MembersError::LastAdmin);
         }
-        diesel::update(memberships::table.find((account_id, target)))
-            .set(memberships::role.eq(new_role.as_str()))
+        diesel::update(memberships::table.find((cx.account_id, target)))
+            .set(memberships::role.eq(new_role))
             .execute(conn)?;
-        audit::record(
+        cx.record(
             conn,
-            audit::Entry {
-                account_id: Some(account_id),
-                actor: Some(actor),
-                action: "member.role_changed",
-                resource_type: "member",
-                resource_id: Some(target.to_string()),
-                client,
-                details: json!({
-                    "email": member.email,
-                    "old_role": old.as_str(),
-                    "new_role": new_role.as_str(),
-                }),
+            Action::MemberRoleChanged {
+                member: target,
+                email: member.email.clone(),
+                old_role: old,
+                new_role,
             },
         )?;
-        Ok(old)
+        Ok(member)
     })
 }
 
 /// Removes `target` from the team (not oneself: that is leaving).
 pub fn remove(
     conn: &mut PgConnection,
-    account_id: Uuid,
-    actor: &Actor,
-    target: Uuid,
-    client: &ClientInfo,
-) -> AppResult<MemberRow> {
+    cx: &Change,
+    target: UserId,
+) -> Result<MemberRow, MembersError> {
     conn.transaction(|conn| {
-        lock_account(conn, account_id)?;
-        require_admin(conn, account_id, actor.id.unwrap_or_default())?;
-        let member = find(conn, account_id, target)?.ok_or(AppError::NotFound)?;
-        if Some(target) == actor.id {
-            return Err(AppError::Conflict(
-                "To remove yourself, use Leave team.".into(),
-            ));
+        lock_account(conn, cx.account_id)?;
+        require_admin(conn, cx)?;
+        let member = member(conn, cx.account_id, target)?;
+        if Some(target) == cx.actor.id {
+            return Err(MembersError::RemovingSelf);
         }
-        if member.role == Role::Admin && admin_count(conn, account_id)? <= 1 {
-            return Err(AppError::Conflict(LAST_ADMIN.into()));
+        if member.role == Role::Admin && admin_count(conn, cx.account_id)? <= 1 {
+            return Err(MembersError::LastAdmin);
         }
-        diesel::delete(memberships::table.find((account_id, target))).execute(conn)?;
-        audit::record(
+        diesel::delete(memberships::table.find((cx.account_id, target))).execute(conn)?;
+        cx.record(
             conn,
-            audit::Entry {
-                account_id: Some(account_id),
-                actor: Some(actor),
-                action: "member.removed",
-                resource_type: "member",
-                resource_id: Some(target.to_string()),
-                client,
-                details: json!({ "email": member.email, "role": member.role.as_str() }),
+            Action::MemberRemoved {
+                member: target,
+                email: member.email.clone(),
+                role: member.role,
             },
         )?;
         Ok(member)
@@ -212,35 +222,16 @@ pub fn remove(
 }
 
 /// The actor leaves the team, unless they are its last Admin.
-pub fn leave(
-    conn: &mut PgConnection,
-    account_id: Uuid,
-    actor: &Actor,
-    client: &ClientInfo,
-) -> AppResult<()> {
-    let me = actor.id.unwrap_or_default();
+pub fn leave(conn: &mut PgConnection, cx: &Change) -> Result<(), MembersError> {
+    let me = cx.actor.id.ok_or(diesel::result::Error::NotFound)?;
     conn.transaction(|conn| {
-        lock_account(conn, account_id)?;
-        let role = role_of(conn, account_id, me)?.ok_or(AppError::NotFound)?;
-        if role == Role::Admin && admin_count(conn, account_id)? <= 1 {
-            return Err(AppError::Conflict(
-                "You are the last Admin of this team: make someone else an Admin before leaving."
-                    .into(),
-            ));
+        lock_account(conn, cx.account_id)?;
+        let role = role_of(conn, cx.account_id, me)?.ok_or(diesel::result::Error::NotFound)?;
+        if role == Role::Admin && admin_count(conn, cx.account_id)? <= 1 {
+            return Err(MembersError::LastAdminLeaving);
         }
-        diesel::delete(memberships::table.find((account_id, me))).execute(conn)?;
-        audit::record(
-            conn,
-            audit::Entry {
-                account_id: Some(account_id),
-                actor: Some(actor),
-                action: "member.left",
-                resource_type: "member",
-                resource_id: Some(me.to_string()),
-                client,
-                details: json!({ "role": role.as_str() }),
-            },
-        )?;
+        diesel::delete(memberships::table.find((cx.account_id, me))).execute(conn)?;
+        cx.record(conn, Action::MemberLeft { member: me, role })?;
         Ok(())
     })
 }

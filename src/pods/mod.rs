@@ -3,18 +3,34 @@
 //! persisted, audited and billed. Every lookup is scoped by account in the
 //! query, so another account's Pod id is simply not found.
 
-pub mod actions;
 pub mod catalogue;
-pub mod connect;
-pub mod list;
+pub mod pages;
 pub mod transitions;
 
 use diesel::prelude::*;
 use time::OffsetDateTime;
-use uuid::Uuid;
 
 use crate::billing::usage_cents;
 use crate::db::schema::pods;
+use crate::ids::{AccountId, PodId};
+
+/// What the pods core refuses: transitions the Pod's state does not allow.
+#[derive(Debug, thiserror::Error)]
+pub enum PodsError {
+    #[error("the Pod is terminated")]
+    Terminated { name: String },
+    #[error("the Pod is already running")]
+    AlreadyRunning { name: String },
+    #[error("the Pod is already stopped")]
+    AlreadyStopped { name: String },
+    /// The account's balance is at or below zero.
+    #[error("no funds to start the Pod")]
+    NoFunds { name: String, balance_cents: i64 },
+    #[error(transparent)]
+    Db(#[from] diesel::result::Error),
+}
+
+crate::core_error!(PodsError);
 
 pub const RUNNING: &str = "running";
 pub const STOPPED: &str = "stopped";
@@ -23,8 +39,8 @@ pub const TERMINATED: &str = "terminated";
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = pods)]
 pub struct Pod {
-    pub id: Uuid,
-    pub account_id: Uuid,
+    pub id: PodId,
+    pub account_id: AccountId,
     pub name: String,
     pub gpu_type: String,
     pub gpu_count: i32,
@@ -77,7 +93,7 @@ impl Pod {
 
     /// The first 12 hex digits of the id: the Pod's host name.
     pub fn short_id(&self) -> String {
-        self.id.simple().to_string()[..12].to_string()
+        self.id.as_uuid().simple().to_string()[..12].to_string()
     }
 }
 
@@ -104,7 +120,7 @@ pub fn duration_label(seconds: i64) -> String {
 }
 
 /// The account's Pods, newest first, terminated ones last.
-pub fn list_pods(conn: &mut PgConnection, account_id: Uuid) -> QueryResult<Vec<Pod>> {
+pub fn list_pods(conn: &mut PgConnection, account_id: AccountId) -> QueryResult<Vec<Pod>> {
     let mut all: Vec<Pod> = pods::table
         .filter(pods::account_id.eq(account_id))
         .order((pods::created_at.desc(), pods::id.desc()))
@@ -115,7 +131,7 @@ pub fn list_pods(conn: &mut PgConnection, account_id: Uuid) -> QueryResult<Vec<P
 }
 
 /// One Pod of the account (diesel's NotFound, a 404, when another account owns it).
-pub fn find_pod(conn: &mut PgConnection, account_id: Uuid, pod_id: Uuid) -> QueryResult<Pod> {
+pub fn find_pod(conn: &mut PgConnection, account_id: AccountId, pod_id: PodId) -> QueryResult<Pod> {
     pods::table
         .filter(pods::account_id.eq(account_id))
         .filter(pods::id.eq(pod_id))
@@ -127,7 +143,7 @@ pub fn find_pod(conn: &mut PgConnection, account_id: Uuid, pod_id: Uuid) -> Quer
 /// stopped at `now`.
 pub fn accrued_usage(
     conn: &mut PgConnection,
-    account_id: Uuid,
+    account_id: AccountId,
     now: OffsetDateTime,
 ) -> QueryResult<(i64, i64)> {
     let running: Vec<Pod> = pods::table

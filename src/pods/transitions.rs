@@ -5,18 +5,15 @@
 //! two concurrent stops of one Pod are serialised and charge once.
 
 use diesel::prelude::*;
-use serde_json::json;
 use time::OffsetDateTime;
-use uuid::Uuid;
 
-use crate::audit::{self, Actor};
+use crate::audit::{Action, Change};
 use crate::billing::{self, usage_cents};
 use crate::db::schema::pods;
+use crate::format::money;
+use crate::ids::{AccountId, PodId};
 use crate::pods::catalogue::GpuType;
-use crate::pods::{Pod, RUNNING, STOPPED, TERMINATED, billable_seconds, duration_label};
-use crate::web::client::ClientInfo;
-use crate::web::error::{AppError, AppResult};
-use crate::web::format::money;
+use crate::pods::{Pod, PodsError, RUNNING, STOPPED, TERMINATED, billable_seconds, duration_label};
 
 /// A validated Pod to create.
 pub struct NewPod {
@@ -26,14 +23,6 @@ pub struct NewPod {
     pub image: String,
 }
 
-/// Who acts and from where, passed to every transition.
-pub struct Context<'a> {
-    pub account_id: Uuid,
-    pub actor: &'a Actor,
-    pub client: &'a ClientInfo,
-    pub now: OffsetDateTime,
-}
-
 /// A transition's result: the Pod after it, and the usage it charged.
 pub struct Outcome {
     pub pod: Pod,
@@ -41,34 +30,13 @@ pub struct Outcome {
     pub run_seconds: i64,
 }
 
-fn record(
-    cx: &Context<'_>,
-    conn: &mut PgConnection,
-    action: &str,
-    pod: &Pod,
-    details: serde_json::Value,
-) -> QueryResult<()> {
-    audit::record(
-        conn,
-        audit::Entry {
-            account_id: Some(cx.account_id),
-            actor: Some(cx.actor),
-            action,
-            resource_type: "pod",
-            resource_id: Some(pod.id.to_string()),
-            client: cx.client,
-            details,
-        },
-    )
-}
-
 /// New Pods are created stopped: starting one is a separate, billed step.
-pub fn create(conn: &mut PgConnection, cx: &Context<'_>, new: NewPod) -> AppResult<Pod> {
+pub fn create(conn: &mut PgConnection, cx: &Change, new: NewPod) -> Result<Pod, PodsError> {
     let hourly = new.gpu.hourly_price_cents * i64::from(new.gpu_count);
     conn.transaction(|conn| {
         let pod: Pod = diesel::insert_into(pods::table)
             .values((
-                pods::id.eq(Uuid::new_v4()),
+                pods::id.eq(PodId::new()),
                 pods::account_id.eq(cx.account_id),
                 pods::name.eq(&new.name),
                 pods::gpu_type.eq(new.gpu.id),
@@ -80,61 +48,68 @@ pub fn create(conn: &mut PgConnection, cx: &Context<'_>, new: NewPod) -> AppResu
             ))
             .returning(Pod::as_returning())
             .get_result(conn)?;
-        let details = json!({
-            "name": pod.name,
-            "gpu_type": pod.gpu_type,
-            "gpu_count": pod.gpu_count,
-            "image": pod.image,
-            "hourly_price_cents": hourly,
-            "status": STOPPED,
-        });
-        record(cx, conn, "pod.created", &pod, details)?;
+        cx.record(
+            conn,
+            Action::PodCreated {
+                pod: pod.id,
+                name: pod.name.clone(),
+                gpu_type: pod.gpu_type.clone(),
+                gpu_count: pod.gpu_count,
+                image: pod.image.clone(),
+                hourly_price_cents: hourly,
+                status: STOPPED,
+            },
+        )?;
         Ok(pod)
     })
 }
 
 /// The Pod, locked until the transaction ends; another account's → 404.
-fn lock(conn: &mut PgConnection, account_id: Uuid, pod_id: Uuid) -> AppResult<Pod> {
+fn lock(conn: &mut PgConnection, account_id: AccountId, pod_id: PodId) -> QueryResult<Pod> {
     pods::table
         .filter(pods::account_id.eq(account_id))
         .filter(pods::id.eq(pod_id))
         .select(Pod::as_select())
         .for_update()
         .first(conn)
-        .map_err(AppError::from)
 }
 
-fn terminated(pod: &Pod) -> AppError {
-    AppError::Conflict(format!(
-        "{} is terminated: it cannot be started, stopped or terminated again.",
-        pod.name
-    ))
+fn terminated(pod: &Pod) -> PodsError {
+    PodsError::Terminated {
+        name: pod.name.clone(),
+    }
 }
 
-pub fn start(conn: &mut PgConnection, cx: &Context<'_>, pod_id: Uuid) -> AppResult<Outcome> {
+pub fn start(conn: &mut PgConnection, cx: &Change, pod_id: PodId) -> Result<Outcome, PodsError> {
     conn.transaction(|conn| {
         let pod = lock(conn, cx.account_id, pod_id)?;
         match pod.status.as_str() {
             TERMINATED => return Err(terminated(&pod)),
             RUNNING => {
-                return Err(AppError::Conflict(format!("{} is already running.", pod.name)));
+                return Err(PodsError::AlreadyRunning { name: pod.name });
             }
             _ => {}
         }
         let balance = billing::balance(conn, cx.account_id)?;
         if balance <= 0 {
-            return Err(AppError::Conflict(format!(
-                "{} cannot start: the account's balance is {}. A Billing member or an Admin must add funds first.",
-                pod.name,
-                money(balance)
-            )));
+            return Err(PodsError::NoFunds {
+                name: pod.name,
+                balance_cents: balance,
+            });
         }
         let pod: Pod = diesel::update(pods::table.find(pod.id))
             .set((pods::status.eq(RUNNING), pods::started_at.eq(cx.now)))
             .returning(Pod::as_returning())
             .get_result(conn)?;
-        let details = json!({ "from": STOPPED, "to": RUNNING, "balance_cents": balance });
-        record(cx, conn, "pod.started", &pod, details)?;
+        cx.record(
+            conn,
+            Action::PodStarted {
+                pod: pod.id,
+                from: STOPPED,
+                to: RUNNING,
+                balance_cents: balance,
+            },
+        )?;
         Ok(Outcome {
             pod,
             charged_cents: 0,
@@ -145,7 +120,7 @@ pub fn start(conn: &mut PgConnection, cx: &Context<'_>, pod_id: Uuid) -> AppResu
 
 /// Ends the Pod's current run (if running): charges it and moves it into
 /// the Pod's totals. Returns (seconds, cents).
-fn end_run(conn: &mut PgConnection, cx: &Context<'_>, pod: &Pod) -> AppResult<(i64, i64)> {
+fn end_run(conn: &mut PgConnection, cx: &Change, pod: &Pod) -> QueryResult<(i64, i64)> {
     let Some(started_at) = pod.started_at else {
         return Ok((0, 0));
     };
@@ -159,26 +134,22 @@ fn end_run(conn: &mut PgConnection, cx: &Context<'_>, pod: &Pod) -> AppResult<(i
         money(pod.hourly_price_cents)
     );
     let usage = billing::Usage {
-        account_id: cx.account_id,
         pod_id: pod.id,
         description: &description,
         seconds,
         amount_cents: cents,
     };
-    billing::charge_usage(conn, &usage, cx.actor, cx.client, cx.now)?;
+    billing::charge_usage(conn, cx, &usage)?;
     Ok((seconds, cents))
 }
 
-pub fn stop(conn: &mut PgConnection, cx: &Context<'_>, pod_id: Uuid) -> AppResult<Outcome> {
+pub fn stop(conn: &mut PgConnection, cx: &Change, pod_id: PodId) -> Result<Outcome, PodsError> {
     conn.transaction(|conn| {
         let pod = lock(conn, cx.account_id, pod_id)?;
         match pod.status.as_str() {
             TERMINATED => return Err(terminated(&pod)),
             STOPPED => {
-                return Err(AppError::Conflict(format!(
-                    "{} is already stopped.",
-                    pod.name
-                )));
+                return Err(PodsError::AlreadyStopped { name: pod.name });
             }
             _ => {}
         }
@@ -192,13 +163,16 @@ pub fn stop(conn: &mut PgConnection, cx: &Context<'_>, pod_id: Uuid) -> AppResul
             ))
             .returning(Pod::as_returning())
             .get_result(conn)?;
-        let details = json!({
-            "from": RUNNING,
-            "to": STOPPED,
-            "running_seconds": seconds,
-            "charged_cents": cents,
-        });
-        record(cx, conn, "pod.stopped", &pod, details)?;
+        cx.record(
+            conn,
+            Action::PodStopped {
+                pod: pod.id,
+                from: RUNNING,
+                to: STOPPED,
+                running_seconds: seconds,
+                charged_cents: cents,
+            },
+        )?;
         Ok(Outcome {
             pod,
             charged_cents: cents,
@@ -208,7 +182,11 @@ pub fn stop(conn: &mut PgConnection, cx: &Context<'_>, pod_id: Uuid) -> AppResul
 }
 
 /// Terminates a running or stopped Pod, charging a running one's usage.
-pub fn terminate(conn: &mut PgConnection, cx: &Context<'_>, pod_id: Uuid) -> AppResult<Outcome> {
+pub fn terminate(
+    conn: &mut PgConnection,
+    cx: &Change,
+    pod_id: PodId,
+) -> Result<Outcome, PodsError> {
     conn.transaction(|conn| {
         let pod = lock(conn, cx.account_id, pod_id)?;
         if pod.is_terminated() {
@@ -226,13 +204,16 @@ pub fn terminate(conn: &mut PgConnection, cx: &Context<'_>, pod_id: Uuid) -> App
             ))
             .returning(Pod::as_returning())
             .get_result(conn)?;
-        let details = json!({
-            "from": pod_before,
-            "to": TERMINATED,
-            "running_seconds": seconds,
-            "charged_cents": cents,
-        });
-        record(cx, conn, "pod.terminated", &pod, details)?;
+        cx.record(
+            conn,
+            Action::PodTerminated {
+                pod: pod.id,
+                from: pod_before,
+                to: TERMINATED,
+                running_seconds: seconds,
+                charged_cents: cents,
+            },
+        )?;
         Ok(Outcome {
             pod,
             charged_cents: cents,

@@ -6,17 +6,17 @@
 use std::marker::PhantomData;
 use std::pin::Pin;
 
-use actix_session::{Session, SessionExt};
-use actix_web::dev::Payload;
-use actix_web::{FromRequest, HttpRequest, web};
-use uuid::Uuid;
-
 use crate::AppState;
 use crate::accounts::models::{self, AccountMembership, User};
-use crate::authz::{self, Capability, Needs, Role};
+use crate::audit::{Actor, Change, Origin};
+use crate::authz::{self, AccountKind, Capability, Needs, Role};
+use crate::ids::AccountId;
 use crate::web::error::{AppError, AppResult};
 use crate::web::layout::{AccountLink, Layout, Nav, UserBadge};
 use crate::web::{session, session_store};
+use actix_session::{Session, SessionExt};
+use actix_web::dev::Payload;
+use actix_web::{FromRequest, HttpRequest, web};
 
 pub struct SignedIn {
     pub user: User,
@@ -47,7 +47,7 @@ impl SignedIn {
     pub fn personal_account(&self) -> Option<&AccountMembership> {
         self.accounts
             .iter()
-            .find(|m| m.account.owner_id == self.user.id && m.account.kind == "personal")
+            .find(|m| m.account.owner_id == self.user.id && m.account.kind == AccountKind::Personal)
             .or(self.accounts.first())
     }
 }
@@ -85,7 +85,7 @@ impl FromRequest for SignedIn {
                 Some(principal) => Some(principal),
                 None => {
                     state
-                        .db(move |conn| Ok(models::user_with_memberships(conn, user_id)?))
+                        .db(move |conn| models::user_with_memberships(conn, user_id))
                         .await?
                 }
             };
@@ -113,7 +113,7 @@ pub struct Member<C> {
 }
 
 impl<C> Member<C> {
-    pub fn account_id(&self) -> Uuid {
+    pub fn account_id(&self) -> AccountId {
         self.membership.account.id
     }
 
@@ -127,7 +127,7 @@ impl<C> Member<C> {
 
     pub fn can(&self, capability: Capability) -> bool {
         authz::allows(
-            self.membership.account.kind(),
+            self.membership.account.kind,
             self.membership.role,
             capability,
         )
@@ -142,8 +142,18 @@ impl<C> Member<C> {
     }
 
     /// The signed-in user as recorded in audit entries.
-    pub fn actor(&self) -> crate::audit::Actor {
-        crate::audit::Actor::user(self.signed_in.user.id, &self.signed_in.user.email)
+    pub fn actor(&self) -> Actor {
+        Actor::user(self.signed_in.user.id, &self.signed_in.user.email)
+    }
+
+    /// The context of a change this member makes to the account now.
+    pub fn change(&self, origin: Origin, now: time::OffsetDateTime) -> Change {
+        Change {
+            account_id: self.account_id(),
+            actor: self.actor(),
+            origin,
+            now,
+        }
     }
 }
 
@@ -156,7 +166,7 @@ impl<C: Needs + 'static> FromRequest for Member<C> {
         let account_id = req
             .match_info()
             .get("account_id")
-            .and_then(|id| Uuid::parse_str(id).ok());
+            .and_then(|id| id.parse::<AccountId>().ok());
         Box::pin(async move {
             let signed_in = signed_in.await?;
             let account_id = account_id.ok_or(AppError::NotFound)?;
@@ -166,7 +176,7 @@ impl<C: Needs + 'static> FromRequest for Member<C> {
                 .find(|m| m.account.id == account_id)
                 .cloned()
                 .ok_or(AppError::NotFound)?;
-            if !authz::allows(membership.account.kind(), membership.role, C::CAPABILITY) {
+            if !authz::allows(membership.account.kind, membership.role, C::CAPABILITY) {
                 return Err(AppError::Forbidden);
             }
             Ok(Member {

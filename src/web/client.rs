@@ -1,5 +1,5 @@
-//! Who is calling: client IP and user agent, as recorded in audit entries
-//! and used by sign-in throttling.
+//! Who is calling: the client IP and user agent of a request, as audit
+//! entries record them (`audit::Origin`) and sign-in throttling keys them.
 
 use std::future::{Ready, ready};
 use std::net::IpAddr;
@@ -9,48 +9,42 @@ use actix_web::http::header;
 use actix_web::{FromRequest, HttpRequest, web};
 
 use crate::AppState;
+use crate::audit::Origin;
 
-#[derive(Debug, Clone)]
-pub struct ClientInfo {
-    pub ip: Option<String>,
-    pub user_agent: Option<String>,
-}
-
-impl ClientInfo {
-    pub fn of(req: &HttpRequest) -> ClientInfo {
-        let peer = req.peer_addr().map(|a| a.ip());
-        let trusted = req
-            .app_data::<web::Data<AppState>>()
-            .and_then(|s| s.trusted_proxy);
-        let ip = match (peer, trusted) {
-            // Behind the configured proxy, its X-Forwarded-For's last hop is
-            // the client; anyone else's header is ignored (it is forgeable).
-            (Some(peer), Some(proxy)) if peer == proxy => req
-                .headers()
-                .get("x-forwarded-for")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.rsplit(',').next())
-                .and_then(|v| v.trim().parse::<IpAddr>().ok())
-                .or(Some(peer)),
-            (peer, _) => peer,
-        };
-        let user_agent = req
+/// The request's origin.
+pub fn origin(req: &HttpRequest) -> Origin {
+    let peer = req.peer_addr().map(|a| a.ip());
+    let trusted = req
+        .app_data::<web::Data<AppState>>()
+        .and_then(|s| s.trusted_proxy);
+    let ip = match (peer, trusted) {
+        // Behind the configured proxy, its X-Forwarded-For's last hop is
+        // the client; anyone else's header is ignored (it is forgeable).
+        (Some(peer), Some(proxy)) if peer == proxy => req
             .headers()
-            .get(header::USER_AGENT)
+            .get("x-forwarded-for")
             .and_then(|v| v.to_str().ok())
-            .map(|v| v.chars().take(512).collect());
-        ClientInfo {
-            ip: ip.map(|ip| ip.to_string()),
-            user_agent,
-        }
+            .and_then(|v| v.rsplit(',').next())
+            .and_then(|v| v.trim().parse::<IpAddr>().ok())
+            .or(Some(peer)),
+        (peer, _) => peer,
+    };
+    let user_agent = req
+        .headers()
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.chars().take(512).collect());
+    Origin {
+        ip: ip.map(|ip| ip.to_string()),
+        user_agent,
     }
 }
 
-impl FromRequest for ClientInfo {
+impl FromRequest for Origin {
     type Error = actix_web::Error;
     type Future = Ready<Result<Self, Self::Error>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(Ok(ClientInfo::of(req)))
+        ready(Ok(origin(req)))
     }
 }

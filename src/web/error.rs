@@ -23,6 +23,10 @@ pub enum AppError {
     NotFound,
     #[error("conflict: {0}")]
     Conflict(String),
+    /// A rule of an area refused the request; the area chose the status
+    /// and the sentence (see each area's `pages/mod.rs`).
+    #[error("refused ({status}): {message}")]
+    Refused { status: StatusCode, message: String },
     /// Not found, with a page saying what was looked for (an invite link).
     #[error("not found: {title}")]
     NotFoundWith { title: String, message: String },
@@ -45,10 +49,18 @@ impl AppError {
         AppError::Internal(e.into())
     }
 
+    pub fn refused(status: StatusCode, message: impl Into<String>) -> Self {
+        AppError::Refused {
+            status,
+            message: message.into(),
+        }
+    }
+
     /// The sentence shown on the error page (never an internal cause).
     fn public_message(&self) -> Option<String> {
         match self {
             AppError::BadRequest(m) | AppError::Conflict(m) => Some(m.clone()),
+            AppError::Refused { message, .. } => Some(message.clone()),
             AppError::Gone { message, .. } | AppError::NotFoundWith { message, .. } => {
                 Some(message.clone())
             }
@@ -64,6 +76,15 @@ impl AppError {
             _ => None,
         }
     }
+}
+
+/// For an area's `refusal` function, the case of its database error
+/// (which `AppState::core` never hands back as a refusal).
+pub fn internal() -> (StatusCode, &'static str) {
+    (
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "An unexpected error happened. It has been logged.",
+    )
 }
 
 impl From<diesel::result::Error> for AppError {
@@ -92,7 +113,9 @@ impl From<crate::db::Blocked> for AppError {
             crate::db::Blocked::Busy => {
                 AppError::Unavailable("no database connection came free".into())
             }
-            crate::db::Blocked::Failed(e) => e.into(),
+            crate::db::Blocked::Failed(e) => {
+                AppError::Internal(anyhow::anyhow!("blocking task failed: {e}"))
+            }
         }
     }
 }
@@ -116,6 +139,7 @@ impl ResponseError for AppError {
             AppError::Forbidden => StatusCode::FORBIDDEN,
             AppError::NotFound | AppError::NotFoundWith { .. } => StatusCode::NOT_FOUND,
             AppError::Conflict(_) => StatusCode::CONFLICT,
+            AppError::Refused { status, .. } => *status,
             AppError::Gone { .. } => StatusCode::GONE,
             AppError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             AppError::SignInRequired { .. } => StatusCode::SEE_OTHER,

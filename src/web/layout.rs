@@ -2,10 +2,9 @@
 //! messages, the signed-in user, the account switcher and the navigation
 //! the current role may use.
 
-use uuid::Uuid;
-
 use crate::accounts::models::AccountMembership;
-use crate::authz::{self, AccountKind, Capability};
+use crate::authz::{self, Capability};
+use crate::ids::AccountId;
 use crate::web::session::Flash;
 
 #[derive(Default)]
@@ -23,7 +22,7 @@ pub struct UserBadge {
 }
 
 pub struct AccountLink {
-    pub id: Uuid,
+    pub id: AccountId,
     pub name: String,
     pub is_team: bool,
     pub role: &'static str,
@@ -35,7 +34,7 @@ impl AccountLink {
         AccountLink {
             id: m.account.id,
             name: m.account.name.clone(),
-            is_team: m.account.kind() == AccountKind::Team,
+            is_team: m.account.is_team(),
             role: m.role.label(),
             current,
         }
@@ -46,7 +45,7 @@ impl AccountLink {
 pub struct Nav {
     /// Which navigation entry is the current page ("pods", "members", ...).
     pub section: &'static str,
-    pub account_id: Uuid,
+    pub account_id: AccountId,
     pub account_name: String,
     pub is_team: bool,
     pub role: &'static str,
@@ -59,12 +58,12 @@ pub struct Nav {
 
 impl Nav {
     pub fn for_membership(m: &AccountMembership) -> Nav {
-        let can = |c| authz::allows(m.account.kind(), m.role, c);
+        let can = |c| authz::allows(m.account.kind, m.role, c);
         Nav {
             section: "",
             account_id: m.account.id,
             account_name: m.account.name.clone(),
-            is_team: m.account.kind() == AccountKind::Team,
+            is_team: m.account.is_team(),
             role: m.role.label(),
             members: can(Capability::ViewMembers),
             pods: can(Capability::UsePods),

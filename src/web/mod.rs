@@ -5,7 +5,6 @@ pub mod auth;
 pub mod client;
 pub mod csrf;
 pub mod error;
-pub mod format;
 pub mod headers;
 pub mod layout;
 pub mod request_id;

@@ -3,8 +3,8 @@
 
 use actix_session::Session;
 use serde::{Deserialize, Serialize};
-use uuid::Uuid;
 
+use crate::ids::UserId;
 use crate::tokens;
 use crate::web::error::{AppError, AppResult};
 pub use crate::web::session_store::USER_ID_KEY;
@@ -51,13 +51,13 @@ pub fn csrf_token(session: &Session) -> AppResult<String> {
     Ok(token)
 }
 
-pub fn user_id(session: &Session) -> Option<Uuid> {
-    session.get::<Uuid>(USER_ID_KEY).ok().flatten()
+pub fn user_id(session: &Session) -> Option<UserId> {
+    session.get::<UserId>(USER_ID_KEY).ok().flatten()
 }
 
 /// Signs the user in: a new session key (against session fixation) and a
 /// new CSRF token.
-pub fn sign_in(session: &Session, user_id: Uuid) -> AppResult<()> {
+pub fn sign_in(session: &Session, user_id: UserId) -> AppResult<()> {
     session.renew();
     session
         .insert(USER_ID_KEY, user_id)

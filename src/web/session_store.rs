@@ -1,9 +1,6 @@
-//! actix-session's `SessionStore` on PostgreSQL.
-//!
-//! Only a SHA-256 of the session key is stored, so a leaked table does not
-//! hand out sessions. The `user_id` column lets every session of a user be
-//! ended at once. Sessions expire after `idle` without a request (rolling)
-//! and after `ABSOLUTE_LIFETIME` whatever happens.
+//! actix-session's `SessionStore` on PostgreSQL, over the accounts core's
+//! `sessions` functions. Sessions expire after `idle` without a request
+//! (rolling) and after `ABSOLUTE_LIFETIME` whatever happens.
 //!
 //! Loading a session also loads its user and their memberships in the same
 //! query (one round trip instead of two on every signed-in page); the
@@ -20,18 +17,16 @@ use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
 use diesel::prelude::*;
-use time::OffsetDateTime;
-use uuid::Uuid;
 
-use crate::accounts::models::{Account, AccountMembership, User, collect_memberships};
-use crate::db::schema::{accounts, memberships, sessions, users};
+use crate::accounts::models::Principal;
+use crate::accounts::sessions;
+use crate::clock::Clock;
 use crate::db::{Blocked, Database};
+use crate::ids::UserId;
 use crate::tokens;
 use crate::web::error::AppError;
 
-pub const ABSOLUTE_LIFETIME: time::Duration = time::Duration::hours(12);
-/// The idle deadline is pushed back at most this often, not on every request.
-const EXTEND_GRANULARITY: time::Duration = time::Duration::minutes(1);
+pub use crate::accounts::sessions::ABSOLUTE_LIFETIME;
 /// Session state key holding the signed-in user's id.
 pub const USER_ID_KEY: &str = "user_id";
 
@@ -48,7 +43,7 @@ struct RequestScope {
     /// itself broke (500).
     failure: Cell<Option<Failure>>,
     /// The session's user and their memberships, loaded with the session.
-    principal: RefCell<Option<(User, Vec<AccountMembership>)>>,
+    principal: RefCell<Option<Principal>>,
 }
 
 tokio::task_local! {
@@ -57,7 +52,7 @@ tokio::task_local! {
 
 /// The signed-in user and memberships loaded with this request's session,
 /// if they belong to `user_id` (taken: a second call finds nothing).
-pub fn take_principal(user_id: Uuid) -> Option<(User, Vec<AccountMembership>)> {
+pub fn take_principal(user_id: UserId) -> Option<Principal> {
     SCOPE
         .try_with(|scope| scope.principal.borrow_mut().take())
         .ok()
@@ -100,11 +95,16 @@ enum StoreError {
 pub struct PgSessionStore {
     database: Database,
     idle: time::Duration,
+    clock: Clock,
 }
 
 impl PgSessionStore {
-    pub fn new(database: Database, idle: time::Duration) -> Self {
-        Self { database, idle }
+    pub fn new(database: Database, idle: time::Duration, clock: Clock) -> Self {
+        Self {
+            database,
+            idle,
+            clock,
+        }
     }
 
     async fn run<T, F>(&self, f: F) -> Result<T, StoreError>
@@ -158,20 +158,11 @@ impl PgSessionStore {
     }
 }
 
-/// One row of the session load: the session, its user, one membership.
-type SessionRow = (
-    serde_json::Value,
-    OffsetDateTime,
-    Option<User>,
-    Option<Account>,
-    Option<String>,
-);
-
 /// The user id kept in a session's state (values are JSON-encoded).
-fn user_id_of(state: &HashMap<String, String>) -> Option<Uuid> {
+fn user_id_of(state: &HashMap<String, String>) -> Option<UserId> {
     state
         .get(USER_ID_KEY)
-        .and_then(|v| serde_json::from_str::<Uuid>(v).ok())
+        .and_then(|v| serde_json::from_str::<UserId>(v).ok())
 }
 
 fn to_json(state: &HashMap<String, String>) -> serde_json::Value {
@@ -181,57 +172,16 @@ fn to_json(state: &HashMap<String, String>) -> serde_json::Value {
 impl SessionStore for PgSessionStore {
     async fn load(&self, key: &SessionKey) -> Result<Option<HashMap<String, String>>, LoadError> {
         let hash = tokens::sha256(key.as_ref());
-        let idle = self.idle;
+        let (idle, now) = (self.idle, self.clock.now());
         let loaded = self
-            .run(move |conn| {
-                let now = OffsetDateTime::now_utc();
-                let rows: Vec<SessionRow> = sessions::table
-                    .left_join(users::table.on(users::id.nullable().eq(sessions::user_id)))
-                    .left_join(
-                        memberships::table
-                            .on(memberships::user_id.nullable().eq(sessions::user_id)),
-                    )
-                    .left_join(accounts::table.on(accounts::id.eq(memberships::account_id)))
-                    .filter(sessions::key_hash.eq(&hash))
-                    .filter(sessions::expires_at.gt(now))
-                    .filter(sessions::absolute_expires_at.gt(now))
-                    .order((
-                        accounts::kind.asc(),
-                        accounts::name.asc(),
-                        accounts::id.asc(),
-                    ))
-                    .select((
-                        sessions::state,
-                        sessions::expires_at,
-                        Option::<User>::as_select(),
-                        Option::<Account>::as_select(),
-                        memberships::role.nullable(),
-                    ))
-                    .load(conn)?;
-                let Some((state, expires_at, user, _, _)) = rows.first().cloned() else {
-                    return Ok(None);
-                };
-                // Rolling idle timeout, written at most once a minute.
-                if expires_at - now < idle - EXTEND_GRANULARITY {
-                    diesel::update(sessions::table.find(&hash))
-                        .set(sessions::expires_at.eq(now + idle))
-                        .execute(conn)?;
-                }
-                let principal = user.map(|user| {
-                    let memberships = rows
-                        .into_iter()
-                        .map(|(_, _, _, account, role)| (account, role));
-                    (user, collect_memberships(memberships))
-                });
-                Ok(Some((serde_json::from_value(state).ok(), principal)))
-            })
+            .run(move |conn| sessions::load(conn, &hash, now, idle))
             .await;
         let loaded = Self::settle(loaded, None).map_err(LoadError::Other)?;
-        let Some((state, principal)) = loaded else {
+        let Some(loaded) = loaded else {
             return Ok(None);
         };
-        let _ = SCOPE.try_with(|scope| *scope.principal.borrow_mut() = principal);
-        Ok(state)
+        let _ = SCOPE.try_with(|scope| *scope.principal.borrow_mut() = loaded.principal);
+        Ok(serde_json::from_value(loaded.state).ok())
     }
 
     async fn save(
@@ -241,21 +191,11 @@ impl SessionStore for PgSessionStore {
     ) -> Result<SessionKey, SaveError> {
         let key = tokens::random_token(48);
         let hash = tokens::sha256(&key);
-        let idle = self.idle;
+        let (idle, now) = (self.idle, self.clock.now());
+        let user_id = user_id_of(&state);
+        let json = to_json(&state);
         let saved = self
-            .run(move |conn| {
-                let now = OffsetDateTime::now_utc();
-                diesel::insert_into(sessions::table)
-                    .values((
-                        sessions::key_hash.eq(hash),
-                        sessions::user_id.eq(user_id_of(&state)),
-                        sessions::state.eq(to_json(&state)),
-                        sessions::created_at.eq(now),
-                        sessions::expires_at.eq(now + idle),
-                        sessions::absolute_expires_at.eq(now + ABSOLUTE_LIFETIME),
-                    ))
-                    .execute(conn)
-            })
+            .run(move |conn| sessions::insert(conn, &hash, user_id, json, now, idle))
             .await;
         Self::settle(saved, 0).map_err(SaveError::Other)?;
         SessionKey::try_from(key).map_err(|e| SaveError::Other(e.into()))
@@ -268,25 +208,11 @@ impl SessionStore for PgSessionStore {
         ttl: &Duration,
     ) -> Result<SessionKey, UpdateError> {
         let hash = tokens::sha256(key.as_ref());
-        let idle = self.idle;
+        let (idle, now) = (self.idle, self.clock.now());
         let json = to_json(&state);
         let user_id = user_id_of(&state);
         let updated = self
-            .run(move |conn| {
-                let now = OffsetDateTime::now_utc();
-                diesel::update(
-                    sessions::table
-                        .find(&hash)
-                        .filter(sessions::expires_at.gt(now))
-                        .filter(sessions::absolute_expires_at.gt(now)),
-                )
-                .set((
-                    sessions::state.eq(json),
-                    sessions::user_id.eq(user_id),
-                    sessions::expires_at.eq(now + idle),
-                ))
-                .execute(conn)
-            })
+            .run(move |conn| sessions::update(conn, &hash, user_id, json, now, idle))
             .await;
         let updated = Self::settle(updated, 1).map_err(UpdateError::Other)?;
         if updated == 1 {
@@ -302,14 +228,9 @@ impl SessionStore for PgSessionStore {
 
     async fn update_ttl(&self, key: &SessionKey, _ttl: &Duration) -> anyhow::Result<()> {
         let hash = tokens::sha256(key.as_ref());
-        let idle = self.idle;
+        let (idle, now) = (self.idle, self.clock.now());
         let updated = self
-            .run(move |conn| {
-                let now = OffsetDateTime::now_utc();
-                diesel::update(sessions::table.find(&hash))
-                    .set(sessions::expires_at.eq(now + idle))
-                    .execute(conn)
-            })
+            .run(move |conn| sessions::extend(conn, &hash, now, idle))
             .await;
         Self::settle(updated, 0)?;
         Ok(())
@@ -317,23 +238,8 @@ impl SessionStore for PgSessionStore {
 
     async fn delete(&self, key: &SessionKey) -> anyhow::Result<()> {
         let hash = tokens::sha256(key.as_ref());
-        let deleted = self
-            .run(move |conn| diesel::delete(sessions::table.find(&hash)).execute(conn))
-            .await;
+        let deleted = self.run(move |conn| sessions::delete(conn, &hash)).await;
         Self::settle(deleted, 0)?;
         Ok(())
     }
-}
-
-/// Removes expired sessions; run periodically.
-pub fn delete_expired(conn: &mut PgConnection) -> QueryResult<usize> {
-    let now = OffsetDateTime::now_utc();
-    diesel::delete(
-        sessions::table.filter(
-            sessions::expires_at
-                .le(now)
-                .or(sessions::absolute_expires_at.le(now)),
-        ),
-    )
-    .execute(conn)
 }

@@ -507,6 +507,7 @@ async fn resource_ids_link_to_resources_that_still_exist() {
 async fn the_pages_statements_are_prepared_once_per_connection() {
     use team_console::audit::filter::{Cursor, Filter};
     use team_console::audit::query;
+    use team_console::ids::{AccountId, UserId};
 
     #[derive(QueryableByName)]
     struct Count {
@@ -530,22 +531,23 @@ async fn the_pages_statements_are_prepared_once_per_connection() {
         .execute(&mut conn)
         .unwrap();
     let filter = Filter {
-        user: Some(log.dev.user_id),
+        user: Some(UserId::from_uuid(log.dev.user_id)),
         ..Filter::default()
     };
+    let team = AccountId::from_uuid(log.team);
     // PostgreSQL plans a prepared statement for its values five times, then
     // keeps a generic plan if that looks as cheap.
     for _ in 0..8 {
-        let first = query::page(&mut conn, log.team, &filter, None, 2).unwrap();
+        let first = query::page(&mut conn, team, &filter, None, 2).unwrap();
         let (last, _) = first.entries.last().unwrap();
         let older = Cursor {
             occurred_at: last.occurred_at,
             id: last.id,
             newer: false,
         };
-        let next = query::page(&mut conn, log.team, &filter, Some(older), 2).unwrap();
+        let next = query::page(&mut conn, team, &filter, Some(older), 2).unwrap();
         assert_eq!(next.entries.len(), 2);
-        assert_eq!(query::people(&mut conn, log.team).unwrap().len(), 2);
+        assert_eq!(query::people(&mut conn, team).unwrap().len(), 2);
     }
     let prepared = diesel::sql_query(
         "SELECT count(*) AS n FROM pg_prepared_statements WHERE statement LIKE '%audit_%'",

@@ -3,6 +3,7 @@
 
 mod support;
 
+mod architecture;
 mod audit_log;
 mod audit_page;
 mod billing;

@@ -4,19 +4,15 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use askama::Template;
-use diesel::prelude::*;
 use serde::Deserialize;
-use serde_json::json;
-use uuid::Uuid;
 
 use crate::AppState;
-use crate::accounts::clean_name;
-use crate::audit::{self, Actor};
-use crate::authz::{AccountKind, can};
-use crate::db::schema::accounts;
+use crate::accounts::{AccountsError, clean_name, teams};
+use crate::audit::Origin;
+use crate::authz::can;
+use crate::ids::AccountId;
 use crate::web::auth::Member;
-use crate::web::client::ClientInfo;
-use crate::web::error::{AppError, AppResult};
+use crate::web::error::AppResult;
 use crate::web::layout::Layout;
 use crate::web::{self as w, session};
 
@@ -24,7 +20,7 @@ use crate::web::{self as w, session};
 #[template(path = "accounts/settings.html")]
 struct SettingsPage {
     layout: Layout,
-    account_id: Uuid,
+    account_id: AccountId,
     is_team: bool,
     is_owner: bool,
     name: String,
@@ -40,7 +36,7 @@ fn settings_page(
     Ok(SettingsPage {
         layout: member.layout()?.section("settings"),
         account_id: account.id,
-        is_team: account.kind() == AccountKind::Team,
+        is_team: account.is_team(),
         is_owner: account.owner_id == member.user().id,
         name,
         error,
@@ -61,13 +57,11 @@ pub struct RenameForm {
 pub async fn rename(
     state: web::Data<AppState>,
     member: Member<can::ManageSettings>,
-    client: ClientInfo,
+    origin: Origin,
     form: web::Form<RenameForm>,
 ) -> AppResult<HttpResponse> {
-    if member.membership.account.kind() != AccountKind::Team {
-        return Err(AppError::Conflict(
-            "Only a team account has a team name. Convert this account to a team first.".into(),
-        ));
+    if !member.membership.account.is_team() {
+        return Err(AccountsError::NotATeam.into());
     }
     let name = match clean_name(&form.name, "team name") {
         Ok(name) => name,
@@ -77,46 +71,11 @@ pub async fn rename(
         }
     };
     let account_id = member.account_id();
-    let actor = member.actor();
+    let cx = member.change(origin, state.clock.now());
     let new_name = name.clone();
     state
-        .db(move |conn| rename_team(conn, account_id, &new_name, &actor, &client))
+        .db(move |conn| teams::rename(conn, &cx, &new_name))
         .await?;
     session::success(member.session(), format!("The team is now called {name}."));
     Ok(w::see_other(&format!("/accounts/{account_id}/settings")))
-}
-
-fn rename_team(
-    conn: &mut PgConnection,
-    account_id: Uuid,
-    name: &str,
-    actor: &Actor,
-    client: &ClientInfo,
-) -> AppResult<()> {
-    conn.transaction(|conn| {
-        let old: String = accounts::table
-            .find(account_id)
-            .select(accounts::name)
-            .for_update()
-            .first(conn)?;
-        if old == name {
-            return Ok(());
-        }
-        diesel::update(accounts::table.find(account_id))
-            .set(accounts::name.eq(name))
-            .execute(conn)?;
-        audit::record(
-            conn,
-            audit::Entry {
-                account_id: Some(account_id),
-                actor: Some(actor),
-                action: "account.renamed",
-                resource_type: "account",
-                resource_id: Some(account_id.to_string()),
-                client,
-                details: json!({ "old_name": old, "new_name": name }),
-            },
-        )?;
-        Ok(())
-    })
 }

@@ -5,11 +5,12 @@ use actix_web::{HttpResponse, web};
 use askama::Template;
 
 use crate::AppState;
+use crate::audit::Origin;
 use crate::authz::can;
-use crate::members;
+use crate::ids::AccountId;
+use crate::members::{self, pages};
 use crate::web as w;
 use crate::web::auth::Member;
-use crate::web::client::ClientInfo;
 use crate::web::error::AppResult;
 use crate::web::layout::Layout;
 
@@ -17,7 +18,7 @@ use crate::web::layout::Layout;
 #[template(path = "members/leave.html")]
 struct ConfirmLeavePage {
     layout: Layout,
-    account_id: uuid::Uuid,
+    account_id: AccountId,
     account_name: String,
 }
 
@@ -32,14 +33,14 @@ pub async fn confirm(member: Member<can::Leave>) -> AppResult<HttpResponse> {
 pub async fn submit(
     state: web::Data<AppState>,
     member: Member<can::Leave>,
-    client: ClientInfo,
+    origin: Origin,
 ) -> AppResult<HttpResponse> {
-    let account_id = member.account_id();
-    let actor = member.actor();
+    let cx = member.change(origin, state.clock.now());
     let left = format!("You left {}.", member.membership.account.name);
-    let result = state
-        .db(move |conn| members::leave(conn, account_id, &actor, &client))
-        .await
-        .map(|()| left);
-    members::list::after_action(&state, &member, result, "/").await
+    let outcome = state
+        .core(move |conn| members::leave(conn, &cx))
+        .await?
+        .map(|()| left)
+        .map_err(|refused| pages::refusal(&refused));
+    pages::team::after_action(&state, &member, outcome, "/").await
 }

@@ -6,17 +6,17 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
-use uuid::Uuid;
 
 use crate::AppState;
+use crate::audit::Origin;
 use crate::authz::{Capability, can};
+use crate::format::{date_time, money};
+use crate::ids::AccountId;
 use crate::pods::catalogue::{self, CATALOGUE, GpuType};
-use crate::pods::transitions::{self, Context, NewPod};
+use crate::pods::transitions::{self, NewPod};
 use crate::pods::{self, Pod, duration_label};
 use crate::web::auth::Member;
-use crate::web::client::ClientInfo;
 use crate::web::error::AppResult;
-use crate::web::format::{date_time, money};
 use crate::web::layout::Layout;
 use crate::web::{self as w, session};
 
@@ -34,7 +34,7 @@ pub struct PodRow {
 #[template(path = "pods/list.html")]
 struct PodsPage {
     layout: Layout,
-    account_id: Uuid,
+    account_id: AccountId,
     pods: Vec<PodRow>,
     can_manage: bool,
     form: PodForm,
@@ -130,7 +130,7 @@ pub async fn show(
 pub async fn create(
     state: web::Data<AppState>,
     member: Member<can::ManagePods>,
-    client: ClientInfo,
+    origin: Origin,
     form: web::Form<PodForm>,
 ) -> AppResult<HttpResponse> {
     let new = match form.into_inner().validate() {
@@ -138,18 +138,9 @@ pub async fn create(
         Err(form) => return render(&state, &member, StatusCode::BAD_REQUEST, *form, None).await,
     };
     let account_id = member.account_id();
-    let actor = member.actor();
-    let now = state.clock.now();
+    let cx = member.change(origin, state.clock.now());
     let pod = state
-        .db(move |conn| {
-            let cx = Context {
-                account_id,
-                actor: &actor,
-                client: &client,
-                now,
-            };
-            transitions::create(conn, &cx, new)
-        })
+        .db(move |conn| transitions::create(conn, &cx, new))
         .await?;
     session::success(
         member.session(),
@@ -174,7 +165,7 @@ pub async fn render<C>(
     let account_id = member.account_id();
     let now = state.clock.now();
     let list = state
-        .db(move |conn| Ok(pods::list_pods(conn, account_id)?))
+        .db(move |conn| pods::list_pods(conn, account_id))
         .await?;
     let rows = list
         .into_iter()

@@ -4,10 +4,11 @@
 
 use actix_web::{HttpResponse, web};
 use askama::Template;
-use uuid::Uuid;
 
 use crate::AppState;
 use crate::authz::can;
+use crate::ids::AccountId;
+use crate::pods::pages::PodPath;
 use crate::pods::{self, Pod};
 use crate::web::auth::Member;
 use crate::web::error::AppResult;
@@ -21,7 +22,7 @@ pub const POD_DOMAIN: &str = "pods.example";
 #[template(path = "pods/connect.html")]
 struct ConnectPage {
     layout: Layout,
-    account_id: Uuid,
+    account_id: AccountId,
     pod: Pod,
     gpus: String,
     ssh_command: String,
@@ -39,11 +40,11 @@ pub fn http_address(pod: &Pod) -> String {
 pub async fn show(
     state: web::Data<AppState>,
     member: Member<can::UsePods>,
-    path: web::Path<(Uuid, Uuid)>,
+    path: web::Path<PodPath>,
 ) -> AppResult<HttpResponse> {
-    let (account_id, pod_id) = path.into_inner();
+    let (account_id, pod_id) = (member.account_id(), path.pod_id);
     let pod = state
-        .db(move |conn| Ok(pods::find_pod(conn, account_id, pod_id)?))
+        .db(move |conn| pods::find_pod(conn, account_id, pod_id))
         .await?;
     w::page(&ConnectPage {
         layout: member.layout()?.section("pods"),

@@ -34,9 +34,10 @@ pub fn rfc3339(t: &OffsetDateTime) -> String {
         .unwrap_or_default()
 }
 
-/// "in 6 days", "in 3 hours", "in 12 minutes"; "expired" in the past.
-pub fn time_until(t: &OffsetDateTime) -> String {
-    let left = *t - OffsetDateTime::now_utc();
+/// "in 6 days", "in 3 hours", "in 12 minutes" from `now`; "expired" in
+/// the past.
+pub fn time_until(t: &OffsetDateTime, now: OffsetDateTime) -> String {
+    let left = *t - now;
     let plural = |n: i64, unit: &str| format!("in {n} {unit}{}", if n == 1 { "" } else { "s" });
     if left.is_negative() {
         "expired".into()

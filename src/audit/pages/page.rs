@@ -5,13 +5,13 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use askama::Template;
 use diesel::PgConnection;
-use uuid::Uuid;
 
 use crate::AppState;
 use crate::audit::filter::{Cursor, FilterErrors, FilterForm, Link};
 use crate::audit::query::{self, PageRow, Person};
-use crate::audit::{ACTIONS, RESOURCE_TYPES};
+use crate::audit::{ActionKind, RESOURCE_TYPES};
 use crate::authz::can;
+use crate::ids::AccountId;
 use crate::web::auth::Member;
 use crate::web::error::AppResult;
 use crate::web::layout::Layout;
@@ -35,11 +35,11 @@ struct Row<'a> {
 #[template(path = "audit/page.html")]
 struct AuditPage<'a> {
     layout: Layout,
-    account_id: Uuid,
+    account_id: AccountId,
     form: FilterForm,
     errors: FilterErrors,
     people: Vec<Person>,
-    actions: &'static [&'static str],
+    actions: Vec<&'static str>,
     resource_types: &'static [&'static str],
     rows: Vec<Row<'a>>,
     filtered: bool,
@@ -69,7 +69,7 @@ impl CellLinks {
 }
 
 /// `exists`: the entry's resource is still there, so it gets a link.
-fn row<'a>(entry: &'a PageRow, exists: bool, account_id: Uuid, links: &CellLinks) -> Row<'a> {
+fn row<'a>(entry: &'a PageRow, exists: bool, account_id: AccountId, links: &CellLinks) -> Row<'a> {
     let resource_id = entry.resource_id.as_deref().unwrap_or_default();
     let resource_link =
         (exists && !resource_id.is_empty()).then(|| match entry.resource_type.as_str() {
@@ -79,7 +79,7 @@ fn row<'a>(entry: &'a PageRow, exists: bool, account_id: Uuid, links: &CellLinks
     let actor = entry.actor_id.map(|id| id.to_string()).unwrap_or_default();
     Row {
         entry,
-        when: crate::web::format::date_time_seconds(&entry.occurred_at),
+        when: crate::format::date_time_seconds(&entry.occurred_at),
         resource_link,
         by_user: links.user.with(&[&actor]),
         by_action: links.action.with(&[&entry.action]),
@@ -110,7 +110,7 @@ pub async fn show(
 fn render(
     conn: &mut PgConnection,
     layout: Layout,
-    account_id: Uuid,
+    account_id: AccountId,
     form: FilterForm,
 ) -> AppResult<(StatusCode, String)> {
     let base = format!("/accounts/{account_id}/audit");
@@ -176,7 +176,7 @@ fn render(
         form,
         errors,
         people,
-        actions: ACTIONS,
+        actions: ActionKind::account_log().map(ActionKind::name).collect(),
         resource_types: RESOURCE_TYPES,
         rows,
         filtered,

@@ -1,22 +1,18 @@
-//! Sign-up: a user, their personal account (which they administer alone),
-//! and the `user.signed_up` audit entry, in one transaction.
+//! Sign-up: the form, then a user and their personal account (which they
+//! administer alone), made by the accounts core in one transaction.
 
 use actix_session::Session;
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use askama::Template;
-use diesel::prelude::*;
 use serde::Deserialize;
-use serde_json::json;
-use uuid::Uuid;
 
 use crate::AppState;
+use crate::accounts::pages::refusal;
+use crate::accounts::users::{self, NewUser};
 use crate::accounts::{clean_name, passwords, safe_next, valid_email};
-use crate::audit::{self, Actor};
-use crate::authz::{AccountKind, Role};
-use crate::db::schema::{accounts, memberships, users};
-use crate::web::client::ClientInfo;
-use crate::web::error::{AppError, AppResult};
+use crate::audit::Origin;
+use crate::web::error::AppResult;
 use crate::web::layout::Layout;
 use crate::web::{self as w, session};
 
@@ -74,7 +70,7 @@ pub async fn form(session: Session, query: web::Query<NextQuery>) -> AppResult<H
 pub async fn submit(
     state: web::Data<AppState>,
     session: Session,
-    client: ClientInfo,
+    origin: Origin,
     form: web::Form<SignUpForm>,
 ) -> AppResult<HttpResponse> {
     let form = form.into_inner();
@@ -111,16 +107,27 @@ pub async fn submit(
     }
 
     let hash = state.passwords.hash(form.password.clone()).await?;
-    let new_user = (email.clone(), display_name.clone());
+    let (new_email, new_name) = (email.clone(), display_name.clone());
     let created = state
-        .db(move |conn| create_user(conn, &new_user.0, &new_user.1, &hash, &client))
+        .core(move |conn| {
+            let new = NewUser {
+                email: &new_email,
+                display_name: &new_name,
+                password_hash: &hash,
+            };
+            users::sign_up(conn, &new, &origin)
+        })
         .await?;
-    let Some((user_id, account_id)) = created else {
-        let errors = SignUpErrors {
-            email: Some("An account with this email already exists. Sign in instead.".into()),
-            ..SignUpErrors::default()
-        };
-        return rerender(StatusCode::CONFLICT, errors, &session);
+    let (user_id, account_id) = match created {
+        Ok(ids) => ids,
+        Err(refused) => {
+            let (status, message) = refusal(&refused);
+            let errors = SignUpErrors {
+                email: Some(message.to_string()),
+                ..SignUpErrors::default()
+            };
+            return rerender(status, errors, &session);
+        }
     };
     session::sign_in(&session, user_id)?;
     session::success(
@@ -133,63 +140,4 @@ pub async fn submit(
         next
     };
     Ok(w::see_other(&to))
-}
-
-/// Creates the user, their personal account and its Admin membership.
-/// `None` when the email is taken (in any letter case).
-fn create_user(
-    conn: &mut PgConnection,
-    email: &str,
-    display_name: &str,
-    password_hash: &str,
-    client: &ClientInfo,
-) -> AppResult<Option<(Uuid, Uuid)>> {
-    let result = conn.transaction::<_, diesel::result::Error, _>(|conn| {
-        let user_id = Uuid::new_v4();
-        let account_id = Uuid::new_v4();
-        diesel::insert_into(users::table)
-            .values((
-                users::id.eq(user_id),
-                users::email.eq(email),
-                users::display_name.eq(display_name),
-                users::password_hash.eq(password_hash),
-            ))
-            .execute(conn)?;
-        diesel::insert_into(accounts::table)
-            .values((
-                accounts::id.eq(account_id),
-                accounts::kind.eq(AccountKind::Personal.as_str()),
-                accounts::name.eq(display_name),
-                accounts::owner_id.eq(user_id),
-            ))
-            .execute(conn)?;
-        diesel::insert_into(memberships::table)
-            .values((
-                memberships::account_id.eq(account_id),
-                memberships::user_id.eq(user_id),
-                memberships::role.eq(Role::Admin.as_str()),
-            ))
-            .execute(conn)?;
-        audit::record(
-            conn,
-            audit::Entry {
-                account_id: Some(account_id),
-                actor: Some(&Actor::user(user_id, email)),
-                action: "user.signed_up",
-                resource_type: "user",
-                resource_id: Some(user_id.to_string()),
-                client,
-                details: json!({ "display_name": display_name }),
-            },
-        )?;
-        Ok((user_id, account_id))
-    });
-    match result {
-        Ok(ids) => Ok(Some(ids)),
-        Err(diesel::result::Error::DatabaseError(
-            diesel::result::DatabaseErrorKind::UniqueViolation,
-            _,
-        )) => Ok(None),
-        Err(e) => Err(AppError::from(e)),
-    }
 }

@@ -1,5 +1,6 @@
 //! GET /accounts/{id}/members: the Team page (every member sees it; Admins
-//! get the controls).
+//! get the controls), and how the actions taken on it end. Its Pending
+//! invites section comes from the invites core.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
@@ -7,6 +8,7 @@ use askama::Template;
 
 use crate::AppState;
 use crate::authz::{AccountKind, Capability, Role, can};
+use crate::ids::{AccountId, UserId};
 use crate::invites::{self, PendingInvite};
 use crate::members::{self, MemberRow};
 use crate::web as w;
@@ -18,9 +20,9 @@ use crate::web::layout::Layout;
 #[template(path = "members/list.html")]
 struct MembersPage {
     layout: Layout,
-    account_id: uuid::Uuid,
+    account_id: AccountId,
     account_name: String,
-    me: uuid::Uuid,
+    me: UserId,
     members: Vec<MemberRow>,
     roles: [Role; 4],
     can_manage: bool,
@@ -32,7 +34,7 @@ struct MembersPage {
 #[template(path = "members/personal.html")]
 struct PersonalHintPage {
     layout: Layout,
-    account_id: uuid::Uuid,
+    account_id: AccountId,
     is_owner: bool,
 }
 
@@ -41,7 +43,7 @@ pub async fn show(
     state: web::Data<AppState>,
     member: Member<can::UseAccount>,
 ) -> AppResult<HttpResponse> {
-    if member.membership.account.kind() == AccountKind::Personal {
+    if member.membership.account.kind == AccountKind::Personal {
         return w::page(&PersonalHintPage {
             layout: member.layout()?.section("members"),
             account_id: member.account_id(),
@@ -54,25 +56,39 @@ pub async fn show(
     render(&state, &member, StatusCode::OK, None).await
 }
 
+/// A rule's refusal, as the Team page shows it: its status and sentence.
+pub type Refused = (StatusCode, String);
+
 /// How a Team page action ends: done → its flash message and a redirect to
-/// `to`; refused by a rule (409, e.g. the last Admin) → the Team page with
-/// the reason at the top; anything else is the error it is.
+/// `to`; refused by a rule (e.g. the last Admin) → the Team page with the
+/// reason at the top, under the refusal's status.
 pub async fn after_action<C>(
     state: &AppState,
     member: &Member<C>,
-    result: AppResult<String>,
+    outcome: Result<String, Refused>,
     to: &str,
 ) -> AppResult<HttpResponse> {
-    match result {
+    match outcome {
         Ok(done) => {
             crate::web::session::success(member.session(), done);
             Ok(w::see_other(to))
         }
-        Err(AppError::Conflict(reason)) => {
-            render(state, member, StatusCode::CONFLICT, Some(reason)).await
-        }
-        Err(e) => Err(e),
+        Err(refused) => show_refusal(state, member, refused).await,
     }
+}
+
+/// A rule refused an action of the Team page: the page again with the
+/// reason at the top. A member who is no longer allowed to act (403)
+/// gets the error page instead.
+pub async fn show_refusal<C>(
+    state: &AppState,
+    member: &Member<C>,
+    (status, reason): Refused,
+) -> AppResult<HttpResponse> {
+    if status == StatusCode::FORBIDDEN {
+        return Err(AppError::refused(status, reason));
+    }
+    render(state, member, status, Some(reason)).await
 }
 
 /// The Team page, with `error` shown at the top (e.g. the last-Admin rule).
@@ -84,14 +100,15 @@ pub async fn render<C>(
 ) -> AppResult<HttpResponse> {
     let account_id = member.account_id();
     let can_invite = member.can(Capability::ManageInvites);
-    let (public_url, key) = (state.public_url.clone(), state.invite_link_key.clone());
+    let links = state.invite_links.clone();
+    let now = state.clock.now();
     let (list, invites) = state
         .db(move |conn| {
             let invites = match can_invite {
-                true => invites::pending(conn, account_id, &public_url, &key)?,
+                true => invites::pending(conn, account_id, &links, now)?,
                 false => Vec::new(),
             };
-            Ok((members::list(conn, account_id)?, invites))
+            Ok::<_, diesel::result::Error>((members::list(conn, account_id)?, invites))
         })
         .await?;
     let layout = member.layout()?.section("members").with_error(error);

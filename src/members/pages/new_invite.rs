@@ -5,17 +5,17 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
-use uuid::Uuid;
 
 use crate::AppState;
 use crate::accounts::valid_email;
+use crate::audit::Origin;
 use crate::authz::{Role, can};
+use crate::ids::AccountId;
 use crate::invites::{
     self, DEFAULT_LIFETIME_HOURS, MAX_LIFETIME_HOURS, MIN_LIFETIME_HOURS, NewInvite,
 };
 use crate::web::auth::Member;
-use crate::web::client::ClientInfo;
-use crate::web::error::{AppError, AppResult};
+use crate::web::error::AppResult;
 use crate::web::layout::Layout;
 use crate::web::{self as w, session};
 
@@ -41,7 +41,7 @@ pub struct InviteErrors {
 #[template(path = "invites/new.html")]
 struct NewInvitePage {
     layout: Layout,
-    account_id: Uuid,
+    account_id: AccountId,
     roles: [Role; 4],
     lifetimes: [(i64, &'static str); 6],
     role: String,
@@ -91,7 +91,7 @@ pub struct InviteForm {
 pub async fn create(
     state: web::Data<AppState>,
     member: Member<can::ManageInvites>,
-    client: ClientInfo,
+    origin: Origin,
     form: web::Form<InviteForm>,
 ) -> AppResult<HttpResponse> {
     let form = form.into_inner();
@@ -122,11 +122,11 @@ pub async fn create(
         lifetime_hours,
     };
     let account_id = member.account_id();
-    let actor = member.actor();
-    let key = state.invite_link_key.clone();
+    let cx = member.change(origin, state.clock.now());
+    let links = state.invite_links.clone();
     let created = state
-        .db(move |conn| invites::create(conn, account_id, &new, &actor, &client, &key))
-        .await;
+        .core(move |conn| invites::create(conn, &cx, &new, &links))
+        .await?;
     match created {
         Ok(_) => {
             session::success(
@@ -139,13 +139,13 @@ pub async fn create(
                 "/accounts/{account_id}/members#invites"
             )))
         }
-        Err(AppError::Conflict(message)) => {
+        Err(refused) => {
+            let (status, message) = invites::pages::refusal(&refused);
             let errors = InviteErrors {
                 form: Some(message),
                 ..InviteErrors::default()
             };
-            w::render(StatusCode::CONFLICT, &page(&member, &form, errors)?)
+            w::render(status, &page(&member, &form, errors)?)
         }
-        Err(e) => Err(e),
     }
 }

@@ -14,7 +14,7 @@ use crate::web::{self as w};
 #[template(path = "accounts/dashboard.html")]
 struct DashboardPage {
     layout: Layout,
-    account_id: uuid::Uuid,
+    account_id: crate::ids::AccountId,
     account_name: String,
     is_team: bool,
     is_owner: bool,
@@ -37,7 +37,7 @@ pub async fn show(member: Member<can::UseAccount>) -> AppResult<HttpResponse> {
         layout: member.layout()?.section("dashboard"),
         account_id: account.id,
         account_name: account.name.clone(),
-        is_team: account.kind == "team",
+        is_team: account.is_team(),
         is_owner: account.owner_id == member.user().id,
         role: member.role().label(),
         can_pods: member.can(Capability::UsePods),

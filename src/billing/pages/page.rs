@@ -5,16 +5,16 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
-use uuid::Uuid;
 
 use crate::AppState;
 use crate::authz::can;
 use crate::billing::amount;
 use crate::billing::history::{self, Cursor, Position, Transaction};
+use crate::format::money;
+use crate::ids::AccountId;
 use crate::pods;
 use crate::web::auth::Member;
 use crate::web::error::{AppError, AppResult};
-use crate::web::format::money;
 use crate::web::layout::Layout;
 use crate::web::{self as w};
 
@@ -22,7 +22,7 @@ use crate::web::{self as w};
 #[template(path = "billing/show.html")]
 struct BillingPage {
     layout: Layout,
-    account_id: Uuid,
+    account_id: AccountId,
     balance: String,
     /// At or below zero: Pods cannot start.
     cannot_start: bool,
@@ -77,7 +77,7 @@ pub async fn render<C>(
     let now = state.clock.now();
     let ((running_pods, accrued), page) = state
         .db(move |conn| {
-            Ok((
+            Ok::<_, diesel::result::Error>((
                 pods::accrued_usage(conn, account_id, now)?,
                 history::page(conn, account_id, position)?,
             ))

@@ -4,22 +4,30 @@
 
 use actix_web::{HttpResponse, web};
 use askama::Template;
-use uuid::Uuid;
+use serde::Deserialize;
 
 use crate::AppState;
+use crate::audit::Origin;
 use crate::authz::can;
-use crate::members::{self, MemberRow};
+use crate::ids::{AccountId, UserId};
+use crate::members::{self, MemberRow, pages};
 use crate::web as w;
 use crate::web::auth::Member;
-use crate::web::client::ClientInfo;
 use crate::web::error::{AppError, AppResult};
 use crate::web::layout::Layout;
+
+/// The member in `/accounts/{account_id}/members/{user_id}/…` (the account
+/// comes from `Member`).
+#[derive(Deserialize)]
+pub struct MemberPath {
+    pub user_id: UserId,
+}
 
 #[derive(Template)]
 #[template(path = "members/remove.html")]
 struct ConfirmRemovePage {
     layout: Layout,
-    account_id: Uuid,
+    account_id: AccountId,
     account_name: String,
     target: MemberRow,
 }
@@ -27,9 +35,9 @@ struct ConfirmRemovePage {
 pub async fn confirm(
     state: web::Data<AppState>,
     member: Member<can::ManageMembers>,
-    path: web::Path<(Uuid, Uuid)>,
+    path: web::Path<MemberPath>,
 ) -> AppResult<HttpResponse> {
-    let (account_id, target) = path.into_inner();
+    let (account_id, target) = (member.account_id(), path.user_id);
     let target = state
         .db(move |conn| members::find(conn, account_id, target)?.ok_or(AppError::NotFound))
         .await?;
@@ -44,15 +52,16 @@ pub async fn confirm(
 pub async fn submit(
     state: web::Data<AppState>,
     member: Member<can::ManageMembers>,
-    path: web::Path<(Uuid, Uuid)>,
-    client: ClientInfo,
+    path: web::Path<MemberPath>,
+    origin: Origin,
 ) -> AppResult<HttpResponse> {
-    let (account_id, target) = path.into_inner();
-    let actor = member.actor();
-    let result = state
-        .db(move |conn| members::remove(conn, account_id, &actor, target, &client))
-        .await
-        .map(|removed| format!("{} was removed from the team.", removed.display_name));
-    let to = format!("/accounts/{account_id}/members");
-    members::list::after_action(&state, &member, result, &to).await
+    let target = path.user_id;
+    let cx = member.change(origin, state.clock.now());
+    let outcome = state
+        .core(move |conn| members::remove(conn, &cx, target))
+        .await?
+        .map(|removed| format!("{} was removed from the team.", removed.display_name))
+        .map_err(|refused| pages::refusal(&refused));
+    let to = format!("/accounts/{}/members", member.account_id());
+    pages::team::after_action(&state, &member, outcome, &to).await
 }

@@ -7,14 +7,14 @@ use serde::Deserialize;
 
 use crate::AppState;
 use crate::accounts::valid_email;
+use crate::audit::Origin;
 use crate::authz::can;
 use crate::billing::history::Position;
-use crate::billing::page::{self, Forms};
+use crate::billing::pages::page::{self, Forms};
 use crate::billing::{self, amount};
+use crate::format::money;
 use crate::web::auth::Member;
-use crate::web::client::ClientInfo;
 use crate::web::error::AppResult;
-use crate::web::format::money;
 use crate::web::{self as w, session};
 
 #[derive(Deserialize)]
@@ -26,7 +26,7 @@ pub struct FundsForm {
 pub async fn add_funds(
     state: web::Data<AppState>,
     member: Member<can::ManageBilling>,
-    client: ClientInfo,
+    origin: Origin,
     form: web::Form<FundsForm>,
 ) -> AppResult<HttpResponse> {
     let cents = match amount::parse_funds(&form.amount) {
@@ -48,10 +48,9 @@ pub async fn add_funds(
         }
     };
     let account_id = member.account_id();
-    let actor = member.actor();
-    let now = state.clock.now();
+    let cx = member.change(origin, state.clock.now());
     let balance = state
-        .db(move |conn| billing::add_funds(conn, account_id, cents, &actor, &client, now))
+        .db(move |conn| billing::add_funds(conn, &cx, cents))
         .await?;
     session::success(
         member.session(),
@@ -73,7 +72,7 @@ pub struct EmailForm {
 pub async fn change_email(
     state: web::Data<AppState>,
     member: Member<can::ManageBilling>,
-    client: ClientInfo,
+    origin: Origin,
     form: web::Form<EmailForm>,
 ) -> AppResult<HttpResponse> {
     let email = form.email.trim().to_string();
@@ -93,10 +92,10 @@ pub async fn change_email(
         .await;
     }
     let account_id = member.account_id();
-    let actor = member.actor();
+    let cx = member.change(origin, state.clock.now());
     let new = (!email.is_empty()).then(|| email.clone());
     let changed = state
-        .db(move |conn| billing::change_email(conn, account_id, new.as_deref(), &actor, &client))
+        .db(move |conn| billing::change_email(conn, &cx, new.as_deref()))
         .await?;
     let message = match (changed, email.is_empty()) {
         (false, _) => "The billing email is unchanged.".to_string(),

@@ -37,7 +37,7 @@ pub fn defuse(cell: &str) -> String {
 
 fn record(e: &EntryRow) -> [String; 9] {
     [
-        crate::web::format::rfc3339(&e.occurred_at),
+        crate::format::rfc3339(&e.occurred_at),
         e.actor_id.map(|id| id.to_string()).unwrap_or_default(),
         e.actor_email.clone().unwrap_or_default(),
         e.action.clone(),
@@ -96,7 +96,7 @@ pub async fn download(
         let (filter, after) = (p.filter.clone(), p.after);
         let rows = p
             .state
-            .db(move |conn| Ok(query::batch(conn, account_id, &filter, after, BATCH)?))
+            .db(move |conn| query::batch(conn, account_id, &filter, after, BATCH))
             .await;
         let rows = match rows {
             Ok(rows) => rows,

@@ -6,55 +6,47 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use askama::Template;
-use uuid::Uuid;
 
 use crate::AppState;
+use crate::audit::{Change, Origin};
 use crate::authz::can;
-use crate::pods::list::{self, PodForm};
-use crate::pods::transitions::{self, Context, Outcome};
-use crate::pods::{self, Pod, duration_label};
+use crate::format::money;
+use crate::ids::{AccountId, PodId};
+use crate::pods::pages::list::{self, PodForm};
+use crate::pods::pages::{PodPath, refusal};
+use crate::pods::transitions::{self, Outcome};
+use crate::pods::{self, Pod, PodsError, duration_label};
 use crate::web::auth::Member;
-use crate::web::client::ClientInfo;
-use crate::web::error::{AppError, AppResult};
-use crate::web::format::money;
+use crate::web::error::AppResult;
 use crate::web::layout::Layout;
 use crate::web::{self as w, session};
 
-type Transition = fn(&mut diesel::PgConnection, &Context<'_>, Uuid) -> AppResult<Outcome>;
+type Transition = fn(&mut diesel::PgConnection, &Change, PodId) -> Result<Outcome, PodsError>;
 
 /// Runs `transition` on the Pod in the URL; `done` words the success.
 async fn run(
     state: web::Data<AppState>,
     member: Member<can::ManagePods>,
-    path: web::Path<(Uuid, Uuid)>,
-    client: ClientInfo,
+    path: web::Path<PodPath>,
+    origin: Origin,
     transition: Transition,
     done: fn(&Outcome) -> String,
 ) -> AppResult<HttpResponse> {
-    let (account_id, pod_id) = path.into_inner();
-    let actor = member.actor();
-    let now = state.clock.now();
+    let pod_id = path.pod_id;
+    let cx = member.change(origin, state.clock.now());
     let result = state
-        .db(move |conn| {
-            let cx = Context {
-                account_id,
-                actor: &actor,
-                client: &client,
-                now,
-            };
-            transition(conn, &cx, pod_id)
-        })
-        .await;
+        .core(move |conn| transition(conn, &cx, pod_id))
+        .await?;
     match result {
         Ok(outcome) => {
             session::success(member.session(), done(&outcome));
+            let account_id = member.account_id();
             Ok(w::see_other(&format!("/accounts/{account_id}/pods")))
         }
-        Err(AppError::Conflict(message)) => {
-            let form = PodForm::default();
-            list::render(&state, &member, StatusCode::CONFLICT, form, Some(message)).await
+        Err(refused) => {
+            let (status, message) = refusal(&refused);
+            list::render(&state, &member, status, PodForm::default(), Some(message)).await
         }
-        Err(e) => Err(e),
     }
 }
 
@@ -72,10 +64,10 @@ fn charged(o: &Outcome) -> String {
 pub async fn start(
     state: web::Data<AppState>,
     member: Member<can::ManagePods>,
-    path: web::Path<(Uuid, Uuid)>,
-    client: ClientInfo,
+    path: web::Path<PodPath>,
+    origin: Origin,
 ) -> AppResult<HttpResponse> {
-    run(state, member, path, client, transitions::start, |o| {
+    run(state, member, path, origin, transitions::start, |o| {
         format!(
             "{} is running, at {}/h.",
             o.pod.name,
@@ -88,10 +80,10 @@ pub async fn start(
 pub async fn stop(
     state: web::Data<AppState>,
     member: Member<can::ManagePods>,
-    path: web::Path<(Uuid, Uuid)>,
-    client: ClientInfo,
+    path: web::Path<PodPath>,
+    origin: Origin,
 ) -> AppResult<HttpResponse> {
-    run(state, member, path, client, transitions::stop, |o| {
+    run(state, member, path, origin, transitions::stop, |o| {
         format!("{} is stopped.{}", o.pod.name, charged(o))
     })
     .await
@@ -101,7 +93,7 @@ pub async fn stop(
 #[template(path = "pods/terminate.html")]
 struct ConfirmTerminatePage {
     layout: Layout,
-    account_id: Uuid,
+    account_id: AccountId,
     pod: Pod,
     gpus: String,
     /// What terminating now would charge (a running Pod's current run).
@@ -111,11 +103,11 @@ struct ConfirmTerminatePage {
 pub async fn confirm_terminate(
     state: web::Data<AppState>,
     member: Member<can::ManagePods>,
-    path: web::Path<(Uuid, Uuid)>,
+    path: web::Path<PodPath>,
 ) -> AppResult<HttpResponse> {
-    let (account_id, pod_id) = path.into_inner();
+    let (account_id, pod_id) = (member.account_id(), path.pod_id);
     let pod = state
-        .db(move |conn| Ok(pods::find_pod(conn, account_id, pod_id)?))
+        .db(move |conn| pods::find_pod(conn, account_id, pod_id))
         .await?;
     if pod.is_terminated() {
         let message = format!("{} is already terminated.", pod.name);
@@ -141,10 +133,10 @@ pub async fn confirm_terminate(
 pub async fn terminate(
     state: web::Data<AppState>,
     member: Member<can::ManagePods>,
-    path: web::Path<(Uuid, Uuid)>,
-    client: ClientInfo,
+    path: web::Path<PodPath>,
+    origin: Origin,
 ) -> AppResult<HttpResponse> {
-    run(state, member, path, client, transitions::terminate, |o| {
+    run(state, member, path, origin, transitions::terminate, |o| {
         format!("{} is terminated.{}", o.pod.name, charged(o))
     })
     .await

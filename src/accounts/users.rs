@@ -1,0 +1,147 @@
+//! Signing up, in and out, as the database sees them: the user, their
+//! personal account and its Admin membership in one transaction; the
+//! throttle and the audit entries of every sign-in attempt.
+
+use diesel::prelude::*;
+use time::OffsetDateTime;
+
+use crate::accounts::models::{self, User};
+use crate::accounts::{AccountsError, throttle};
+use crate::audit::{self, Action, Actor, Origin, SignInFailure};
+use crate::authz::{AccountKind, Role};
+use crate::db::schema::{accounts, memberships, users};
+use crate::ids::{AccountId, UserId};
+
+pub struct NewUser<'a> {
+    pub email: &'a str,
+    pub display_name: &'a str,
+    pub password_hash: &'a str,
+}
+
+/// Creates the user, their personal account and its Admin membership.
+/// `EmailTaken` when the email is taken (in any letter case).
+pub fn sign_up(
+    conn: &mut PgConnection,
+    new: &NewUser<'_>,
+    origin: &Origin,
+) -> Result<(UserId, AccountId), AccountsError> {
+    let result = conn.transaction(|conn| {
+        let user_id = UserId::new();
+        let account_id = AccountId::new();
+        diesel::insert_into(users::table)
+            .values((
+                users::id.eq(user_id),
+                users::email.eq(new.email),
+                users::display_name.eq(new.display_name),
+                users::password_hash.eq(new.password_hash),
+            ))
+            .execute(conn)?;
+        diesel::insert_into(accounts::table)
+            .values((
+                accounts::id.eq(account_id),
+                accounts::kind.eq(AccountKind::Personal),
+                accounts::name.eq(new.display_name),
+                accounts::owner_id.eq(user_id),
+            ))
+            .execute(conn)?;
+        diesel::insert_into(memberships::table)
+            .values((
+                memberships::account_id.eq(account_id),
+                memberships::user_id.eq(user_id),
+                memberships::role.eq(Role::Admin),
+            ))
+            .execute(conn)?;
+        audit::record(
+            conn,
+            Some(account_id),
+            Some(&Actor::user(user_id, new.email)),
+            origin,
+            Action::UserSignedUp {
+                user: user_id,
+                display_name: new.display_name.to_string(),
+            },
+        )?;
+        Ok((user_id, account_id))
+    });
+    match result {
+        Err(diesel::result::Error::DatabaseError(
+            diesel::result::DatabaseErrorKind::UniqueViolation,
+            _,
+        )) => Err(AccountsError::EmailTaken),
+        other => other.map_err(AccountsError::Db),
+    }
+}
+
+/// What a sign-in attempt finds before the password is checked.
+pub enum Attempt {
+    /// Too many failures: wait this many seconds.
+    Locked { retry_after: u64 },
+    /// The user with that email, if any (checked against a dummy hash
+    /// otherwise, so timing reveals nothing).
+    Open(Option<User>),
+}
+
+pub fn begin_sign_in(
+    conn: &mut PgConnection,
+    email: &str,
+    origin: &Origin,
+    now: OffsetDateTime,
+) -> QueryResult<Attempt> {
+    let keys = throttle::keys(email, origin);
+    if let Some(retry_after) = throttle::retry_after(conn, &keys, now)? {
+        return Ok(Attempt::Locked { retry_after });
+    }
+    Ok(Attempt::Open(models::find_user_by_email(conn, email)?))
+}
+
+/// A right password: the email's failures are forgiven, and it is audited.
+pub fn signed_in(conn: &mut PgConnection, user: &User, origin: &Origin) -> QueryResult<()> {
+    conn.transaction(|conn| {
+        throttle::clear(conn, &throttle::email_key(&user.email))?;
+        audit::record(
+            conn,
+            None,
+            Some(&Actor::user(user.id, &user.email)),
+            origin,
+            Action::UserSignedIn { user: user.id },
+        )
+    })
+}
+
+/// A refused sign-in: counted against the email and the address, and
+/// audited with the email as typed.
+pub fn sign_in_failed(
+    conn: &mut PgConnection,
+    email: &str,
+    origin: &Origin,
+    now: OffsetDateTime,
+) -> QueryResult<()> {
+    conn.transaction(|conn| {
+        let [email_key, ip_key] = throttle::keys(email, origin);
+        throttle::record_failure(conn, &email_key, throttle::EMAIL_LIMIT, now)?;
+        throttle::record_failure(conn, &ip_key, throttle::IP_LIMIT, now)?;
+        let actor = Actor {
+            id: None,
+            email: email.chars().take(254).collect(),
+        };
+        audit::record(
+            conn,
+            None,
+            Some(&actor),
+            origin,
+            Action::UserSignInFailed {
+                reason: SignInFailure::BadCredentials,
+            },
+        )
+    })
+}
+
+pub fn signed_out(conn: &mut PgConnection, user: &User, origin: &Origin) -> QueryResult<()> {
+    audit::record(
+        conn,
+        None,
+        Some(&Actor::user(user.id, &user.email)),
+        origin,
+        Action::UserSignedOut { user: user.id },
+    )
+}

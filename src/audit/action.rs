@@ -1,0 +1,337 @@
+//! Every action the audit log records, typed. `ActionKind` names an
+//! action (the filter's list, the CSV, the page); `Action` is one
+//! happening with its resource and details, serialised into the entry's
+//! jsonb `details` (the resource id goes to its own column).
+
+use serde::Serialize;
+
+use crate::authz::Role;
+use crate::ids::{AccountId, InviteId, PodId, UserId};
+
+macro_rules! action_kinds {
+    ($($kind:ident = $name:literal on $resource:literal),* $(,)?) => {
+        /// The name of an action, without its details.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum ActionKind { $($kind),* }
+
+        impl ActionKind {
+            pub const ALL: &'static [ActionKind] = &[$(ActionKind::$kind),*];
+
+            /// As stored in `audit_entries.action` and sent by the filter.
+            pub fn name(self) -> &'static str {
+                match self { $(ActionKind::$kind => $name),* }
+            }
+
+            /// The type of resource an entry of this action is about.
+            pub fn resource_type(self) -> &'static str {
+                match self { $(ActionKind::$kind => $resource),* }
+            }
+        }
+    };
+}
+
+action_kinds! {
+    AccountConverted = "account.converted" on "account",
+    AccountRenamed = "account.renamed" on "account",
+    BillingEmailChanged = "billing.email_changed" on "billing",
+    BillingFundsAdded = "billing.funds_added" on "billing",
+    BillingUsageCharged = "billing.usage_charged" on "billing",
+    InviteAcceptFailed = "invite.accept_failed" on "invite",
+    InviteAccepted = "invite.accepted" on "invite",
+    InviteCreated = "invite.created" on "invite",
+    InviteRegenerated = "invite.regenerated" on "invite",
+    InviteRevoked = "invite.revoked" on "invite",
+    MemberJoined = "member.joined" on "member",
+    MemberLeft = "member.left" on "member",
+    MemberRemoved = "member.removed" on "member",
+    MemberRoleChanged = "member.role_changed" on "member",
+    PodCreated = "pod.created" on "pod",
+    PodStarted = "pod.started" on "pod",
+    PodStopped = "pod.stopped" on "pod",
+    PodTerminated = "pod.terminated" on "pod",
+    UserSignedUp = "user.signed_up" on "user",
+    UserSignedIn = "user.signed_in" on "user",
+    UserSignInFailed = "user.sign_in_failed" on "user",
+    UserSignedOut = "user.signed_out" on "user",
+}
+
+/// Every resource type entries refer to.
+pub const RESOURCE_TYPES: &[&str] = &["account", "billing", "invite", "member", "pod", "user"];
+
+impl ActionKind {
+    pub fn parse(name: &str) -> Option<ActionKind> {
+        ActionKind::ALL.iter().copied().find(|k| k.name() == name)
+    }
+
+    /// Sign-ins and sign-outs belong to no account: an account's log (and
+    /// its filter) never holds them.
+    pub fn in_account_log(self) -> bool {
+        !matches!(
+            self,
+            ActionKind::UserSignedIn | ActionKind::UserSignInFailed | ActionKind::UserSignedOut
+        )
+    }
+
+    /// The actions an account's log can hold, for the filter's list.
+    pub fn account_log() -> impl Iterator<Item = ActionKind> {
+        ActionKind::ALL
+            .iter()
+            .copied()
+            .filter(|k| k.in_account_log())
+    }
+}
+
+/// Why a sign-in was refused, as recorded.
+#[derive(Debug, Clone, Copy, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SignInFailure {
+    BadCredentials,
+}
+
+/// One happening: its resource (a field the details leave out) and its
+/// details (every other field, as a JSON object).
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+pub enum Action {
+    AccountConverted {
+        #[serde(skip)]
+        account: AccountId,
+        name: String,
+        old_name: String,
+    },
+    AccountRenamed {
+        #[serde(skip)]
+        account: AccountId,
+        old_name: String,
+        new_name: String,
+    },
+    BillingEmailChanged {
+        #[serde(skip)]
+        account: AccountId,
+        old_email: Option<String>,
+        new_email: Option<String>,
+    },
+    BillingFundsAdded {
+        #[serde(skip)]
+        account: AccountId,
+        amount_cents: i64,
+        balance_cents: i64,
+    },
+    BillingUsageCharged {
+        #[serde(skip)]
+        account: AccountId,
+        pod_id: PodId,
+        running_seconds: i64,
+        /// Negative: what left the balance.
+        amount_cents: i64,
+        balance_cents: i64,
+    },
+    InviteAcceptFailed {
+        /// None when no invite has the link.
+        #[serde(skip)]
+        invite: Option<InviteId>,
+        reason: &'static str,
+    },
+    InviteAccepted {
+        #[serde(skip)]
+        invite: InviteId,
+        role: Role,
+        invite_id: InviteId,
+        invited_by: UserId,
+    },
+    InviteCreated {
+        #[serde(skip)]
+        invite: InviteId,
+        role: Role,
+        email: Option<String>,
+        expires_at: String,
+    },
+    InviteRegenerated {
+        #[serde(skip)]
+        invite: InviteId,
+        role: Role,
+        email: Option<String>,
+    },
+    InviteRevoked {
+        #[serde(skip)]
+        invite: InviteId,
+        role: Role,
+        email: Option<String>,
+    },
+    MemberJoined {
+        #[serde(skip)]
+        member: UserId,
+        role: Role,
+        invite_id: InviteId,
+        invited_by: UserId,
+    },
+    MemberLeft {
+        #[serde(skip)]
+        member: UserId,
+        role: Role,
+    },
+    MemberRemoved {
+        #[serde(skip)]
+        member: UserId,
+        email: String,
+        role: Role,
+    },
+    MemberRoleChanged {
+        #[serde(skip)]
+        member: UserId,
+        email: String,
+        old_role: Role,
+        new_role: Role,
+    },
+    PodCreated {
+        #[serde(skip)]
+        pod: PodId,
+        name: String,
+        gpu_type: String,
+        gpu_count: i32,
+        image: String,
+        hourly_price_cents: i64,
+        status: &'static str,
+    },
+    PodStarted {
+        #[serde(skip)]
+        pod: PodId,
+        from: &'static str,
+        to: &'static str,
+        balance_cents: i64,
+    },
+    PodStopped {
+        #[serde(skip)]
+        pod: PodId,
+        from: &'static str,
+        to: &'static str,
+        running_seconds: i64,
+        charged_cents: i64,
+    },
+    PodTerminated {
+        #[serde(skip)]
+        pod: PodId,
+        from: String,
+        to: &'static str,
+        running_seconds: i64,
+        charged_cents: i64,
+    },
+    UserSignedUp {
+        #[serde(skip)]
+        user: UserId,
+        display_name: String,
+    },
+    UserSignedIn {
+        #[serde(skip)]
+        user: UserId,
+    },
+    UserSignInFailed {
+        reason: SignInFailure,
+    },
+    UserSignedOut {
+        #[serde(skip)]
+        user: UserId,
+    },
+}
+
+impl Action {
+    pub fn kind(&self) -> ActionKind {
+        use ActionKind as K;
+        match self {
+            Action::AccountConverted { .. } => K::AccountConverted,
+            Action::AccountRenamed { .. } => K::AccountRenamed,
+            Action::BillingEmailChanged { .. } => K::BillingEmailChanged,
+            Action::BillingFundsAdded { .. } => K::BillingFundsAdded,
+            Action::BillingUsageCharged { .. } => K::BillingUsageCharged,
+            Action::InviteAcceptFailed { .. } => K::InviteAcceptFailed,
+            Action::InviteAccepted { .. } => K::InviteAccepted,
+            Action::InviteCreated { .. } => K::InviteCreated,
+            Action::InviteRegenerated { .. } => K::InviteRegenerated,
+            Action::InviteRevoked { .. } => K::InviteRevoked,
+            Action::MemberJoined { .. } => K::MemberJoined,
+            Action::MemberLeft { .. } => K::MemberLeft,
+            Action::MemberRemoved { .. } => K::MemberRemoved,
+            Action::MemberRoleChanged { .. } => K::MemberRoleChanged,
+            Action::PodCreated { .. } => K::PodCreated,
+            Action::PodStarted { .. } => K::PodStarted,
+            Action::PodStopped { .. } => K::PodStopped,
+            Action::PodTerminated { .. } => K::PodTerminated,
+            Action::UserSignedUp { .. } => K::UserSignedUp,
+            Action::UserSignedIn { .. } => K::UserSignedIn,
+            Action::UserSignInFailed { .. } => K::UserSignInFailed,
+            Action::UserSignedOut { .. } => K::UserSignedOut,
+        }
+    }
+
+    /// The id of the resource the entry is about, as stored.
+    pub fn resource_id(&self) -> Option<String> {
+        match self {
+            Action::AccountConverted { account, .. }
+            | Action::AccountRenamed { account, .. }
+            | Action::BillingEmailChanged { account, .. }
+            | Action::BillingFundsAdded { account, .. }
+            | Action::BillingUsageCharged { account, .. } => Some(account.to_string()),
+            Action::InviteAcceptFailed { invite, .. } => invite.map(|id| id.to_string()),
+            Action::InviteAccepted { invite, .. }
+            | Action::InviteCreated { invite, .. }
+            | Action::InviteRegenerated { invite, .. }
+            | Action::InviteRevoked { invite, .. } => Some(invite.to_string()),
+            Action::MemberJoined { member, .. }
+            | Action::MemberLeft { member, .. }
+            | Action::MemberRemoved { member, .. }
+            | Action::MemberRoleChanged { member, .. } => Some(member.to_string()),
+            Action::PodCreated { pod, .. }
+            | Action::PodStarted { pod, .. }
+            | Action::PodStopped { pod, .. }
+            | Action::PodTerminated { pod, .. } => Some(pod.to_string()),
+            Action::UserSignedUp { user, .. }
+            | Action::UserSignedIn { user }
+            | Action::UserSignedOut { user } => Some(user.to_string()),
+            Action::UserSignInFailed { .. } => None,
+        }
+    }
+
+    /// The details column: every field but the resource.
+    pub fn details(&self) -> serde_json::Value {
+        serde_json::to_value(self).unwrap_or_else(|_| serde_json::json!({}))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_action_has_one_name_and_a_known_resource_type() {
+        for (i, kind) in ActionKind::ALL.iter().enumerate() {
+            assert_eq!(ActionKind::parse(kind.name()), Some(*kind));
+            assert!(RESOURCE_TYPES.contains(&kind.resource_type()), "{kind:?}");
+            assert!(kind.name().starts_with(kind.resource_type()), "{kind:?}");
+            assert!(
+                ActionKind::ALL[i + 1..]
+                    .iter()
+                    .all(|k| k.name() != kind.name())
+            );
+        }
+        assert_eq!(ActionKind::parse("user.deleted"), None);
+    }
+
+    #[test]
+    fn details_leave_the_resource_out() {
+        let member = UserId::new();
+        let action = Action::MemberRoleChanged {
+            member,
+            email: "bob@example.com".into(),
+            old_role: Role::Dev,
+            new_role: Role::Admin,
+        };
+        assert_eq!(action.kind().name(), "member.role_changed");
+        assert_eq!(action.resource_id(), Some(member.to_string()));
+        assert_eq!(
+            action.details(),
+            serde_json::json!({"email": "bob@example.com", "old_role": "dev", "new_role": "admin"})
+        );
+        let signed_in = Action::UserSignedIn { user: member };
+        assert_eq!(signed_in.details(), serde_json::json!({}));
+    }
+}

@@ -1,0 +1,4 @@
+//! The Audit logs page and its CSV export (Admin).
+
+pub mod export;
+pub mod page;

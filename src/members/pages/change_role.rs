@@ -1,0 +1,59 @@
+//! POST /accounts/{id}/members/{user_id}/role: an Admin changes a role.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, web};
+use serde::Deserialize;
+
+use crate::AppState;
+use crate::audit::Origin;
+use crate::authz::{Role, can};
+use crate::members::{self, pages};
+use crate::web::auth::Member;
+use crate::web::error::AppResult;
+use crate::web::session;
+
+#[derive(Deserialize)]
+pub struct RoleForm {
+    #[serde(default)]
+    role: String,
+}
+
+pub async fn submit(
+    state: web::Data<AppState>,
+    member: Member<can::ManageMembers>,
+    path: web::Path<pages::remove::MemberPath>,
+    origin: Origin,
+    form: web::Form<RoleForm>,
+) -> AppResult<HttpResponse> {
+    let target = path.user_id;
+    let Some(new_role) = Role::parse(&form.role) else {
+        let error = "Choose one of the roles: Basic, Billing, Dev or Admin.".to_string();
+        return pages::team::render(&state, &member, StatusCode::BAD_REQUEST, Some(error)).await;
+    };
+    let cx = member.change(origin, state.clock.now());
+    let changed = state
+        .core(move |conn| members::change_role(conn, &cx, target, new_role))
+        .await?;
+    let was = match changed {
+        Ok(was) => was,
+        Err(refused) => {
+            return pages::team::show_refusal(&state, &member, pages::refusal(&refused)).await;
+        }
+    };
+    let who = was.display_name;
+    let message = if was.role == new_role {
+        format!("{who} already has the {new_role} role.")
+    } else {
+        format!("{who} is now {new_role} (was {}).", was.role)
+    };
+    let level = if was.role == new_role {
+        session::FlashLevel::Info
+    } else {
+        session::FlashLevel::Success
+    };
+    session::flash(member.session(), level, message);
+    let account_id = member.account_id();
+    Ok(crate::web::see_other(&format!(
+        "/accounts/{account_id}/members"
+    )))
+}
