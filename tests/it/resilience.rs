@@ -15,7 +15,7 @@ use crate::support::{Browser, PASSWORD, Server, TestApp, assert_redirect_to, tes
 async fn two_nodes_share_sessions_throttles_and_invites() {
     let server = Server::get();
     let db = server.create_database();
-    let mut settings = test_settings(server.url(&db));
+    let mut settings = test_settings(server.serving_url(&db));
     // Behind one load balancer both nodes have the same public URL and key.
     settings.public_url = Some("http://console.example".into());
     let node_a = TestApp::spawn_with(settings.clone(), String::new()).await;
@@ -69,9 +69,8 @@ async fn no_action_is_acknowledged_without_its_audit_entry() {
     // Durable commits: an immediate stop is a crash, and with
     // synchronous_commit off a crash may lose acknowledged transactions.
     let mut cluster = LocalCluster::start(&dir, ClusterOptions { fsync: true }).unwrap();
-    let url = cluster.database_url("postgres");
-    team_console::db::migrate(&mut PgConnection::establish(&url).unwrap()).unwrap();
-    let app = TestApp::spawn_with(test_settings(url.clone()), String::new()).await;
+    let urls = crate::support::database::local_database(&cluster);
+    let app = TestApp::spawn_with(test_settings(urls.serving), String::new()).await;
     let admin = app.signed_up_user("Alice").await;
     let team = app.convert_to_team(&admin, "Acme GPU").await;
     admin.browser.csrf().await;
@@ -118,7 +117,7 @@ async fn no_action_is_acknowledged_without_its_audit_entry() {
     );
     assert!(acknowledged.len() < 60, "the outage was noticed");
 
-    let mut conn = PgConnection::establish(&url).unwrap();
+    let mut conn = PgConnection::establish(&cluster.database_url("team_console")).unwrap();
     let rows: Vec<(uuid::Uuid, Option<String>)> = invites::table
         .select((invites::id, invites::email))
         .load(&mut conn)
