@@ -156,13 +156,13 @@ async fn no_action_is_acknowledged_without_its_audit_entry() {
 }
 
 /// The real binary, on its own data folder (embedded PostgreSQL).
-struct Console {
+pub(crate) struct Console {
     child: Child,
     address: String,
 }
 
 impl Console {
-    fn start(data_dir: &std::path::Path, extra_env: &[(&str, &str)]) -> Console {
+    pub(crate) fn start(data_dir: &std::path::Path, extra_env: &[(&str, &str)]) -> Console {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -213,11 +213,11 @@ impl Console {
         }
     }
 
-    fn signal(&self, signal: nix::sys::signal::Signal) {
+    pub(crate) fn signal(&self, signal: nix::sys::signal::Signal) {
         nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.child.id() as i32), signal).unwrap();
     }
 
-    fn wait_exit(&mut self) -> std::process::ExitStatus {
+    pub(crate) fn wait_exit(&mut self) -> std::process::ExitStatus {
         let started = Instant::now();
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
@@ -227,6 +227,26 @@ impl Console {
                 started.elapsed() < Duration::from_secs(60),
                 "console did not exit"
             );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+/// A test that fails with the console still running stops it (and so its
+/// PostgreSQL) instead of leaving both behind.
+impl Drop for Console {
+    fn drop(&mut self) {
+        if !matches!(self.child.try_wait(), Ok(None)) {
+            return;
+        }
+        self.signal(nix::sys::signal::Signal::SIGTERM);
+        let started = Instant::now();
+        while matches!(self.child.try_wait(), Ok(None)) {
+            if started.elapsed() > Duration::from_secs(30) {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                return;
+            }
             std::thread::sleep(Duration::from_millis(50));
         }
     }
