@@ -36,6 +36,17 @@ pub struct Options {
     #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
 
+    /// PostgreSQL URL to apply the migrations with: a role that owns the
+    /// tables, so that DATABASE_URL's role can be one that only uses them.
+    /// Defaults to DATABASE_URL.
+    #[arg(
+        long,
+        env = "MIGRATION_DATABASE_URL",
+        hide_env_values = true,
+        requires = "database_url"
+    )]
+    pub migration_database_url: Option<String>,
+
     /// Folder for the console's own data: the embedded PostgreSQL cluster
     /// and the generated secret key.
     #[arg(long, env = "DATA_DIR", default_value = "./data")]

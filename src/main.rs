@@ -1,12 +1,14 @@
 //! `team-console [serve|migrate|bench]`: parse configuration, provide a
-//! database (the given one, or a local cluster in DATA_DIR), migrate it,
-//! run. `bench` brings its own throwaway cluster.
+//! database (the given one, or a local cluster in DATA_DIR), migrate it as
+//! the owner role, serve as the serving role. `bench` brings its own
+//! throwaway cluster.
 
 use anyhow::Context;
 use clap::Parser;
 use diesel::{Connection, PgConnection};
 use team_console::Application;
 use team_console::config::{Cli, Command};
+use team_console::db::roles::DatabaseUrls;
 use team_console::db::{self, local_cluster::LocalCluster};
 
 /// The database the console creates in its own local cluster.
@@ -38,24 +40,25 @@ fn main() -> anyhow::Result<()> {
     }
 
     let mut cluster = None;
-    let database_url = match &options.database_url {
-        Some(url) => url.clone(),
+    let urls = match &options.database_url {
+        Some(url) => DatabaseUrls {
+            migration: options
+                .migration_database_url
+                .clone()
+                .unwrap_or(url.clone()),
+            serving: url.clone(),
+        },
         None => {
             let local =
                 LocalCluster::start(&options.data_dir.join("postgres"), Default::default())?;
-            db::ensure_database(&local.database_url("postgres"), LOCAL_DATABASE)
-                .context("creating the console's database in the local cluster")?;
-            let url = local.database_url(LOCAL_DATABASE);
+            let urls = db::roles::local_database(&local, LOCAL_DATABASE)
+                .context("creating the console's database and roles in the local cluster")?;
             cluster = Some(local);
-            url
+            urls
         }
     };
 
-    let result = run(
-        cli.command.unwrap_or(Command::Serve),
-        &options,
-        database_url,
-    );
+    let result = run(cli.command.unwrap_or(Command::Serve), &options, urls);
     if let Some(mut cluster) = cluster {
         if let Err(e) = cluster.stop() {
             tracing::error!(error = %e, "could not stop the local PostgreSQL cluster");
@@ -69,16 +72,18 @@ fn main() -> anyhow::Result<()> {
 fn run(
     command: Command,
     options: &team_console::config::Options,
-    database_url: String,
+    urls: DatabaseUrls,
 ) -> anyhow::Result<()> {
-    let mut conn = PgConnection::establish(&database_url).context("connecting to the database")?;
+    let mut conn = PgConnection::establish(&urls.migration)
+        .context("connecting to the database to migrate")?;
     db::migrate(&mut conn)?;
+    db::roles::grant_to_serving_role(&mut conn, &urls.serving)?;
     drop(conn);
     if command == Command::Migrate {
         tracing::info!("database migrated");
         return Ok(());
     }
-    let settings = options.settings(database_url)?;
+    let settings = options.settings(urls.serving)?;
     actix_web::rt::System::new().block_on(async move {
         let app = Application::build(settings)?;
         tracing::info!(

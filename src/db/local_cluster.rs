@@ -160,13 +160,21 @@ impl LocalCluster {
         Ok(cluster)
     }
 
-    /// libpq URL for database `dbname` through the Unix socket.
+    /// libpq URL for database `dbname` through the Unix socket, as the
+    /// superuser `postgres`.
     pub fn database_url(&self, dbname: &str) -> String {
+        self.database_url_as("postgres", dbname)
+    }
+
+    /// libpq URL for database `dbname` through the Unix socket, as `user`
+    /// (no password: the socket trusts whoever can reach it).
+    pub fn database_url_as(&self, user: &str, dbname: &str) -> String {
         let host = percent_encode(self.run_dir.as_os_str().as_encoded_bytes());
+        let user = percent_encode(user.as_bytes());
         let db = percent_encode(dbname.as_bytes());
         // The port names the socket file; spelled out so a PGPORT in the
         // environment cannot redirect libpq.
-        format!("postgres://postgres@/{db}?host={host}&port=5432")
+        format!("postgres://{user}@/{db}?host={host}&port=5432")
     }
 
     /// Fast shutdown (pg_ctl stop -m fast -w); idempotent.

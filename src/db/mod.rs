@@ -1,7 +1,9 @@
-//! The database: the connection pool, embedded migrations, and the local
-//! cluster the console runs when no DATABASE_URL is given.
+//! The database: the connection pool, embedded migrations, the roles that
+//! migrate and serve, and the local cluster the console runs when no
+//! DATABASE_URL is given.
 
 pub mod local_cluster;
+pub mod roles;
 pub mod schema;
 
 use std::sync::Arc;

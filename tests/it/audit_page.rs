@@ -573,7 +573,7 @@ async fn the_pools_connections_keep_one_generic_plan_per_statement() {
         plan_cache_mode: String,
     }
     let app = TestApp::spawn().await;
-    let pool = team_console::db::pool(&app.db_url, 1);
+    let pool = team_console::db::pool(&app.serving_url, 1);
     let mut conn = pool.get().unwrap();
     let setting = diesel::sql_query("SHOW plan_cache_mode")
         .get_result::<Setting>(&mut conn)

@@ -8,6 +8,7 @@ mod audit_log;
 mod audit_page;
 mod billing;
 mod browser;
+mod db_privileges;
 mod health;
 mod invites;
 mod matrix;

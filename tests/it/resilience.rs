@@ -15,7 +15,7 @@ use crate::support::{Browser, PASSWORD, Server, TestApp, assert_redirect_to, tes
 async fn two_nodes_share_sessions_throttles_and_invites() {
     let server = Server::get();
     let db = server.create_database();
-    let mut settings = test_settings(server.url(&db));
+    let mut settings = test_settings(server.serving_url(&db));
     // Behind one load balancer both nodes have the same public URL and key.
     settings.public_url = Some("http://console.example".into());
     let node_a = TestApp::spawn_with(settings.clone(), String::new()).await;
@@ -69,9 +69,8 @@ async fn no_action_is_acknowledged_without_its_audit_entry() {
     // Durable commits: an immediate stop is a crash, and with
     // synchronous_commit off a crash may lose acknowledged transactions.
     let mut cluster = LocalCluster::start(&dir, ClusterOptions { fsync: true }).unwrap();
-    let url = cluster.database_url("postgres");
-    team_console::db::migrate(&mut PgConnection::establish(&url).unwrap()).unwrap();
-    let app = TestApp::spawn_with(test_settings(url.clone()), String::new()).await;
+    let urls = crate::support::database::local_database(&cluster);
+    let app = TestApp::spawn_with(test_settings(urls.serving), String::new()).await;
     let admin = app.signed_up_user("Alice").await;
     let team = app.convert_to_team(&admin, "Acme GPU").await;
     admin.browser.csrf().await;
@@ -118,7 +117,7 @@ async fn no_action_is_acknowledged_without_its_audit_entry() {
     );
     assert!(acknowledged.len() < 60, "the outage was noticed");
 
-    let mut conn = PgConnection::establish(&url).unwrap();
+    let mut conn = PgConnection::establish(&cluster.database_url("team_console")).unwrap();
     let rows: Vec<(uuid::Uuid, Option<String>)> = invites::table
         .select((invites::id, invites::email))
         .load(&mut conn)
@@ -157,13 +156,13 @@ async fn no_action_is_acknowledged_without_its_audit_entry() {
 }
 
 /// The real binary, on its own data folder (embedded PostgreSQL).
-struct Console {
+pub(crate) struct Console {
     child: Child,
     address: String,
 }
 
 impl Console {
-    fn start(data_dir: &std::path::Path, extra_env: &[(&str, &str)]) -> Console {
+    pub(crate) fn start(data_dir: &std::path::Path, extra_env: &[(&str, &str)]) -> Console {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -214,11 +213,11 @@ impl Console {
         }
     }
 
-    fn signal(&self, signal: nix::sys::signal::Signal) {
+    pub(crate) fn signal(&self, signal: nix::sys::signal::Signal) {
         nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.child.id() as i32), signal).unwrap();
     }
 
-    fn wait_exit(&mut self) -> std::process::ExitStatus {
+    pub(crate) fn wait_exit(&mut self) -> std::process::ExitStatus {
         let started = Instant::now();
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
@@ -228,6 +227,26 @@ impl Console {
                 started.elapsed() < Duration::from_secs(60),
                 "console did not exit"
             );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+/// A test that fails with the console still running stops it (and so its
+/// PostgreSQL) instead of leaving both behind.
+impl Drop for Console {
+    fn drop(&mut self) {
+        if !matches!(self.child.try_wait(), Ok(None)) {
+            return;
+        }
+        self.signal(nix::sys::signal::Signal::SIGTERM);
+        let started = Instant::now();
+        while matches!(self.child.try_wait(), Ok(None)) {
+            if started.elapsed() > Duration::from_secs(30) {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                return;
+            }
             std::thread::sleep(Duration::from_millis(50));
         }
     }

@@ -158,7 +158,7 @@ async fn a_session_ends_after_its_absolute_lifetime_even_when_active() {
 async fn sessions_survive_a_console_restart() {
     let server = crate::support::Server::get();
     let db_name = server.create_database();
-    let settings = crate::support::test_settings(server.url(&db_name));
+    let settings = crate::support::test_settings(server.serving_url(&db_name));
     let first = TestApp::spawn_with(settings.clone(), String::new()).await;
     let user = first.signed_up_user("Restart").await;
     let cookie = user.browser.cookie_header().unwrap();
@@ -179,7 +179,7 @@ async fn sessions_survive_a_console_restart() {
 async fn secure_mode_uses_a_host_prefixed_secure_cookie_and_hsts() {
     let server = crate::support::Server::get();
     let db = server.create_database();
-    let mut settings = crate::support::test_settings(server.url(&db));
+    let mut settings = crate::support::test_settings(server.serving_url(&db));
     settings.cookie_secure = Some(true);
     let app = TestApp::spawn_with(settings, db).await;
 

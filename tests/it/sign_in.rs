@@ -186,7 +186,7 @@ async fn x_forwarded_for_is_believed_only_from_the_trusted_proxy() {
 
     let server = crate::support::Server::get();
     let db = server.create_database();
-    let mut settings = crate::support::test_settings(server.url(&db));
+    let mut settings = crate::support::test_settings(server.serving_url(&db));
     settings.trusted_proxy = Some("127.0.0.1".parse().unwrap());
     let proxied = TestApp::spawn_with(settings, db).await;
     sign_up(&proxied).await;

@@ -19,7 +19,12 @@ pub use database::Server;
 pub struct TestApp {
     pub address: String,
     pub db_name: String,
+    /// A superuser URL of the app's database, to arrange and inspect rows
+    /// whatever the serving role may do (apps without a database of their
+    /// own on the shared server: their serving URL).
     pub db_url: String,
+    /// What the app serves with (the restricted serving role).
+    pub serving_url: String,
     handle: actix_web::dev::ServerHandle,
 }
 
@@ -79,13 +84,19 @@ impl TestApp {
     pub async fn spawn() -> TestApp {
         let server = Server::get();
         let db_name = server.create_database();
-        let db_url = server.url(&db_name);
-        Self::spawn_with(test_settings(db_url.clone()), db_name).await
+        Self::spawn_with(test_settings(server.serving_url(&db_name)), db_name).await
     }
 
+    /// An app with `settings`; `db_name`, when not empty, is its database on
+    /// the shared server, dropped with the app.
     pub async fn spawn_with(settings: Settings, db_name: String) -> TestApp {
         init_logs();
-        let db_url = settings.database_url.clone();
+        let serving_url = settings.database_url.clone();
+        let db_url = if db_name.is_empty() {
+            serving_url.clone()
+        } else {
+            Server::get().url(&db_name)
+        };
         let app = Application::build(settings).expect("build the application");
         let port = app.port();
         let handle = app.handle();
@@ -95,6 +106,7 @@ impl TestApp {
 
             db_name,
             db_url,
+            serving_url,
             handle,
         }
     }
