@@ -161,6 +161,7 @@ impl Application {
                     Err::<actix_web::HttpResponse, _>(AppError::NotFound)
                 }))
                 .wrap(from_fn(web::csrf::csrf_guard))
+                .wrap(from_fn(web::input::gate))
                 .wrap(sessions)
                 .wrap(from_fn(web::session_store::request_scope))
                 .wrap(ErrorHandlers::new().default_handler(web::error::render_error_page))

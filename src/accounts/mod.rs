@@ -49,7 +49,9 @@ pub fn valid_email(email: &str) -> bool {
         && !domain.starts_with('.')
         && !domain.ends_with('.')
         && !domain.contains('@')
-        && !email.chars().any(|c| c.is_whitespace() || c.is_control())
+        && !email
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || is_hidden_format(c))
 }
 
 /// Trimmed display or team name of 1–64 characters without control
@@ -65,5 +67,63 @@ pub fn clean_name(raw: &str, what: &str) -> Result<String, String> {
     if name.chars().any(char::is_control) {
         return Err(format!("The {what} cannot contain control characters."));
     }
+    if name.chars().any(is_hidden_format) {
+        return Err(format!(
+            "The {what} cannot contain invisible formatting characters (such as right-to-left overrides)."
+        ));
+    }
     Ok(name.to_string())
+}
+
+/// Invisible characters that change how the text around them shows: bidi
+/// controls (a name that displays reversed), zero-width spaces, the BOM,
+/// tag characters. The zero-width joiner and non-joiner stay allowed:
+/// emoji sequences and some scripts need them.
+pub fn is_hidden_format(c: char) -> bool {
+    matches!(c,
+        '\u{00AD}' | '\u{061C}' | '\u{180E}'
+        | '\u{200B}' | '\u{200E}' | '\u{200F}'
+        | '\u{202A}'..='\u{202E}'
+        | '\u{2060}'..='\u{2064}'
+        | '\u{2066}'..='\u{206F}'
+        | '\u{FEFF}'
+        | '\u{FFF9}'..='\u{FFFB}'
+        | '\u{1D173}'..='\u{1D17A}'
+        | '\u{E0001}' | '\u{E0020}'..='\u{E007F}')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_refuse_bidi_controls_and_invisible_characters() {
+        assert_eq!(
+            clean_name("  Ada Labs ", "team name"),
+            Ok("Ada Labs".into())
+        );
+        assert_eq!(
+            clean_name("👩\u{200D}💻 team", "team name"),
+            Ok("👩\u{200D}💻 team".into())
+        );
+        for hidden in [
+            '\u{202E}',
+            '\u{2066}',
+            '\u{2069}',
+            '\u{200B}',
+            '\u{FEFF}',
+            '\u{E0041}',
+        ] {
+            let refused = clean_name(&format!("evil{hidden}txt.exe"), "team name");
+            assert!(refused.unwrap_err().contains("invisible"), "{hidden:?}");
+        }
+    }
+
+    #[test]
+    fn emails_are_bounded_and_plain() {
+        assert!(valid_email("ada@example.com"));
+        assert!(!valid_email(&format!("{}@example.com", "a".repeat(250))));
+        assert!(!valid_email("ada@exa\u{202E}mple.com"));
+        assert!(!valid_email("ada@example.com\r\n"));
+    }
 }

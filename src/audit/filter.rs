@@ -52,6 +52,9 @@ impl Cursor {
         let micros: i128 = micros.parse().ok()?;
         let occurred_at =
             OffsetDateTime::from_unix_timestamp_nanos(micros.checked_mul(1000)?).ok()?;
+        if !YEARS.contains(&occurred_at.year()) {
+            return None;
+        }
         Some(Cursor {
             occurred_at,
             id: id.parse().ok()?,
@@ -84,13 +87,20 @@ impl FilterErrors {
     }
 }
 
+/// Dates and cursors outside these years are refused: the log holds
+/// nothing there, and PostgreSQL's timestamps end before `time`'s.
+pub const YEARS: std::ops::RangeInclusive<i32> = 1900..=9999;
+
 fn date(raw: &str) -> Result<Option<Date>, String> {
     if raw.is_empty() {
         return Ok(None);
     }
     Date::parse(raw, format_description!("[year]-[month]-[day]"))
-        .map(Some)
         .map_err(|_| "Enter a date as YYYY-MM-DD.".to_string())
+        .and_then(|d| match YEARS.contains(&d.year()) {
+            true => Ok(Some(d)),
+            false => Err("Enter a date between 1900-01-01 and 9999-12-31.".to_string()),
+        })
 }
 
 fn known<T>(
@@ -164,6 +174,8 @@ impl FilterForm {
         });
         if form.resource_id.chars().count() > 200 {
             errors.resource_id = Some("A resource ID is at most 200 characters.".into());
+        } else if form.resource_id.chars().any(char::is_control) {
+            errors.resource_id = Some("A resource ID has no control characters.".into());
         }
         let cursor = match form.cursor.as_str() {
             "" => None,

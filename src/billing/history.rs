@@ -67,8 +67,13 @@ impl Cursor {
     pub fn parse(s: &str) -> Option<Cursor> {
         let (micros, id) = s.split_once('_')?;
         let micros: i128 = micros.parse().ok()?;
+        let at = OffsetDateTime::from_unix_timestamp_nanos(micros.checked_mul(1_000)?).ok()?;
+        // Beyond these years PostgreSQL has no timestamp; no row is there.
+        if !(1900..=9999).contains(&at.year()) {
+            return None;
+        }
         Some(Cursor {
-            at: OffsetDateTime::from_unix_timestamp_nanos(micros.checked_mul(1_000)?).ok()?,
+            at,
             id: Uuid::parse_str(id).ok()?,
         })
     }
@@ -167,5 +172,7 @@ mod tests {
         assert_eq!(Cursor::parse(&c.encode()), Some(c));
         assert_eq!(Cursor::parse("nonsense"), None);
         assert_eq!(Cursor::parse("12_not-a-uuid"), None);
+        let far = format!("-300000000000000000_{}", Uuid::new_v4());
+        assert_eq!(Cursor::parse(&far), None);
     }
 }

@@ -32,12 +32,21 @@ pub fn origin(req: &HttpRequest) -> Origin {
     let user_agent = req
         .headers()
         .get(header::USER_AGENT)
-        .and_then(|v| v.to_str().ok())
-        .map(|v| v.chars().take(512).collect());
+        .map(|v| clean_user_agent(v.as_bytes()));
     Origin {
         ip: ip.map(|ip| ip.to_string()),
         user_agent,
     }
+}
+
+/// The user agent as stored: any bytes a client sent, as text without
+/// control characters, at most 512 characters (recorded, never refused).
+fn clean_user_agent(raw: &[u8]) -> String {
+    String::from_utf8_lossy(raw)
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(512)
+        .collect()
 }
 
 impl FromRequest for Origin {

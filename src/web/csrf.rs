@@ -8,10 +8,10 @@
 
 use actix_session::SessionExt;
 use actix_web::body::{EitherBody, MessageBody};
-use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::Method;
 use actix_web::middleware::Next;
-use actix_web::web::{self, Bytes};
+use actix_web::web;
 use serde::Deserialize;
 
 use crate::AppState;
@@ -83,17 +83,11 @@ async fn check(mut req: ServiceRequest) -> Result<ServiceRequest, (ServiceReques
         (Some(sent), Some(expected)) if tokens::constant_time_eq(&sent, &expected) => {}
         _ => return Err((req, refuse("missing or wrong token"))),
     }
-    req.set_payload(bytes_to_payload(body));
+    req.set_payload(crate::web::input::bytes_to_payload(body));
     Ok(req)
 }
 
 fn refuse(reason: &'static str) -> AppError {
     tracing::warn!(reason, "CSRF check refused a request");
     AppError::Forbidden
-}
-
-fn bytes_to_payload(buf: Bytes) -> Payload {
-    let (_, mut payload) = actix_http::h1::Payload::create(true);
-    payload.unread_data(buf);
-    Payload::from(payload)
 }

@@ -6,6 +6,7 @@ pub mod client;
 pub mod csrf;
 pub mod error;
 pub mod headers;
+pub mod input;
 pub mod layout;
 pub mod request_id;
 pub mod session;

@@ -244,12 +244,14 @@ async fn used_expired_revoked_malformed_and_unknown_links_say_so() {
     for path in [
         "/invites/short",
         "/invites/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
-        "/invites/%00%00",
     ] {
         let res = late.browser.get(path).await;
         assert_eq!(res.status(), StatusCode::NOT_FOUND, "{path}");
         assert!(res.text().await.unwrap().contains("Invite link not valid"));
     }
+    // A NUL is refused before any lookup (the request-text gate).
+    let res = late.browser.get("/invites/%00%00").await;
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
 
     let failures: Vec<serde_json::Value> = audit_entries::table
         .filter(audit_entries::action.eq("invite.accept_failed"))

@@ -105,7 +105,10 @@ impl PodForm {
                 Some("Enter a container image, such as pytorch/pytorch:latest.".into());
         } else if image.chars().count() > 200 {
             self.errors.image = Some("The container image can be at most 200 characters.".into());
-        } else if image.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        } else if image
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || crate::accounts::is_hidden_format(c))
+        {
             self.errors.image = Some("The container image cannot contain spaces.".into());
         }
         match (name, gpu, count) {
