@@ -1,6 +1,13 @@
-//! Sign-in throttling, per account (email) and per client IP, kept in
-//! PostgreSQL so it survives restarts and is shared by every console
-//! process. Unknown emails are throttled exactly like known ones.
+//! Throttling of sign-ins and sign-ups, kept in PostgreSQL so it survives
+//! restarts and is shared by every console process. Unknown emails are
+//! throttled exactly like known ones.
+//!
+//! A sign-in failure counts against three keys: the email from that
+//! address (locks after `EMAIL_ADDRESS_LIMIT`), the email from anywhere
+//! (a higher ceiling, `EMAIL_LIMIT`, against a spread-out attack) and the
+//! address (`IP_LIMIT`, against one address trying many emails). So
+//! failing with someone else's email locks the one who fails, not the
+//! owner signing in from elsewhere.
 
 use diesel::prelude::*;
 use time::{Duration, OffsetDateTime};
@@ -9,24 +16,67 @@ use crate::audit::Origin;
 use crate::db::schema::sign_in_throttles as t;
 
 pub const WINDOW: Duration = Duration::minutes(15);
-pub const EMAIL_LIMIT: i32 = 5;
+pub const EMAIL_ADDRESS_LIMIT: i32 = 5;
+pub const EMAIL_LIMIT: i32 = 25;
 pub const IP_LIMIT: i32 = 50;
+/// Sign-ups refused (email taken) from one address.
+pub const SIGN_UP_LIMIT: i32 = 5;
 const MAX_LOCK: Duration = Duration::minutes(15);
 
-pub fn email_key(email: &str) -> String {
-    format!("email:{}", email.trim().to_lowercase())
+/// The email as keys hold it: trimmed, lowercased, at most as long as an
+/// email can be (a longer one is refused anyway, but still counted).
+fn email_part(email: &str) -> String {
+    email
+        .trim()
+        .to_lowercase()
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(254)
+        .collect()
 }
 
-pub fn ip_key(ip: &str) -> String {
-    format!("ip:{ip}")
+fn address(origin: &Origin) -> &str {
+    origin.ip.as_deref().unwrap_or("unknown")
 }
 
-/// The keys an attempt counts against: its email and its address.
-pub fn keys(email: &str, origin: &Origin) -> [String; 2] {
-    [
-        email_key(email),
-        ip_key(origin.ip.as_deref().unwrap_or("unknown")),
-    ]
+/// The keys a sign-in attempt counts against, with their limits.
+pub struct SignInKeys {
+    pub email_address: String,
+    pub email: String,
+    pub address: String,
+}
+
+impl SignInKeys {
+    pub fn new(email: &str, origin: &Origin) -> SignInKeys {
+        let email = email_part(email);
+        let address = address(origin);
+        SignInKeys {
+            email_address: format!("email-ip:{email}|{address}"),
+            email: format!("email:{email}"),
+            address: format!("ip:{address}"),
+        }
+    }
+
+    pub fn all(&self) -> [String; 3] {
+        [
+            self.email_address.clone(),
+            self.email.clone(),
+            self.address.clone(),
+        ]
+    }
+
+    pub fn limits(&self) -> [(&str, i32); 3] {
+        [
+            (&self.email_address, EMAIL_ADDRESS_LIMIT),
+            (&self.email, EMAIL_LIMIT),
+            (&self.address, IP_LIMIT),
+        ]
+    }
+}
+
+/// The key counting refused sign-ups from an address.
+pub fn sign_up_key(origin: &Origin) -> String {
+    format!("sign-up:{}", address(origin))
 }
 
 /// Seconds to wait before the next attempt, if any key is locked.

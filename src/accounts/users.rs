@@ -6,7 +6,7 @@ use diesel::prelude::*;
 use time::OffsetDateTime;
 
 use crate::accounts::models::{self, User};
-use crate::accounts::{AccountsError, throttle};
+use crate::accounts::{AccountsError, throttle, valid_email};
 use crate::audit::{self, Action, Actor, Origin, SignInFailure};
 use crate::authz::{AccountKind, Role};
 use crate::db::schema::{accounts, memberships, users};
@@ -18,12 +18,25 @@ pub struct NewUser<'a> {
     pub password_hash: &'a str,
 }
 
+/// Seconds to wait before this address may try to sign up again, if it
+/// hit `throttle::SIGN_UP_LIMIT` taken emails.
+pub fn sign_up_locked(
+    conn: &mut PgConnection,
+    origin: &Origin,
+    now: OffsetDateTime,
+) -> QueryResult<Option<u64>> {
+    throttle::retry_after(conn, &[throttle::sign_up_key(origin)], now)
+}
+
 /// Creates the user, their personal account and its Admin membership.
-/// `EmailTaken` when the email is taken (in any letter case).
+/// `EmailTaken` when the email is taken (in any letter case), which counts
+/// against the address like a failed sign-in: trying emails one after the
+/// other to learn which are registered is throttled.
 pub fn sign_up(
     conn: &mut PgConnection,
     new: &NewUser<'_>,
     origin: &Origin,
+    now: OffsetDateTime,
 ) -> Result<(UserId, AccountId), AccountsError> {
     let result = conn.transaction(|conn| {
         let user_id = UserId::new();
@@ -67,7 +80,13 @@ pub fn sign_up(
         Err(diesel::result::Error::DatabaseError(
             diesel::result::DatabaseErrorKind::UniqueViolation,
             _,
-        )) => Err(AccountsError::EmailTaken),
+        )) => {
+            let key = throttle::sign_up_key(origin);
+            conn.transaction(|conn| {
+                throttle::record_failure(conn, &key, throttle::SIGN_UP_LIMIT, now)
+            })?;
+            Err(AccountsError::EmailTaken)
+        }
         other => other.map_err(AccountsError::Db),
     }
 }
@@ -87,17 +106,24 @@ pub fn begin_sign_in(
     origin: &Origin,
     now: OffsetDateTime,
 ) -> QueryResult<Attempt> {
-    let keys = throttle::keys(email, origin);
-    if let Some(retry_after) = throttle::retry_after(conn, &keys, now)? {
+    let keys = throttle::SignInKeys::new(email, origin);
+    if let Some(retry_after) = throttle::retry_after(conn, &keys.all(), now)? {
         return Ok(Attempt::Locked { retry_after });
+    }
+    // No account has an email that is not one: no need to look.
+    if !valid_email(email) {
+        return Ok(Attempt::Open(None));
     }
     Ok(Attempt::Open(models::find_user_by_email(conn, email)?))
 }
 
-/// A right password: the email's failures are forgiven, and it is audited.
+/// A right password: the email's failures (from anywhere, and from this
+/// address) are forgiven, and it is audited.
 pub fn signed_in(conn: &mut PgConnection, user: &User, origin: &Origin) -> QueryResult<()> {
     conn.transaction(|conn| {
-        throttle::clear(conn, &throttle::email_key(&user.email))?;
+        let keys = throttle::SignInKeys::new(&user.email, origin);
+        throttle::clear(conn, &keys.email_address)?;
+        throttle::clear(conn, &keys.email)?;
         audit::record(
             conn,
             None,
@@ -108,8 +134,9 @@ pub fn signed_in(conn: &mut PgConnection, user: &User, origin: &Origin) -> Query
     })
 }
 
-/// A refused sign-in: counted against the email and the address, and
-/// audited with the email as typed.
+/// A refused sign-in, for whatever reason (wrong password, unknown or
+/// malformed email): counted against its keys, and audited with the email
+/// as typed (cut to 254 characters).
 pub fn sign_in_failed(
     conn: &mut PgConnection,
     email: &str,
@@ -117,12 +144,17 @@ pub fn sign_in_failed(
     now: OffsetDateTime,
 ) -> QueryResult<()> {
     conn.transaction(|conn| {
-        let [email_key, ip_key] = throttle::keys(email, origin);
-        throttle::record_failure(conn, &email_key, throttle::EMAIL_LIMIT, now)?;
-        throttle::record_failure(conn, &ip_key, throttle::IP_LIMIT, now)?;
+        let keys = throttle::SignInKeys::new(email, origin);
+        for (key, limit) in keys.limits() {
+            throttle::record_failure(conn, key, limit, now)?;
+        }
         let actor = Actor {
             id: None,
-            email: email.chars().take(254).collect(),
+            email: email
+                .chars()
+                .filter(|c| !c.is_control())
+                .take(254)
+                .collect(),
         };
         audit::record(
             conn,

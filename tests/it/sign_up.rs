@@ -40,7 +40,8 @@ async fn duplicate_email_in_another_case_is_refused_with_409() {
 
     assert_eq!(res.status(), StatusCode::CONFLICT);
     let body = res.text().await.unwrap();
-    assert!(body.contains("already exists"));
+    assert!(body.contains("No new account can be made with this email"));
+    assert!(body.contains("sign in instead"));
     assert!(
         body.contains("Someone Else"),
         "the form keeps what was typed"

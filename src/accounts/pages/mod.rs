@@ -18,7 +18,9 @@ use crate::web::error::{AppError, internal};
 pub fn refusal(e: &AccountsError) -> (StatusCode, &'static str) {
     let message = match e {
         AccountsError::Db(_) => return internal(),
-        AccountsError::EmailTaken => "An account with this email already exists. Sign in instead.",
+        AccountsError::EmailTaken => {
+            "No new account can be made with this email. If it is yours, sign in instead."
+        }
         AccountsError::AlreadyTeam => "This account is already a team account.",
         AccountsError::NotOwner => "Only the owner of a personal account can convert it.",
         AccountsError::NotATeam => {

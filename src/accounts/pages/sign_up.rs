@@ -106,6 +106,27 @@ pub async fn submit(
         return rerender(StatusCode::BAD_REQUEST, errors, &session);
     }
 
+    let now = state.clock.now();
+    let client = origin.clone();
+    let locked = state
+        .db(move |conn| users::sign_up_locked(conn, &client, now))
+        .await?;
+    if let Some(retry_after) = locked {
+        let minutes = retry_after.div_ceil(60);
+        let errors = SignUpErrors {
+            email: Some(format!(
+                "Too many sign-ups from your network were refused. Try again in {minutes} minute{}.",
+                if minutes == 1 { "" } else { "s" }
+            )),
+            ..SignUpErrors::default()
+        };
+        let mut res = rerender(StatusCode::TOO_MANY_REQUESTS, errors, &session)?;
+        res.headers_mut().insert(
+            actix_web::http::header::RETRY_AFTER,
+            actix_web::http::header::HeaderValue::from(retry_after),
+        );
+        return Ok(res);
+    }
     let hash = state.passwords.hash(form.password.clone()).await?;
     let (new_email, new_name) = (email.clone(), display_name.clone());
     let created = state
@@ -115,7 +136,7 @@ pub async fn submit(
                 display_name: &new_name,
                 password_hash: &hash,
             };
-            users::sign_up(conn, &new, &origin)
+            users::sign_up(conn, &new, &origin, now)
         })
         .await?;
     let (user_id, account_id) = match created {
