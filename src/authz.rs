@@ -124,6 +124,8 @@ text_enum!(Role: "role", AccountKind: "account kind");
 pub enum Capability {
     UseAccount,
     ViewMembers,
+    /// Members' emails on the Team page (SPEC §2: Admin only).
+    ViewMemberEmails,
     UsePods,
     ManagePods,
     ViewBilling,
@@ -153,7 +155,9 @@ pub fn allows(kind: AccountKind, role: Role, capability: Capability) -> bool {
         UsePods => matches!(role, Basic | Dev | Admin),
         ManagePods => matches!(role, Dev | Admin),
         ViewBilling | ManageBilling => matches!(role, Billing | Admin),
-        ManageInvites | ManageMembers | ManageSettings | ViewAuditLog => role == Admin,
+        ViewMemberEmails | ManageInvites | ManageMembers | ManageSettings | ViewAuditLog => {
+            role == Admin
+        }
     }
 }
 
@@ -180,6 +184,7 @@ macro_rules! capabilities {
 capabilities!(
     UseAccount,
     ViewMembers,
+    ViewMemberEmails,
     UsePods,
     ManagePods,
     ViewBilling,

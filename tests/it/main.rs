@@ -9,6 +9,7 @@ mod audit_page;
 mod billing;
 mod browser;
 mod db_privileges;
+mod hardening;
 mod health;
 mod invites;
 mod matrix;

@@ -27,6 +27,7 @@ struct MembersPage {
     roles: [Role; 4],
     can_manage: bool,
     can_invite: bool,
+    show_emails: bool,
     invites: Vec<PendingInvite>,
 }
 
@@ -111,6 +112,12 @@ pub async fn render<C>(
             Ok::<_, diesel::result::Error>((members::list(conn, account_id)?, invites))
         })
         .await?;
+    let show_emails = member.can(Capability::ViewMemberEmails);
+    let mut list = list;
+    if !show_emails {
+        // Not even in the page's data: only Admins see members' emails.
+        list.iter_mut().for_each(|m| m.email.clear());
+    }
     let layout = member.layout()?.section("members").with_error(error);
     w::render(
         status,
@@ -123,6 +130,7 @@ pub async fn render<C>(
             roles: Role::ALL,
             can_manage: member.can(Capability::ManageMembers),
             can_invite,
+            show_emails,
             invites,
         },
     )
