@@ -24,7 +24,7 @@ use diesel::prelude::*;
 use diesel::sql_types::Text;
 use uuid::Uuid;
 
-use crate::audit::{ACTIONS, RESOURCE_TYPES};
+use team_console::audit::{ACTIONS, RESOURCE_TYPES};
 
 /// Members of the team (the Admin included), as the members page shows.
 pub const MEMBERS: usize = 50;
@@ -178,7 +178,7 @@ fn second_account(conn: &mut PgConnection) -> anyhow::Result<()> {
 
 /// Entries of `account_id` now in the log.
 pub fn entries(conn: &mut PgConnection, account_id: Uuid) -> anyhow::Result<i64> {
-    use crate::db::schema::audit_entries as a;
+    use team_console::db::schema::audit_entries as a;
     Ok(a::table
         .filter(a::account_id.eq(account_id))
         .count()
