@@ -24,9 +24,6 @@ pub enum Command {
     Serve,
     /// Apply pending database migrations and exit.
     Migrate,
-    /// Run the benchmark of docs/benchmarks.md in a throwaway cluster
-    /// (needs wrk and pgbench; ignores DATABASE_URL and DATA_DIR).
-    Bench(crate::bench::BenchArgs),
 }
 
 #[derive(Debug, Args, Clone)]

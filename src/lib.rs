@@ -5,7 +5,6 @@
 pub mod accounts;
 pub mod audit;
 pub mod authz;
-pub mod bench;
 pub mod billing;
 pub mod clock;
 pub mod config;

@@ -1,7 +1,6 @@
-//! `team-console [serve|migrate|bench]`: parse configuration, provide a
-//! database (the given one, or a local cluster in DATA_DIR), migrate it as
-//! the owner role, serve as the serving role. `bench` brings its own
-//! throwaway cluster.
+//! `team-console [serve|migrate]`: parse configuration, provide a database
+//! (the given one, or a local cluster in DATA_DIR), migrate it as the
+//! owner role, serve as the serving role.
 
 use anyhow::Context;
 use clap::Parser;
@@ -22,22 +21,13 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    // The benchmark keeps the per-request access log quiet unless RUST_LOG
-    // asks for it: it would measure the terminal.
-    let default_filter = match cli.command {
-        Some(Command::Bench(_)) => "warn",
-        _ => "info,actix_server=warn",
-    };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| default_filter.into()),
+                .unwrap_or_else(|_| "info,actix_server=warn".into()),
         )
         .init();
     let options = cli.options;
-    if let Some(Command::Bench(args)) = &cli.command {
-        return team_console::bench::run(args, &options);
-    }
 
     let mut cluster = None;
     let urls = match &options.database_url {

@@ -51,7 +51,7 @@ pub fn wrk(url: &str, cookie: &str, connections: u32, seconds: u64) -> anyhow::R
     parse(&text).with_context(|| format!("reading wrk's output:\n{text}"))
 }
 
-fn parse(text: &str) -> anyhow::Result<Measured> {
+pub(crate) fn parse(text: &str) -> anyhow::Result<Measured> {
     let mut m = Measured::default();
     for line in text.lines().map(str::trim) {
         let words: Vec<&str> = line.split_whitespace().collect();
@@ -90,20 +90,4 @@ fn millis(value: &str) -> anyhow::Result<f64> {
         "m" => number * 60_000.0,
         other => bail!("unknown unit {other}"),
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn reads_wrk_output() {
-        let text = "Running 2s test @ http://127.0.0.1:1/x\n  2 threads and 32 connections\n  Latency Distribution\n     50%  512.00us\n     75%    1.00ms\n     99%    1.20ms\n  12345 requests in 2.00s, 20.00MB read\n  Socket errors: connect 0, read 2, write 0, timeout 1\n  Non-2xx or 3xx responses: 5\nRequests/sec:   6172.50\nTransfer/sec:     10.00MB\n";
-        let m = parse(text).unwrap();
-        assert_eq!(m.requests, 12345);
-        assert_eq!(m.failures, 8);
-        assert!((m.p50_ms - 0.512).abs() < 1e-9);
-        assert!((m.p99_ms - 1.2).abs() < 1e-9);
-        assert!((m.per_second - 6172.5).abs() < 1e-9);
-    }
 }

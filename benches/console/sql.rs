@@ -10,7 +10,7 @@ use anyhow::{Context, bail};
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Double, Text};
 
-use crate::bench::load::Measured;
+use crate::load::Measured;
 
 /// One statement as the application sends it (`$1`…) and the values of
 /// its parameters, in order.
@@ -78,7 +78,7 @@ impl Sql {
 
 /// The pgbench script of a page: all its statements, in order, as one
 /// transaction (pgbench's tps is then pages per second).
-fn pgbench_script(page: &[Sql]) -> String {
+pub(crate) fn pgbench_script(page: &[Sql]) -> String {
     page.iter()
         .enumerate()
         .map(|(i, sql)| sql.pgbench_command(i))
@@ -129,7 +129,7 @@ pub fn capture(
 /// `log_min_duration_statement = 0` and the default `log_line_prefix`
 /// (`%m [%p] `): each `duration: … execute <name>: SQL` entry, with the
 /// `DETAIL:  parameters: $1 = '…', …` entry of the same process after it.
-fn parse_log(log: &str) -> Vec<Sql> {
+pub(crate) fn parse_log(log: &str) -> Vec<Sql> {
     // Entries start with the prefix's timestamp; a statement's other lines
     // are continuation lines.
     let mut entries: Vec<(String, String)> = Vec::new();
@@ -266,7 +266,7 @@ pub fn pgbench(
         // they do for the console.
         .env(
             "PGOPTIONS",
-            crate::db::SESSION_SETTINGS
+            team_console::db::SESSION_SETTINGS
                 .iter()
                 .map(|(name, value)| format!("-c {name}={value}"))
                 .collect::<Vec<_>>()
@@ -377,7 +377,7 @@ pub fn explain(conn: &mut PgConnection, sql: &Sql) -> anyhow::Result<String> {
     use diesel::connection::SimpleConnection;
     // The plan the console runs: prepared, with its connections' settings
     // (a generic plan), executed with the request's values.
-    for (name, value) in crate::db::SESSION_SETTINGS {
+    for (name, value) in team_console::db::SESSION_SETTINGS {
         conn.batch_execute(&format!("SET {name} = {value}"))?;
     }
     conn.batch_execute(&format!("PREPARE bench_explain AS {}", sql.text))?;
@@ -387,7 +387,7 @@ pub fn explain(conn: &mut PgConnection, sql: &Sql) -> anyhow::Result<String> {
     ))
     .load(conn);
     conn.batch_execute("DEALLOCATE bench_explain")?;
-    for (name, _) in crate::db::SESSION_SETTINGS {
+    for (name, _) in team_console::db::SESSION_SETTINGS {
         conn.batch_execute(&format!("RESET {name}"))?;
     }
     Ok(lines?
@@ -395,50 +395,4 @@ pub fn explain(conn: &mut PgConnection, sql: &Sql) -> anyhow::Result<String> {
         .map(|l| l.line)
         .collect::<Vec<_>>()
         .join("\n"))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn placeholders_become_variables_and_literals() {
-        let sql = Sql {
-            text: "SELECT 1 WHERE a = $1 AND b = $2 AND c = $1 LIMIT $10".into(),
-            params: (1..=10).map(|n| format!("v{n}'")).collect(),
-        };
-        assert_eq!(
-            pgbench_script(std::slice::from_ref(&sql)),
-            "SELECT 1 WHERE a = :q0p1 AND b = :q0p2 AND c = :q0p1 LIMIT :q0p10;\n"
-        );
-        assert!(sql.literals().ends_with(", 'v9''', 'v10'''"));
-        assert!(sql.clone().checked().is_ok());
-        let short = Sql {
-            params: vec!["x".into()],
-            ..sql
-        };
-        assert!(short.checked().is_err());
-    }
-
-    #[test]
-    fn statements_and_parameters_come_from_the_log() {
-        let log = "2026-11-27 23:25:29.746 UTC [41] LOG:  duration: 0.020 ms  bind s1: SELECT 1 WHERE a = $1
-2026-11-27 23:25:29.746 UTC [41] DETAIL:  parameters: $1 = 'x'
-2026-11-27 23:25:29.747 UTC [41] LOG:  duration: 0.051 ms  execute s1: SELECT 1 WHERE a = $1
-2026-11-27 23:25:29.747 UTC [42] LOG:  checkpoint starting: time
-2026-11-27 23:25:29.747 UTC [41] DETAIL:  parameters: $1 = 'it''s, = ok'
-2026-11-27 23:25:29.748 UTC [41] LOG:  duration: 0.100 ms  execute <unnamed>: WITH a AS (
-\t  SELECT $1) SELECT * FROM a WHERE b = $2 AND c = $3
-2026-11-27 23:25:29.748 UTC [41] DETAIL:  parameters: $1 = '\\x00ff', $2 = NULL, $3 = '51'
-";
-        let got = parse_log(log);
-        assert_eq!(got.len(), 2);
-        assert_eq!(got[0].text, "SELECT 1 WHERE a = $1");
-        assert_eq!(got[0].params, ["it's, = ok"]);
-        assert_eq!(
-            got[1].text,
-            "WITH a AS (\n  SELECT $1) SELECT * FROM a WHERE b = $2 AND c = $3"
-        );
-        assert_eq!(got[1].params, ["\\x00ff", "", "51"]);
-    }
 }

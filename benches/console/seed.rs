@@ -4,8 +4,8 @@
 //! per 10M rows on 2 cores without indexes.
 //!
 //! Realism: 20 of the members act, with a skewed spread (the busiest does
-//! about a fifth of everything); every action of `audit::ACTIONS` appears,
-//! weighted the way a GPU cloud's log is (Pod starts and stops and usage
+//! about a fifth of everything); every action of an account's log
+//! (`audit::ActionKind`) appears, weighted the way a GPU cloud's log is (Pod starts and stops and usage
 //! charges dominate); resource ids come from pools of that resource type;
 //! each team's entries are spread over the last 365 days in time order, as
 //! a log is written. All the teams share the table, as accounts do.
@@ -24,7 +24,7 @@ use diesel::prelude::*;
 use diesel::sql_types::Text;
 use uuid::Uuid;
 
-use crate::audit::{ActionKind, RESOURCE_TYPES};
+use team_console::audit::{ActionKind, RESOURCE_TYPES};
 
 /// Members of the team (the Admin included), as the members page shows.
 pub const MEMBERS: usize = 50;
@@ -178,7 +178,7 @@ fn second_account(conn: &mut PgConnection) -> anyhow::Result<()> {
 
 /// Entries of `account_id` now in the log.
 pub fn entries(conn: &mut PgConnection, account_id: Uuid) -> anyhow::Result<i64> {
-    use crate::db::schema::audit_entries as a;
+    use team_console::db::schema::audit_entries as a;
     Ok(a::table
         .filter(a::account_id.eq(account_id))
         .count()

@@ -7,9 +7,9 @@
 
 use time::{Duration, OffsetDateTime};
 
-use crate::bench::load::{self, Measured};
-use crate::bench::sql;
-use crate::bench::{Bench, BenchArgs, Team, mark, ms};
+use crate::load::{self, Measured};
+use crate::sql;
+use crate::{Bench, BenchArgs, Team, mark, ms};
 
 /// One view of the page: its name and query string.
 struct Case {

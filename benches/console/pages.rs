@@ -5,9 +5,9 @@
 //! from pg_stat_statements (round trips per request and where the
 //! database time goes).
 
-use crate::bench::load::{self, Measured};
-use crate::bench::sql::{self, Statement};
-use crate::bench::{Bench, BenchArgs, mark, ms};
+use crate::load::{self, Measured};
+use crate::sql::{self, Statement};
+use crate::{Bench, BenchArgs, mark, ms};
 
 struct Row {
     name: &'static str,
@@ -30,7 +30,7 @@ fn pages(bench: &Bench) -> Vec<(&'static str, String)> {
 }
 
 pub fn run(bench: &mut Bench, args: &BenchArgs) -> anyhow::Result<String> {
-    let entries = crate::bench::seed::entries(&mut bench.conn, bench.account_id)?;
+    let entries = crate::seed::entries(&mut bench.conn, bench.account_id)?;
     let mut rows = Vec::new();
     for (name, path) in pages(bench) {
         eprintln!("pages: {name} at c32 for {} s, then its SQL", args.duration);

@@ -9,8 +9,8 @@ use std::process::Command;
 
 use anyhow::Context;
 
-use crate::bench::load::{self, Measured};
-use crate::bench::{Bench, BenchArgs, mark, ms};
+use crate::load::{self, Measured};
+use crate::{Bench, BenchArgs, mark, ms};
 
 /// Members-page concurrency: enough to measure, not enough to saturate.
 const PAGE_CONNECTIONS: u32 = 4;
@@ -43,7 +43,7 @@ pub fn run(bench: &mut Bench, args: &BenchArgs) -> anyhow::Result<String> {
     let baseline = load::wrk(&members, &bench.cookie, PAGE_CONNECTIONS, args.duration)?;
 
     // A signed-out visitor's session and CSRF token for the storm.
-    let mut visitor = crate::bench::http::Client::new(bench.addr);
+    let mut visitor = crate::http::Client::new(bench.addr);
     let token = visitor.get("/sign-in")?.csrf_token()?;
     let script = bench.target.work_dir.join("storm.lua");
     std::fs::write(&script, storm_script(&visitor.cookie_header(), &token))?;

@@ -1,15 +1,20 @@
-//! `team-console bench`: the documented, repeatable benchmark behind
-//! docs/benchmarks.md. One command on a fresh machine: it starts a
-//! throwaway PostgreSQL cluster (temporary folder, fsync off), migrates it,
-//! runs the real application on a random port, signs an Admin up and makes
-//! a team through the application's own forms, seeds it, then measures
-//! pages over HTTP with wrk against the very statements those pages send,
-//! timed directly with pgbench in the same run. The report is printed and
-//! written to `--out`.
+//! `cargo bench --bench console -- [flags]`: the documented, repeatable
+//! benchmark behind docs/benchmarks.md. One command on a fresh machine: it
+//! starts a throwaway PostgreSQL cluster (temporary folder, fsync off),
+//! migrates it, runs the real application on a random port, signs an Admin
+//! up and makes a team through the application's own forms, seeds it, then
+//! measures pages over HTTP with wrk against the very statements those
+//! pages send, timed directly with pgbench in the same run. The report is
+//! printed and written to `--out`.
+//!
+//! A bench target (`harness = false`) rather than a subcommand, so the
+//! product neither ships it nor imports it: it sees the console only
+//! through the library's public API, as the tests do. `cargo bench` builds
+//! it with the release-like `bench` profile; `cargo test` leaves it out.
 
 mod audit;
 mod cores;
-pub mod http;
+mod http;
 mod load;
 mod pages;
 mod seed;
@@ -20,15 +25,54 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use anyhow::{Context, bail};
+use clap::Parser;
 use diesel::{Connection, PgConnection};
 use uuid::Uuid;
 
-use crate::config::Settings;
-use crate::db::{self, local_cluster::ClusterOptions, local_cluster::LocalCluster};
+use team_console::config::{Options, Settings};
+use team_console::db::{self, local_cluster::ClusterOptions, local_cluster::LocalCluster};
+
+/// The console under test runs inside this process, so it gets the product
+/// binary's allocator (src/main.rs): with another malloc the benchmark
+/// would measure a console that is never shipped.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const DATABASE: &str = "team_console";
 const ADMIN_EMAIL: &str = "ada@bench.example";
 const PASSWORD: &str = "violet tractor banjo 7 harbour";
+
+/// The benchmark of docs/benchmarks.md, in a throwaway cluster (needs wrk
+/// and pgbench; ignores DATABASE_URL and DATA_DIR).
+#[derive(Debug, Parser)]
+#[command(name = "console", bin_name = "cargo bench --bench console --")]
+struct Cli {
+    #[command(flatten)]
+    args: BenchArgs,
+    /// The console's own settings, read as `team-console` reads them, so
+    /// that DATABASE_POOL_SIZE sizes the console under test.
+    #[command(
+        flatten,
+        next_help_heading = "Console options (the benchmark uses only the pool size)"
+    )]
+    options: Options,
+    /// `cargo bench` appends `--bench` for libtest harnesses; this target
+    /// has none, so the flag means nothing here.
+    #[arg(long, hide = true)]
+    bench: bool,
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    // The per-request access log stays quiet unless RUST_LOG asks for it:
+    // it would measure the terminal.
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .init();
+    run(&cli.args, &cli.options)
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, clap::Args)]
 pub struct BenchArgs {
@@ -134,7 +178,7 @@ impl Drop for TempDir {
     }
 }
 
-pub fn run(args: &BenchArgs, options: &crate::config::Options) -> anyhow::Result<()> {
+pub fn run(args: &BenchArgs, options: &Options) -> anyhow::Result<()> {
     let mut args = args.clone();
     if args.quick {
         args.sizes = vec![10_000, 100_000];
@@ -179,14 +223,14 @@ pub fn run(args: &BenchArgs, options: &crate::config::Options) -> anyhow::Result
         database_url: url,
         bind_addr: "127.0.0.1:0".into(),
         public_url: None,
-        secret_key: crate::tokens::random_token(48).into_bytes(),
+        secret_key: team_console::tokens::random_token(48).into_bytes(),
         cookie_secure: Some(false),
         // The sign-in storm forwards a new client address per attempt.
         trusted_proxy: Some([127, 0, 0, 1].into()),
         database_pool_size: options.database_pool_size,
         argon2: argon2::Params::default(),
         workers: None,
-        clock: crate::clock::Clock::system(),
+        clock: team_console::clock::Clock::system(),
     };
     let server = Server::start(settings)?;
     let (cookie, account_id) = sign_up_admin_team(server.addr)?;
@@ -340,15 +384,16 @@ fn sign_up_admin_team(addr: SocketAddr) -> anyhow::Result<(String, Uuid)> {
 }
 
 fn admin_id(conn: &mut PgConnection) -> anyhow::Result<Uuid> {
-    use crate::db::schema::users;
     use diesel::prelude::*;
+    use team_console::db::schema::users;
     Ok(users::table
         .filter(users::email.eq(ADMIN_EMAIL))
         .select(users::id)
         .first(conn)?)
 }
 
-/// The application in its own thread and actix System, as `main` runs it.
+/// The application in its own thread and actix System, as the console's
+/// `main` (src/main.rs) runs it.
 struct Server {
     addr: SocketAddr,
     handle: actix_web::dev::ServerHandle,
@@ -360,7 +405,7 @@ impl Server {
         let (tx, rx) = std::sync::mpsc::channel();
         let thread = std::thread::spawn(move || {
             actix_web::rt::System::new().block_on(async move {
-                match crate::Application::build(settings) {
+                match team_console::Application::build(settings) {
                     Ok(app) => {
                         let _ = tx.send(Ok((app.port(), app.handle())));
                         if let Err(e) = app.run_until_stopped().await {
