@@ -10,6 +10,7 @@ mod billing;
 mod browser;
 mod db_privileges;
 mod health;
+mod hostile_input;
 mod invites;
 mod matrix;
 mod pods;
