@@ -11,6 +11,7 @@ mod browser;
 mod db_privileges;
 mod hardening;
 mod health;
+mod hostile_input;
 mod invites;
 mod matrix;
 mod pods;

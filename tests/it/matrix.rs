@@ -249,7 +249,7 @@ async fn a_personal_account_has_no_members_page_invites_or_leaving() {
 }
 
 /// Arrange: a pending invite in the team (its link is not needed here).
-fn insert_invite(app: &TestApp, team: Uuid, admin: Uuid) -> Uuid {
+pub(crate) fn insert_invite(app: &TestApp, team: Uuid, admin: Uuid) -> Uuid {
     use diesel::prelude::*;
     use team_console::db::schema::invites;
     let id = Uuid::new_v4();

@@ -52,6 +52,19 @@ pub fn logs() -> String {
     String::from_utf8_lossy(&LOGS.lock().unwrap()).into_owned()
 }
 
+/// Where the captured logs end now. With `logs_since`, a test reads only
+/// what was written while it did something, without copying the whole
+/// run's logs each time.
+pub fn log_mark() -> usize {
+    LOGS.lock().unwrap().len()
+}
+
+/// The log lines written since `mark` (by any app of the run).
+pub fn logs_since(mark: usize) -> String {
+    let logs = LOGS.lock().unwrap();
+    String::from_utf8_lossy(&logs[mark.min(logs.len())..]).into_owned()
+}
+
 struct LogWriter;
 
 impl std::io::Write for LogWriter {
