@@ -119,24 +119,6 @@ macro_rules! text_enum {
 
 text_enum!(Role: "role", AccountKind: "account kind");
 
-/// The rows of SPEC §2.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Capability {
-    UseAccount,
-    ViewMembers,
-    /// Members' emails on the Team page (SPEC §2: Admin only).
-    ViewMemberEmails,
-    UsePods,
-    ManagePods,
-    ViewBilling,
-    ManageBilling,
-    ManageInvites,
-    ManageMembers,
-    ManageSettings,
-    ViewAuditLog,
-    Leave,
-}
-
 /// SPEC §2, the contract. A personal account has one member (its owner, an
 /// Admin) and no team features: no Members page, no invites, no leaving.
 pub fn allows(kind: AccountKind, role: Role, capability: Capability) -> bool {
@@ -168,7 +150,13 @@ pub trait Needs {
 }
 
 macro_rules! capabilities {
-    ($($name:ident),* $(,)?) => {
+    ($($(#[$doc:meta])* $name:ident),* $(,)?) => {
+        /// The rows of SPEC §2.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum Capability {
+            $($(#[$doc])* $name),*
+        }
+
         /// Marker types naming each capability, for `Member<C>`.
         pub mod can {
             $(
@@ -184,6 +172,7 @@ macro_rules! capabilities {
 capabilities!(
     UseAccount,
     ViewMembers,
+    /// Members' emails on the Team page (SPEC §2: Admin only).
     ViewMemberEmails,
     UsePods,
     ManagePods,

@@ -32,6 +32,7 @@ pub enum MembersError {
 
 crate::core_error!(MembersError);
 
+#[derive(Queryable)]
 pub struct MemberRow {
     pub user_id: UserId,
     pub display_name: String,
@@ -46,30 +47,29 @@ impl MemberRow {
     }
 }
 
+/// The columns of a `MemberRow`, in its fields' order.
+const MEMBER_COLUMNS: (
+    users::id,
+    users::display_name,
+    users::email,
+    memberships::role,
+    memberships::created_at,
+) = (
+    users::id,
+    users::display_name,
+    users::email,
+    memberships::role,
+    memberships::created_at,
+);
+
 /// The account's members, Admins first, then by name.
 pub fn list(conn: &mut PgConnection, account_id: AccountId) -> QueryResult<Vec<MemberRow>> {
-    let rows: Vec<(UserId, String, String, Role, OffsetDateTime)> = memberships::table
+    let mut members: Vec<MemberRow> = memberships::table
         .inner_join(users::table)
         .filter(memberships::account_id.eq(account_id))
         .order((users::display_name.asc(), users::id.asc()))
-        .select((
-            users::id,
-            users::display_name,
-            users::email,
-            memberships::role,
-            memberships::created_at,
-        ))
+        .select(MEMBER_COLUMNS)
         .load(conn)?;
-    let mut members: Vec<MemberRow> = rows
-        .into_iter()
-        .map(|(user_id, display_name, email, role, joined)| MemberRow {
-            user_id,
-            display_name,
-            email,
-            role,
-            joined,
-        })
-        .collect();
     members.sort_by_key(|m| m.role != Role::Admin);
     Ok(members)
 }
@@ -81,28 +81,13 @@ pub fn find(
     account_id: AccountId,
     user_id: UserId,
 ) -> QueryResult<Option<MemberRow>> {
-    let row: Option<(UserId, String, String, Role, OffsetDateTime)> = memberships::table
+    memberships::table
         .inner_join(users::table)
         .filter(memberships::account_id.eq(account_id))
         .filter(memberships::user_id.eq(user_id))
-        .select((
-            users::id,
-            users::display_name,
-            users::email,
-            memberships::role,
-            memberships::created_at,
-        ))
+        .select(MEMBER_COLUMNS)
         .first(conn)
-        .optional()?;
-    Ok(
-        row.map(|(user_id, display_name, email, role, joined)| MemberRow {
-            user_id,
-            display_name,
-            email,
-            role,
-            joined,
-        }),
-    )
+        .optional()
 }
 
 /// Serialises membership changes of one account (held until commit).
@@ -183,6 +168,7 @@ pub fn change_role(
             conn,
             Action::MemberRoleChanged {
                 member: target,
+                name: member.display_name.clone(),
                 email: member.email.clone(),
                 old_role: old,
                 new_role,
@@ -213,6 +199,7 @@ pub fn remove(
             conn,
             Action::MemberRemoved {
                 member: target,
+                name: member.display_name.clone(),
                 email: member.email.clone(),
                 role: member.role,
             },
