@@ -33,6 +33,13 @@ use crate::config::Settings;
 use crate::web::error::{AppError, AppResult};
 use crate::web::session_store::PgSessionStore;
 
+/// What the console logs unless RUST_LOG says otherwise. actix-http logs
+/// a request it cannot parse (a URL over 64 KiB, a broken header) as an
+/// ERROR before any of our code runs, though it is the client's mistake
+/// and gets its 400: that target is silenced, so an ERROR line always
+/// means something of ours went wrong.
+pub const LOG_FILTER: &str = "info,actix_server=warn,actix_http::h1::dispatcher=off";
+
 /// Idle sessions end after this long without a request.
 pub const SESSION_IDLE: time::Duration = time::Duration::minutes(30);
 

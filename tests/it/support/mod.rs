@@ -86,7 +86,7 @@ fn init_logs() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
         let _ = tracing_subscriber::fmt()
-            .with_env_filter("info")
+            .with_env_filter(team_console::LOG_FILTER)
             .with_ansi(false)
             .with_writer(|| LogWriter)
             .try_init();
