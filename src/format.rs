@@ -65,9 +65,101 @@ pub fn money(cents: i64) -> String {
     format!("{sign}${grouped}.{:02}", cents % 100)
 }
 
+/// "1 h 30 min", "2 d 4 h", "45 s".
+pub fn duration(seconds: i64) -> String {
+    let (d, h, m, s) = (
+        seconds / 86_400,
+        seconds % 86_400 / 3_600,
+        seconds % 3_600 / 60,
+        seconds % 60,
+    );
+    match (d, h, m) {
+        (0, 0, 0) => format!("{s} s"),
+        (0, 0, _) => format!("{m} min {s} s"),
+        (0, _, _) => format!("{h} h {m} min"),
+        _ => format!("{d} d {h} h"),
+    }
+}
+
+/// "just now", "5 min ago", "3 h ago", "2 d ago": how long before `now`.
+pub fn time_ago(t: &OffsetDateTime, now: OffsetDateTime) -> String {
+    let seconds = (now - *t).whole_seconds();
+    match seconds {
+        s if s < 60 => "just now".into(),
+        s if s < 3_600 => format!("{} min ago", s / 60),
+        s if s < 86_400 => format!("{} h ago", s / 3_600),
+        s => format!("{} d ago", s / 86_400),
+    }
+}
+
+/// "Chrome on macOS", "Firefox on Linux", "curl": enough of a user agent
+/// to recognise a device (the whole string is kept in the entry).
+pub fn short_user_agent(agent: &str) -> String {
+    let browser = [
+        ("Edg/", "Edge"),
+        ("OPR/", "Opera"),
+        ("Firefox/", "Firefox"),
+        ("Chrome/", "Chrome"),
+        ("Safari/", "Safari"),
+    ]
+    .into_iter()
+    .find(|(token, _)| agent.contains(token))
+    .map(|(_, name)| name.to_string())
+    .unwrap_or_else(|| {
+        let product = agent.split(['/', ' ']).next().unwrap_or_default();
+        product.chars().take(24).collect()
+    });
+    let system = [
+        ("iPhone", "iOS"),
+        ("iPad", "iPadOS"),
+        ("Android", "Android"),
+        ("Windows", "Windows"),
+        ("Mac OS X", "macOS"),
+        ("CrOS", "ChromeOS"),
+        ("Linux", "Linux"),
+    ]
+    .into_iter()
+    .find(|(token, _)| agent.contains(token));
+    match system {
+        Some((_, system)) => format!("{browser} on {system}"),
+        None => browser,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn durations_read_naturally() {
+        assert_eq!(duration(0), "0 s");
+        assert_eq!(duration(75), "1 min 15 s");
+        assert_eq!(duration(5400), "1 h 30 min");
+        assert_eq!(duration(93_600), "1 d 2 h");
+    }
+
+    #[test]
+    fn user_agents_shorten_to_browser_and_system() {
+        let chrome_mac = "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0 Safari/537.36";
+        assert_eq!(short_user_agent(chrome_mac), "Chrome on macOS");
+        let firefox = "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0";
+        assert_eq!(short_user_agent(firefox), "Firefox on Linux");
+        assert_eq!(short_user_agent("curl/8.5.0"), "curl");
+        let safari_ios = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1";
+        assert_eq!(short_user_agent(safari_ios), "Safari on iOS");
+    }
+
+    #[test]
+    fn times_ago_read_naturally() {
+        let now = time::macros::datetime!(2026-11-29 12:00 UTC);
+        assert_eq!(time_ago(&now, now), "just now");
+        assert_eq!(
+            time_ago(&(now - time::Duration::minutes(5)), now),
+            "5 min ago"
+        );
+        assert_eq!(time_ago(&(now - time::Duration::hours(3)), now), "3 h ago");
+        assert_eq!(time_ago(&(now - time::Duration::days(2)), now), "2 d ago");
+    }
 
     #[test]
     fn money_groups_thousands_and_keeps_cents() {

@@ -1,6 +1,7 @@
 // Copy buttons: <button data-copy-target="ID"> copies the value of the
-// field with that id and says "Copied". The field stays visible and
-// selectable as a fallback when the clipboard is unavailable.
+// field (or the text of the element) with that id and says "Copied". It
+// stays visible and selectable as a fallback when the clipboard is
+// unavailable.
 document.addEventListener("click", async (event) => {
   const button = event.target.closest("button[data-copy-target]");
   if (!button) return;
@@ -8,11 +9,16 @@ document.addEventListener("click", async (event) => {
   if (!field) return;
   const label = button.textContent;
   try {
-    await navigator.clipboard.writeText(field.value);
+    const text = "value" in field ? field.value : field.textContent.trim();
+    await navigator.clipboard.writeText(text);
     button.textContent = "Copied";
   } catch {
-    field.focus();
-    field.select();
+    if ("select" in field) {
+      field.focus();
+      field.select();
+    } else {
+      window.getSelection().selectAllChildren(field);
+    }
     button.textContent = "Press Ctrl+C to copy";
   }
   setTimeout(() => { button.textContent = label; }, 2000);

@@ -67,7 +67,7 @@ pub fn sign_up(
         audit::record(
             conn,
             Some(account_id),
-            Some(&Actor::user(user_id, new.email)),
+            Some(&Actor::user(user_id, new.email, new.display_name)),
             origin,
             Action::UserSignedUp {
                 user: user_id,
@@ -127,7 +127,7 @@ pub fn signed_in(conn: &mut PgConnection, user: &User, origin: &Origin) -> Query
         audit::record(
             conn,
             None,
-            Some(&Actor::user(user.id, &user.email)),
+            Some(&Actor::user(user.id, &user.email, &user.display_name)),
             origin,
             Action::UserSignedIn { user: user.id },
         )
@@ -155,6 +155,7 @@ pub fn sign_in_failed(
                 .filter(|c| !c.is_control())
                 .take(254)
                 .collect(),
+            name: None,
         };
         audit::record(
             conn,
@@ -172,7 +173,7 @@ pub fn signed_out(conn: &mut PgConnection, user: &User, origin: &Origin) -> Quer
     audit::record(
         conn,
         None,
-        Some(&Actor::user(user.id, &user.email)),
+        Some(&Actor::user(user.id, &user.email, &user.display_name)),
         origin,
         Action::UserSignedOut { user: user.id },
     )

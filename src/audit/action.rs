@@ -121,6 +121,7 @@ pub enum Action {
         #[serde(skip)]
         account: AccountId,
         pod_id: PodId,
+        pod_name: String,
         running_seconds: i64,
         /// Negative: what left the balance.
         amount_cents: i64,
@@ -138,6 +139,7 @@ pub enum Action {
         role: Role,
         invite_id: InviteId,
         invited_by: UserId,
+        invited_by_name: String,
     },
     InviteCreated {
         #[serde(skip)]
@@ -164,6 +166,7 @@ pub enum Action {
         role: Role,
         invite_id: InviteId,
         invited_by: UserId,
+        invited_by_name: String,
     },
     MemberLeft {
         #[serde(skip)]
@@ -173,12 +176,14 @@ pub enum Action {
     MemberRemoved {
         #[serde(skip)]
         member: UserId,
+        name: String,
         email: String,
         role: Role,
     },
     MemberRoleChanged {
         #[serde(skip)]
         member: UserId,
+        name: String,
         email: String,
         old_role: Role,
         new_role: Role,
@@ -196,6 +201,8 @@ pub enum Action {
     PodStarted {
         #[serde(skip)]
         pod: PodId,
+        name: String,
+        gpus: String,
         from: &'static str,
         to: &'static str,
         balance_cents: i64,
@@ -203,6 +210,8 @@ pub enum Action {
     PodStopped {
         #[serde(skip)]
         pod: PodId,
+        name: String,
+        gpus: String,
         from: &'static str,
         to: &'static str,
         running_seconds: i64,
@@ -211,6 +220,8 @@ pub enum Action {
     PodTerminated {
         #[serde(skip)]
         pod: PodId,
+        name: String,
+        gpus: String,
         from: String,
         to: &'static str,
         running_seconds: i64,
@@ -321,6 +332,7 @@ mod tests {
         let member = UserId::new();
         let action = Action::MemberRoleChanged {
             member,
+            name: "Bob".into(),
             email: "bob@example.com".into(),
             old_role: Role::Dev,
             new_role: Role::Admin,
@@ -329,7 +341,7 @@ mod tests {
         assert_eq!(action.resource_id(), Some(member.to_string()));
         assert_eq!(
             action.details(),
-            serde_json::json!({"email": "bob@example.com", "old_role": "dev", "new_role": "admin"})
+            serde_json::json!({"name": "Bob", "email": "bob@example.com", "old_role": "dev", "new_role": "admin"})
         );
         let signed_in = Action::UserSignedIn { user: member };
         assert_eq!(signed_in.details(), serde_json::json!({}));

@@ -17,6 +17,8 @@ pub struct FilterForm {
     pub resource: String,
     pub resource_id: String,
     pub action: String,
+    /// Free text: matches names, emails, ids and details.
+    pub q: String,
     pub cursor: String,
     pub dir: String,
 }
@@ -32,6 +34,8 @@ pub struct Filter {
     pub resource: Option<&'static str>,
     pub resource_id: Option<String>,
     pub action: Option<ActionKind>,
+    /// Free text the entry must contain (case-insensitively, literally).
+    pub search: Option<String>,
 }
 
 /// Where a page starts: after (older than) or before (newer than) an entry.
@@ -72,6 +76,7 @@ pub struct FilterErrors {
     pub resource: Option<String>,
     pub action: Option<String>,
     pub resource_id: Option<String>,
+    pub q: Option<String>,
     pub cursor: Option<String>,
 }
 
@@ -83,6 +88,7 @@ impl FilterErrors {
             || self.resource.is_some()
             || self.action.is_some()
             || self.resource_id.is_some()
+            || self.q.is_some()
             || self.cursor.is_some()
     }
 }
@@ -135,6 +141,7 @@ impl FilterForm {
             resource: t(&self.resource),
             resource_id: t(&self.resource_id),
             action: t(&self.action),
+            q: t(&self.q),
             cursor: t(&self.cursor),
             dir: t(&self.dir),
         }
@@ -177,6 +184,11 @@ impl FilterForm {
         } else if form.resource_id.chars().any(char::is_control) {
             errors.resource_id = Some("A resource ID has no control characters.".into());
         }
+        if form.q.chars().count() > 200 {
+            errors.q = Some("Search for at most 200 characters.".into());
+        } else if form.q.chars().any(char::is_control) {
+            errors.q = Some("A search has no control characters.".into());
+        }
         let cursor = match form.cursor.as_str() {
             "" => None,
             raw => Cursor::decode(raw, form.dir == "newer").or_else(|| {
@@ -197,6 +209,7 @@ impl FilterForm {
                 resource,
                 resource_id: (!form.resource_id.is_empty()).then_some(form.resource_id),
                 action,
+                search: (!form.q.is_empty()).then_some(form.q),
             },
             cursor,
         ))
@@ -222,6 +235,7 @@ impl FilterForm {
             ("resource", &form.resource),
             ("resource_id", &form.resource_id),
             ("action", &form.action),
+            ("q", &form.q),
             ("cursor", ""),
             ("dir", ""),
         ];

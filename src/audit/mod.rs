@@ -7,6 +7,7 @@ pub mod action;
 pub mod filter;
 pub mod pages;
 pub mod query;
+pub mod sentence;
 
 use diesel::prelude::*;
 use time::OffsetDateTime;
@@ -29,13 +30,16 @@ pub struct Actor {
     /// None for a sign-in attempt with an unknown or wrong email.
     pub id: Option<UserId>,
     pub email: String,
+    /// Their display name then, for the log's sentences.
+    pub name: Option<String>,
 }
 
 impl Actor {
-    pub fn user(id: UserId, email: &str) -> Actor {
+    pub fn user(id: UserId, email: &str, name: &str) -> Actor {
         Actor {
             id: Some(id),
             email: email.to_string(),
+            name: Some(name.to_string()),
         }
     }
 }
@@ -86,6 +90,7 @@ pub fn record(
             audit_entries::account_id.eq(account_id),
             audit_entries::actor_id.eq(actor.and_then(|a| a.id)),
             audit_entries::actor_email.eq(actor.map(|a| a.email.as_str())),
+            audit_entries::actor_name.eq(actor.and_then(|a| a.name.as_deref())),
             audit_entries::action.eq(action.kind().name()),
             audit_entries::resource_type.eq(action.kind().resource_type()),
             audit_entries::resource_id.eq(action.resource_id()),

@@ -1,22 +1,22 @@
 //! Reading the audit log: one filtered page (keyset on (occurred_at, id),
 //! no OFFSET, no count), the people who appear in an account's log, and
-//! batches for the CSV export.
-
-use std::collections::BTreeMap;
+//! batches for the CSV export. Free-text search is one more filter.
 
 use diesel::deserialize::{self, FromSql};
 use diesel::expression::{ValidGrouping, is_aggregate};
 use diesel::pg::{Pg, PgValue};
 use diesel::prelude::*;
 use diesel::query_builder::{AstPass, QueryFragment, QueryId};
-use diesel::sql_types::{BigInt, Bool, Jsonb, Timestamptz};
-use serde_json::value::RawValue;
+use diesel::sql_types::{BigInt, Bool, Jsonb, Nullable, Text, Timestamptz};
 use time::OffsetDateTime;
 
+use crate::audit::ActionKind;
 use crate::audit::filter::{Cursor, Filter};
+use crate::audit::sentence::{Details, Part, Sentence, sentence};
 use crate::db::schema::audit_entries as a;
 use crate::ids::{AccountId, UserId};
 
+/// An entry whole, as the CSV export writes it.
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = a)]
 pub struct EntryRow {
@@ -24,78 +24,79 @@ pub struct EntryRow {
     pub occurred_at: OffsetDateTime,
     pub actor_id: Option<UserId>,
     pub actor_email: Option<String>,
+    pub actor_name: Option<String>,
     pub action: String,
     pub resource_type: String,
     pub resource_id: Option<String>,
     pub ip: Option<String>,
     pub user_agent: Option<String>,
-    pub details: serde_json::Value,
+    #[diesel(deserialize_as = EntryDetails)]
+    pub details: EntryDetails,
 }
 
-/// An entry as the page shows it: no user agent, details summarised.
-#[derive(Debug, Queryable, Selectable)]
-#[diesel(table_name = a)]
-pub struct PageRow {
-    pub id: i64,
-    pub occurred_at: OffsetDateTime,
-    pub actor_id: Option<UserId>,
-    pub actor_email: Option<String>,
-    pub action: String,
-    pub resource_type: String,
-    pub resource_id: Option<String>,
-    pub ip: Option<String>,
-    #[diesel(deserialize_as = Summary)]
-    pub details: String,
-}
-
-/// Entry details in short ("new_role: admin, old_role: basic", keys in
-/// order, at most 160 characters), read straight from jsonb's text: a
-/// page shows 50 of them, and building a `serde_json::Value` for each was
-/// a tenth of the page's CPU time.
-#[derive(diesel::deserialize::FromSqlRow)]
-pub struct Summary(String);
-
-impl From<Summary> for String {
-    fn from(s: Summary) -> String {
-        s.0
+impl EntryRow {
+    /// The entry's sentence ("Alice changed Bob's role from Dev to Admin").
+    pub fn sentence(&self) -> Sentence {
+        let actor = self.actor_name.as_deref().or(self.actor_email.as_deref());
+        sentence_of(&self.action, actor, &self.details.fields)
     }
 }
 
-impl FromSql<Jsonb, Pg> for Summary {
+fn sentence_of(action: &str, actor: Option<&str>, details: &Details) -> Sentence {
+    match ActionKind::parse(action) {
+        Some(kind) => sentence(kind, actor, details),
+        // Written by a later version of the console: say what is known.
+        None => Sentence {
+            parts: vec![
+                Part::Name(actor.unwrap_or("Someone").to_string()),
+                Part::Words(format!(": {action}")),
+            ],
+        },
+    }
+}
+
+/// An entry's details: the JSON text as stored (shown raw, one click
+/// away) and its fields for the sentence, read straight from jsonb's text
+/// (no `serde_json::Value` is built: a page reads 50 of them).
+#[derive(Debug, Clone, diesel::deserialize::FromSqlRow)]
+pub struct EntryDetails {
+    pub raw: String,
+    pub fields: Details,
+}
+
+impl FromSql<Jsonb, Pg> for EntryDetails {
     fn from_sql(value: PgValue<'_>) -> deserialize::Result<Self> {
         // jsonb's binary form is a version byte (1) and the JSON text.
         match value.as_bytes().split_first() {
-            Some((1, json)) => Ok(Summary(summarise(json)?)),
+            Some((1, json)) => Ok(EntryDetails {
+                raw: std::str::from_utf8(json)?.to_string(),
+                fields: Details::parse(json),
+            }),
             _ => Err("unsupported jsonb format".into()),
         }
     }
 }
 
-const SUMMARY_CHARS: usize = 160;
+/// What free-text search matches; the same expression as the trigram
+/// index `audit_entries_search_idx` (migration 000007), so PostgreSQL can
+/// use it.
+const SEARCH_TEXT: &str = "(coalesce(audit_entries.actor_name, '') || ' ' || \
+    coalesce(audit_entries.actor_email, '') || ' ' || \
+    coalesce(audit_entries.resource_id, '') || ' ' || audit_entries.details::text)";
 
-/// "key: value, ..." of a JSON object (strings unquoted); anything but an
-/// object summarises to nothing.
-fn summarise(json: &[u8]) -> serde_json::Result<String> {
-    let Ok(map) = serde_json::from_slice::<BTreeMap<String, &RawValue>>(json) else {
-        return Ok(String::new());
-    };
-    let mut text = String::new();
-    for (key, value) in map {
-        if !text.is_empty() {
-            text.push_str(", ");
+/// `term` as an ILIKE pattern matching it anywhere, its `%`, `_` and `\`
+/// taken literally.
+pub fn contains_pattern(term: &str) -> String {
+    let mut pattern = String::with_capacity(term.len() + 2);
+    pattern.push('%');
+    for c in term.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
         }
-        text.push_str(&key);
-        text.push_str(": ");
-        match value.get().starts_with('"') {
-            true => text.push_str(&serde_json::from_str::<String>(value.get())?),
-            false => text.push_str(value.get()),
-        }
+        pattern.push(c);
     }
-    if let Some((cut, _)) = text.char_indices().nth(SUMMARY_CHARS) {
-        text.truncate(cut);
-        text.push('…');
-    }
-    Ok(text)
+    pattern.push('%');
+    pattern
 }
 
 /// The filtered entries of one account, without order or limit.
@@ -119,14 +120,17 @@ fn filtered<'a>(account_id: AccountId, f: &'a Filter) -> a::BoxedQuery<'a, Pg> {
     if let Some(action) = f.action {
         q = q.filter(a::action.eq(action.name()));
     }
+    if let Some(term) = &f.search {
+        q = q.filter(Matches(contains_pattern(term)));
+    }
     q
 }
 
 /// `(occurred_at, id) < (t, id)` (or `>`): a row comparison, which
 /// PostgreSQL turns into one index range condition.
 ///
-/// The two SQL fragments of this module are types of their own rather
-/// than `diesel::dsl::sql` literals: diesel never caches a statement that
+/// The SQL fragments of this module are types of their own rather than
+/// `diesel::dsl::sql` literals: diesel never caches a statement that
 /// contains a literal, so PostgreSQL would parse and plan the page's
 /// statements on every request (as long as running them, measured).
 #[derive(Debug, Clone, Copy)]
@@ -151,42 +155,61 @@ impl QueryFragment<Pg> for Beyond {
     }
 }
 
-pub struct Page {
-    /// Newest first, each with whether its resource still exists (so the
-    /// page can link to it).
-    pub entries: Vec<(PageRow, bool)>,
-    pub has_newer: bool,
-    pub has_older: bool,
-}
+/// The entry's search text contains the pattern (case-insensitively).
+#[derive(Debug, Clone)]
+struct Matches(String);
 
-/// The resource an entry names still exists in the account (a Pod, or a
-/// membership), so the page can link to it. A subquery in the select list
-/// runs only for the rows returned (after the LIMIT), through primary
-/// keys; the CASE keeps ids that are not UUIDs from being cast.
-const RESOURCE_EXISTS: &str = "CASE \
-    WHEN audit_entries.resource_id !~ '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' THEN false \
-    WHEN audit_entries.resource_type = 'pod' THEN EXISTS (SELECT 1 FROM pods \
-        WHERE pods.id = audit_entries.resource_id::uuid AND pods.account_id = audit_entries.account_id) \
-    WHEN audit_entries.resource_type = 'member' THEN EXISTS (SELECT 1 FROM memberships \
-        WHERE memberships.account_id = audit_entries.account_id \
-          AND memberships.user_id = audit_entries.resource_id::uuid) \
-    ELSE false END";
-
-#[derive(Debug, Clone, Copy)]
-struct ResourceExists;
-
-impl Expression for ResourceExists {
+impl Expression for Matches {
     type SqlType = Bool;
 }
 
-impl QueryFragment<Pg> for ResourceExists {
+impl QueryFragment<Pg> for Matches {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
-        out.push_sql(RESOURCE_EXISTS);
+        out.push_sql(SEARCH_TEXT);
+        out.push_sql(" ILIKE ");
+        out.push_bind_param::<Text, _>(&self.0)?;
         Ok(())
     }
 }
 
-/// Both expressions above are plain SQL over `audit_entries`: they can
+/// The current name of the resource an entry names, if it still exists in
+/// the account (a Pod, or a membership). A subquery in the select list
+/// runs only for the rows returned (after the LIMIT), through primary
+/// keys; the CASE keeps ids that are not UUIDs from being cast.
+const RESOURCE_NAME: &str = "CASE \
+    WHEN audit_entries.resource_id !~ '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' THEN NULL \
+    WHEN audit_entries.resource_type = 'pod' THEN (SELECT pods.name FROM pods \
+        WHERE pods.id = audit_entries.resource_id::uuid AND pods.account_id = audit_entries.account_id) \
+    WHEN audit_entries.resource_type = 'member' THEN (SELECT users.display_name \
+        FROM memberships JOIN users ON users.id = memberships.user_id \
+        WHERE memberships.account_id = audit_entries.account_id \
+          AND memberships.user_id = audit_entries.resource_id::uuid) \
+    ELSE NULL END";
+
+/// The actor's display name today (by primary key, for the rows returned).
+const ACTOR_NAME_NOW: &str =
+    "(SELECT users.display_name FROM users WHERE users.id = audit_entries.actor_id)";
+
+macro_rules! text_subquery {
+    ($($name:ident = $sql:expr),*) => {$(
+        #[derive(Debug, Clone, Copy)]
+        struct $name;
+
+        impl Expression for $name {
+            type SqlType = Nullable<Text>;
+        }
+
+        impl QueryFragment<Pg> for $name {
+            fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+                out.push_sql($sql);
+                Ok(())
+            }
+        }
+    )*};
+}
+text_subquery!(ResourceName = RESOURCE_NAME, ActorNameNow = ACTOR_NAME_NOW);
+
+/// The expressions above are plain SQL over `audit_entries`: they can
 /// stand wherever its columns can, and are never aggregates.
 macro_rules! audit_entries_expression {
     ($($t:ty),*) => {$(
@@ -201,7 +224,70 @@ macro_rules! audit_entries_expression {
         }
     )*};
 }
-audit_entries_expression!(Beyond, ResourceExists);
+audit_entries_expression!(Beyond, Matches, ResourceName, ActorNameNow);
+
+/// An entry as the page shows it.
+#[derive(Debug, Queryable, Selectable)]
+#[diesel(table_name = a)]
+pub struct PageRow {
+    pub id: i64,
+    pub occurred_at: OffsetDateTime,
+    pub actor_id: Option<UserId>,
+    pub actor_email: Option<String>,
+    pub actor_name: Option<String>,
+    pub action: String,
+    pub resource_type: String,
+    pub resource_id: Option<String>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    #[diesel(deserialize_as = EntryDetails)]
+    pub details: EntryDetails,
+}
+
+impl PageRow {
+    pub fn sentence(&self) -> Sentence {
+        let actor = self.actor_name.as_deref().or(self.actor_email.as_deref());
+        sentence_of(&self.action, actor, &self.details.fields)
+    }
+}
+
+/// An entry of a page, with what the page shows beside it today.
+pub struct Listed {
+    pub entry: PageRow,
+    /// The resource's current name, if it still exists (a Pod, a member):
+    /// the page links to it and shows a rename.
+    pub resource_now: Option<String>,
+    /// The actor's current display name.
+    pub actor_now: Option<String>,
+}
+
+pub struct Page {
+    /// Newest first.
+    pub entries: Vec<Listed>,
+    pub has_newer: bool,
+    pub has_older: bool,
+}
+
+/// Runs `load`, planned for its search term when the filter has one.
+///
+/// The pool's connections keep one generic plan per statement
+/// (`db::SESSION_SETTINGS`), which suits every other query; a search's
+/// best plan depends on its term: a rare one is found through the trigram
+/// index, a common one by walking the account's newest entries and
+/// checking each. So a search is planned for its values.
+fn planned_for_search<T>(
+    conn: &mut PgConnection,
+    f: &Filter,
+    load: impl FnOnce(&mut PgConnection) -> QueryResult<T>,
+) -> QueryResult<T> {
+    if f.search.is_none() {
+        return load(conn);
+    }
+    conn.transaction(|conn| {
+        diesel::sql_query("SET LOCAL plan_cache_mode = force_custom_plan").execute(conn)?;
+        load(conn)
+    })
+}
 
 /// One page of `size` entries, newest first, starting at `cursor`.
 pub fn page(
@@ -221,11 +307,21 @@ pub fn page(
     } else {
         q.order((a::occurred_at.desc(), a::id.desc()))
     };
-    let mut entries: Vec<(PageRow, bool)> =
-        crate::db::limited(q.select((PageRow::as_select(), ResourceExists)), size + 1)
-            .load(conn)?;
-    let more = entries.len() as i64 > size;
-    entries.truncate(size as usize);
+    let select = q.select((PageRow::as_select(), ResourceName, ActorNameNow));
+    let rows: Vec<(PageRow, Option<String>, Option<String>)> =
+        planned_for_search(conn, f, |conn| {
+            crate::db::limited(select, size + 1).load(conn)
+        })?;
+    let more = rows.len() as i64 > size;
+    let mut entries: Vec<Listed> = rows
+        .into_iter()
+        .take(size as usize)
+        .map(|(entry, resource_now, actor_now)| Listed {
+            entry,
+            resource_now,
+            actor_now,
+        })
+        .collect();
     if newer {
         entries.reverse();
     }
@@ -252,13 +348,14 @@ pub fn batch(
     let q = q
         .order((a::occurred_at.desc(), a::id.desc()))
         .select(EntryRow::as_select());
-    crate::db::limited(q, size).load(conn)
+    planned_for_search(conn, f, |conn| crate::db::limited(q, size).load(conn))
 }
 
 #[derive(Queryable, Debug, Clone)]
 pub struct Person {
     pub id: UserId,
     pub email: String,
+    pub name: String,
 }
 
 /// Everyone with entries in this account, former members included, from
@@ -271,29 +368,17 @@ pub fn people(conn: &mut PgConnection, account_id: AccountId) -> QueryResult<Vec
         .inner_join(users::table.on(users::id.eq(audit_actors::user_id)))
         .filter(audit_actors::account_id.eq(account_id))
         .order(lower(users::email))
-        .select((users::id, users::email))
+        .select((users::id, users::email, users::display_name))
         .load(conn)
 }
 
 #[cfg(test)]
 mod tests {
-    use super::summarise;
+    use super::contains_pattern;
 
     #[test]
-    fn details_are_summarised_in_key_order_and_cut() {
-        let s = |json: &str| summarise(json.as_bytes()).unwrap();
-        assert_eq!(
-            s(r#"{"old_role": "basic", "new_role": "admin"}"#),
-            "new_role: admin, old_role: basic"
-        );
-        assert_eq!(
-            s(r#"{"cents": 1250, "paid": true, "note": "a \"b\""}"#),
-            "cents: 1250, note: a \"b\", paid: true"
-        );
-        assert_eq!(s("[1, 2]"), "");
-        assert_eq!(s("{}"), "");
-        let long = s(&format!(r#"{{"note": "{}"}}"#, "é".repeat(300)));
-        assert_eq!(long.chars().count(), 161);
-        assert!(long.starts_with("note: éé") && long.ends_with('…'));
+    fn search_terms_match_their_wildcards_literally() {
+        assert_eq!(contains_pattern("bob"), "%bob%");
+        assert_eq!(contains_pattern("50%_off\\"), "%50\\%\\_off\\\\%");
     }
 }

@@ -105,6 +105,7 @@ pub fn add_funds(
 /// A Pod's usage to charge, computed by the caller.
 pub struct Usage<'a> {
     pub pod_id: PodId,
+    pub pod_name: &'a str,
     pub description: &'a str,
     pub seconds: i64,
     pub amount_cents: i64,
@@ -129,6 +130,7 @@ pub fn charge_usage(conn: &mut PgConnection, cx: &Change, usage: &Usage<'_>) -> 
         Action::BillingUsageCharged {
             account: cx.account_id,
             pod_id: usage.pod_id,
+            pod_name: usage.pod_name.to_string(),
             running_seconds: usage.seconds,
             amount_cents: -usage.amount_cents,
             balance_cents: balance,

@@ -32,6 +32,7 @@ diesel::table! {
         ip -> Nullable<Text>,
         user_agent -> Nullable<Text>,
         details -> Jsonb,
+        actor_name -> Nullable<Text>,
     }
 }
 

@@ -144,7 +144,7 @@ pub fn accept(
     origin: &Origin,
     now: OffsetDateTime,
 ) -> Result<Joined, JoinError> {
-    let actor = Actor::user(user.id, &user.email);
+    let actor = Actor::user(user.id, &user.email, &user.display_name);
     let found = find_by_hash(conn, token_hash)?;
     let result = conn.transaction(|conn| -> Result<Joined, JoinError> {
         let invite = found.as_ref().ok_or(JoinError::Unknown)?;
@@ -186,18 +186,21 @@ pub fn accept(
             return Err(JoinError::AlreadyMember);
         }
         let (invite_id, invited_by) = (invite.id, invite.created_by);
+        let invited_by_name = models::display_name(conn, invited_by)?;
         for action in [
             Action::InviteAccepted {
                 invite: invite_id,
                 role,
                 invite_id,
                 invited_by,
+                invited_by_name: invited_by_name.clone(),
             },
             Action::MemberJoined {
                 member: user.id,
                 role,
                 invite_id,
                 invited_by,
+                invited_by_name: invited_by_name.clone(),
             },
         ] {
             audit::record(conn, Some(account_id), Some(&actor), origin, action)?;

@@ -103,22 +103,6 @@ pub fn billable_seconds(start: OffsetDateTime, end: OffsetDateTime) -> i64 {
     i64::try_from((micros + 999_999) / 1_000_000).unwrap_or(i64::MAX)
 }
 
-/// "1 h 30 min", "2 d 4 h", "45 s".
-pub fn duration_label(seconds: i64) -> String {
-    let (d, h, m, s) = (
-        seconds / 86_400,
-        seconds % 86_400 / 3_600,
-        seconds % 3_600 / 60,
-        seconds % 60,
-    );
-    match (d, h, m) {
-        (0, 0, 0) => format!("{s} s"),
-        (0, 0, _) => format!("{m} min {s} s"),
-        (0, _, _) => format!("{h} h {m} min"),
-        _ => format!("{d} d {h} h"),
-    }
-}
-
 /// The account's Pods, newest first, terminated ones last.
 pub fn list_pods(conn: &mut PgConnection, account_id: AccountId) -> QueryResult<Vec<Pod>> {
     let mut all: Vec<Pod> = pods::table
@@ -168,13 +152,5 @@ mod tests {
         assert_eq!(billable_seconds(t, t + Duration::microseconds(1)), 1);
         assert_eq!(billable_seconds(t, t + Duration::minutes(90)), 5400);
         assert_eq!(billable_seconds(t + Duration::seconds(5), t), 0);
-    }
-
-    #[test]
-    fn durations_read_naturally() {
-        assert_eq!(duration_label(0), "0 s");
-        assert_eq!(duration_label(75), "1 min 15 s");
-        assert_eq!(duration_label(5400), "1 h 30 min");
-        assert_eq!(duration_label(93_600), "1 d 2 h");
     }
 }

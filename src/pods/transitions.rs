@@ -10,10 +10,10 @@ use time::OffsetDateTime;
 use crate::audit::{Action, Change};
 use crate::billing::{self, usage_cents};
 use crate::db::schema::pods;
-use crate::format::money;
+use crate::format::{duration, money};
 use crate::ids::{AccountId, PodId};
 use crate::pods::catalogue::GpuType;
-use crate::pods::{Pod, PodsError, RUNNING, STOPPED, TERMINATED, billable_seconds, duration_label};
+use crate::pods::{Pod, PodsError, RUNNING, STOPPED, TERMINATED, billable_seconds};
 
 /// A validated Pod to create.
 pub struct NewPod {
@@ -105,6 +105,8 @@ pub fn start(conn: &mut PgConnection, cx: &Change, pod_id: PodId) -> Result<Outc
             conn,
             Action::PodStarted {
                 pod: pod.id,
+                name: pod.name.clone(),
+                gpus: pod.gpus(),
                 from: STOPPED,
                 to: RUNNING,
                 balance_cents: balance,
@@ -129,12 +131,13 @@ fn end_run(conn: &mut PgConnection, cx: &Change, pod: &Pod) -> QueryResult<(i64,
     let description = format!(
         "Pod {}: {} on {} at {}/h",
         pod.name,
-        duration_label(seconds),
+        duration(seconds),
         pod.gpus(),
         money(pod.hourly_price_cents)
     );
     let usage = billing::Usage {
         pod_id: pod.id,
+        pod_name: &pod.name,
         description: &description,
         seconds,
         amount_cents: cents,
@@ -167,6 +170,8 @@ pub fn stop(conn: &mut PgConnection, cx: &Change, pod_id: PodId) -> Result<Outco
             conn,
             Action::PodStopped {
                 pod: pod.id,
+                name: pod.name.clone(),
+                gpus: pod.gpus(),
                 from: RUNNING,
                 to: STOPPED,
                 running_seconds: seconds,
@@ -208,6 +213,8 @@ pub fn terminate(
             conn,
             Action::PodTerminated {
                 pod: pod.id,
+                name: pod.name.clone(),
+                gpus: pod.gpus(),
                 from: pod_before,
                 to: TERMINATED,
                 running_seconds: seconds,

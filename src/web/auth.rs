@@ -143,7 +143,11 @@ impl<C> Member<C> {
 
     /// The signed-in user as recorded in audit entries.
     pub fn actor(&self) -> Actor {
-        Actor::user(self.signed_in.user.id, &self.signed_in.user.email)
+        Actor::user(
+            self.signed_in.user.id,
+            &self.signed_in.user.email,
+            &self.signed_in.user.display_name,
+        )
     }
 
     /// The context of a change this member makes to the account now.

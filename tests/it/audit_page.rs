@@ -539,7 +539,7 @@ async fn the_pages_statements_are_prepared_once_per_connection() {
     // keeps a generic plan if that looks as cheap.
     for _ in 0..8 {
         let first = query::page(&mut conn, team, &filter, None, 2).unwrap();
-        let (last, _) = first.entries.last().unwrap();
+        let last = &first.entries.last().unwrap().entry;
         let older = Cursor {
             occurred_at: last.occurred_at,
             id: last.id,

@@ -333,11 +333,59 @@ async fn an_admin_invites_a_dev_who_signs_up_from_the_link_and_joins() {
         .unwrap();
     assert_eq!(chosen, serde_json::Value::from("member.joined"));
     let rows = admin
-        .find_all(Locator::Css("table.audit tbody tr"))
+        .find_all(Locator::Css("ol.audit-log > li"))
         .await
         .unwrap();
     assert_eq!(rows.len(), 1, "only the join");
+    let sentence = rows[0].text().await.unwrap();
+    assert!(
+        sentence.contains("Dan Dev joined with an invite from Alice Admin (Dev)"),
+        "{sentence}"
+    );
     screenshot(&admin, "07-audit-filtered").await;
+
+    // The team's pages fit the screen, wide and on a phone: no sideways
+    // scrolling, and Export CSV stays reachable.
+    let team = url.path().trim_end_matches("/audit").to_string();
+    for (width, height) in [(1280, 900), (390, 844)] {
+        admin.set_window_size(width, height).await.unwrap();
+        for page in ["audit", "members", "pods", "billing"] {
+            admin
+                .goto(&format!("{}{team}/{page}", app.address))
+                .await
+                .unwrap();
+            wait_for_text(&admin, "Acme GPU").await;
+            let fit = admin
+                .execute(
+                    "return [document.documentElement.scrollWidth, window.innerWidth];",
+                    vec![],
+                )
+                .await
+                .unwrap();
+            let (scroll, inner) = (fit[0].as_i64().unwrap(), fit[1].as_i64().unwrap());
+            assert!(inner <= width as i64, "the window is {inner} px wide");
+            assert!(scroll <= inner, "{page} at {width} px: {scroll} > {inner}");
+            screenshot(&admin, &format!("08-{page}-{width}")).await;
+        }
+    }
+    admin
+        .goto(&format!("{}{team}/audit", app.address))
+        .await
+        .unwrap();
+    wait_for_text(&admin, "Export CSV").await;
+    let reachable = admin
+        .execute(
+            "const r = document.querySelector('a[href*=\"audit.csv\"]').getBoundingClientRect(); \
+             return r.width > 0 && r.right <= window.innerWidth;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        reachable,
+        serde_json::Value::Bool(true),
+        "Export CSV on a phone"
+    );
 
     admin.close().await.unwrap();
     invitee.close().await.unwrap();

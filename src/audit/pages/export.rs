@@ -15,7 +15,7 @@ use crate::web::error::{AppError, AppResult};
 use crate::web::request_id::RequestId;
 
 const BATCH: i64 = 1000;
-const HEADER: [&str; 9] = [
+const HEADER: [&str; 10] = [
     "occurred_at_utc",
     "user_id",
     "user_email",
@@ -25,6 +25,7 @@ const HEADER: [&str; 9] = [
     "ip",
     "user_agent",
     "details",
+    "summary",
 ];
 
 /// A leading =, +, -, @, tab or carriage return makes spreadsheets treat a
@@ -36,7 +37,7 @@ pub fn defuse(cell: &str) -> String {
     }
 }
 
-fn record(e: &EntryRow) -> [String; 9] {
+fn record(e: &EntryRow) -> [String; 10] {
     [
         crate::format::rfc3339(&e.occurred_at),
         e.actor_id.map(|id| id.to_string()).unwrap_or_default(),
@@ -46,7 +47,8 @@ fn record(e: &EntryRow) -> [String; 9] {
         e.resource_id.clone().unwrap_or_default(),
         e.ip.clone().unwrap_or_default(),
         e.user_agent.clone().unwrap_or_default(),
-        e.details.to_string(),
+        e.details.raw.clone(),
+        e.sentence().text(),
     ]
     .map(|cell| defuse(&cell))
 }

@@ -8,9 +8,11 @@ use diesel::PgConnection;
 
 use crate::AppState;
 use crate::audit::filter::{Cursor, FilterErrors, FilterForm, Link};
-use crate::audit::query::{self, PageRow, Person};
+use crate::audit::query::{self, Listed, PageRow, Person};
+use crate::audit::sentence::{Part, Sentence};
 use crate::audit::{ActionKind, RESOURCE_TYPES};
 use crate::authz::can;
+use crate::format;
 use crate::ids::AccountId;
 use crate::web::auth::Member;
 use crate::web::error::AppResult;
@@ -18,10 +20,16 @@ use crate::web::layout::Layout;
 
 pub const PAGE_SIZE: i64 = 50;
 
-/// One table row: the entry and what the page computes for it.
+/// One entry of the page and what the page computes for it.
 struct Row<'a> {
     entry: &'a PageRow,
-    when: String,
+    sentence: Sentence,
+    /// "3 h ago", with the exact time beside it for hover and screen readers.
+    ago: String,
+    exact: String,
+    iso: String,
+    /// "Chrome on macOS".
+    agent: Option<String>,
     /// Where the resource lives, if it still exists.
     resource_link: Option<String>,
     /// Links that add this row's value to the filter.
@@ -29,6 +37,34 @@ struct Row<'a> {
     by_action: String,
     by_resource: String,
     by_resource_id: String,
+}
+
+/// The action select's groups, by area.
+struct ActionGroup {
+    label: &'static str,
+    actions: Vec<&'static str>,
+}
+
+fn action_groups() -> Vec<ActionGroup> {
+    let mut groups: Vec<ActionGroup> = Vec::new();
+    for kind in ActionKind::account_log() {
+        let label = match kind.resource_type() {
+            "member" => "Members",
+            "invite" => "Invites",
+            "pod" => "Pods",
+            "billing" => "Billing",
+            "account" => "Settings",
+            _ => "Sign-up and sign-in",
+        };
+        match groups.iter_mut().find(|g| g.label == label) {
+            Some(group) => group.actions.push(kind.name()),
+            None => groups.push(ActionGroup {
+                label,
+                actions: vec![kind.name()],
+            }),
+        }
+    }
+    groups
 }
 
 #[derive(Template)]
@@ -39,10 +75,11 @@ struct AuditPage<'a> {
     form: FilterForm,
     errors: FilterErrors,
     people: Vec<Person>,
-    actions: Vec<&'static str>,
+    action_groups: Vec<ActionGroup>,
     resource_types: &'static [&'static str],
     rows: Vec<Row<'a>>,
-    filtered: bool,
+    /// How many filters are set (the folded form's "Filters (n)").
+    filters_set: usize,
     clear_url: String,
     export_url: String,
     newer_url: Option<String>,
@@ -68,18 +105,58 @@ impl CellLinks {
     }
 }
 
-/// `exists`: the entry's resource is still there, so it gets a link.
-fn row<'a>(entry: &'a PageRow, exists: bool, account_id: AccountId, links: &CellLinks) -> Row<'a> {
+/// Adds " (now …)" after a name that has changed since the entry.
+fn mark_renamed(sentence: &mut Sentence, then: Option<&str>, now: Option<&str>) {
+    let (Some(then), Some(now)) = (then, now) else {
+        return;
+    };
+    if then == now {
+        return;
+    }
+    if let Some(at) = sentence
+        .parts
+        .iter()
+        .position(|p| matches!(p, Part::Name(n) if n == then))
+    {
+        sentence
+            .parts
+            .insert(at + 1, Part::Words(format!(" (now {now})")));
+    }
+}
+
+fn row<'a>(
+    listed: &'a Listed,
+    account_id: AccountId,
+    links: &CellLinks,
+    now: time::OffsetDateTime,
+) -> Row<'a> {
+    let entry = &listed.entry;
     let resource_id = entry.resource_id.as_deref().unwrap_or_default();
-    let resource_link =
-        (exists && !resource_id.is_empty()).then(|| match entry.resource_type.as_str() {
+    let resource_link = (listed.resource_now.is_some() && !resource_id.is_empty()).then(|| {
+        match entry.resource_type.as_str() {
             "pod" => format!("/accounts/{account_id}/pods/{resource_id}/connect"),
             _ => format!("/accounts/{account_id}/members"),
-        });
+        }
+    });
+    let mut sentence = entry.sentence();
+    mark_renamed(
+        &mut sentence,
+        entry.actor_name.as_deref(),
+        listed.actor_now.as_deref(),
+    );
+    mark_renamed(
+        &mut sentence,
+        entry.details.fields.name.as_deref(),
+        listed.resource_now.as_deref(),
+    );
     let actor = entry.actor_id.map(|id| id.to_string()).unwrap_or_default();
     Row {
         entry,
-        when: crate::format::date_time_seconds(&entry.occurred_at),
+        sentence,
+        ago: format::time_ago(&entry.occurred_at, now),
+        exact: format::date_time_seconds(&entry.occurred_at),
+        iso: format::rfc3339(&entry.occurred_at),
+        agent: entry.user_agent.as_deref().map(format::short_user_agent),
         resource_link,
         by_user: links.user.with(&[&actor]),
         by_action: links.action.with(&[&entry.action]),
@@ -96,11 +173,12 @@ pub async fn show(
     let form = query.into_inner();
     let account_id = member.account_id();
     let layout = member.layout()?.section("audit");
+    let now = state.clock.now();
     // The page is rendered on the thread that read its rows, so they are
     // neither moved nor freed across threads (the connection stays taken
     // for the tenth of a millisecond that takes).
     let (status, html) = state
-        .db(move |conn| render(conn, layout, account_id, form))
+        .db(move |conn| render(conn, layout, account_id, form, now))
         .await?;
     Ok(HttpResponse::build(status)
         .content_type("text/html; charset=utf-8")
@@ -112,6 +190,7 @@ fn render(
     layout: Layout,
     account_id: AccountId,
     form: FilterForm,
+    now: time::OffsetDateTime,
 ) -> AppResult<(StatusCode, String)> {
     let base = format!("/accounts/{account_id}/audit");
     let (filter, cursor, errors) = match form.check() {
@@ -136,13 +215,10 @@ fn render(
             let rows = page
                 .entries
                 .iter()
-                .map(|(e, exists)| row(e, *exists, account_id, &links))
+                .map(|listed| row(listed, account_id, &links, now))
                 .collect();
-            let newer = page
-                .entries
-                .first()
-                .filter(|_| page.has_newer)
-                .map(|(e, _)| {
+            let newer = page.entries.first().filter(|_| page.has_newer).map(
+                |Listed { entry: e, .. }| {
                     form.url(
                         "",
                         &[
@@ -150,23 +226,27 @@ fn render(
                             ("dir", "newer"),
                         ],
                     )
-                });
-            let older = page
-                .entries
-                .last()
-                .filter(|_| page.has_older)
-                .map(|(e, _)| form.url("", &[("cursor", &Cursor::encode(e.occurred_at, e.id))]));
+                },
+            );
+            let older = page.entries.last().filter(|_| page.has_older).map(
+                |Listed { entry: e, .. }| {
+                    form.url("", &[("cursor", &Cursor::encode(e.occurred_at, e.id))])
+                },
+            );
             (rows, newer, older)
         }
         None => (Vec::new(), None, None),
     };
-    let filtered = filter.is_some_and(|f| {
-        f.since.is_some()
-            || f.until.is_some()
-            || f.user.is_some()
-            || f.resource.is_some()
-            || f.resource_id.is_some()
-            || f.action.is_some()
+    let filters_set = filter.map_or(0, |f| {
+        [
+            f.since.is_some() || f.until.is_some(),
+            f.user.is_some(),
+            f.resource.is_some() || f.resource_id.is_some(),
+            f.action.is_some(),
+        ]
+        .into_iter()
+        .filter(|set| *set)
+        .count()
     });
     let html = AuditPage {
         layout,
@@ -176,10 +256,10 @@ fn render(
         form,
         errors,
         people,
-        actions: ActionKind::account_log().map(ActionKind::name).collect(),
+        action_groups: action_groups(),
         resource_types: RESOURCE_TYPES,
         rows,
-        filtered,
+        filters_set,
         newer_url,
         older_url,
     }

@@ -10,12 +10,12 @@ use askama::Template;
 use crate::AppState;
 use crate::audit::{Change, Origin};
 use crate::authz::can;
-use crate::format::money;
+use crate::format::{duration, money};
 use crate::ids::{AccountId, PodId};
 use crate::pods::pages::list::{self, PodForm};
 use crate::pods::pages::{PodPath, refusal};
 use crate::pods::transitions::{self, Outcome};
-use crate::pods::{self, Pod, PodsError, duration_label};
+use crate::pods::{self, Pod, PodsError};
 use crate::web::auth::Member;
 use crate::web::error::AppResult;
 use crate::web::layout::Layout;
@@ -56,7 +56,7 @@ fn charged(o: &Outcome) -> String {
     }
     format!(
         " It ran {} and {} was charged.",
-        duration_label(o.run_seconds),
+        duration(o.run_seconds),
         money(o.charged_cents)
     )
 }

@@ -10,11 +10,11 @@ use serde::Deserialize;
 use crate::AppState;
 use crate::audit::Origin;
 use crate::authz::{Capability, can};
-use crate::format::{date_time, money};
+use crate::format::{date_time, duration, money};
 use crate::ids::AccountId;
 use crate::pods::catalogue::{self, CATALOGUE, GpuType};
 use crate::pods::transitions::{self, NewPod};
-use crate::pods::{self, Pod, duration_label};
+use crate::pods::{self, Pod};
 use crate::web::auth::Member;
 use crate::web::error::AppResult;
 use crate::web::layout::Layout;
@@ -175,7 +175,7 @@ pub async fn render<C>(
         .map(|pod| PodRow {
             gpus: pod.gpus(),
             hourly: money(pod.hourly_price_cents),
-            running_time: duration_label(pod.running_seconds(now)),
+            running_time: duration(pod.running_seconds(now)),
             cost: money(pod.cost_so_far_cents(now)),
             created: date_time(&pod.created_at),
             pod,

@@ -1,0 +1,304 @@
+//! One sentence per entry, past tense, people and things by the names they
+//! had when the entry was written ("Alice Admin changed Bob Dev's role from
+//! Dev to Admin"). The names come from the entry itself (its actor name
+//! and typed details), so a later rename, removal or termination never
+//! breaks history; the page adds the current name beside one that changed.
+//!
+//! `sentence` matches every `ActionKind`: an action without a sentence
+//! does not compile.
+
+use serde::Deserialize;
+
+use crate::audit::ActionKind;
+use crate::authz::Role;
+use crate::format::{duration, money};
+use crate::pods::catalogue;
+
+/// The details of any entry, read from its jsonb: every key any action
+/// writes, each optional (older entries hold fewer).
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(default)]
+pub struct Details {
+    pub name: Option<String>,
+    pub old_name: Option<String>,
+    pub new_name: Option<String>,
+    pub display_name: Option<String>,
+    pub email: Option<String>,
+    pub old_email: Option<String>,
+    pub new_email: Option<String>,
+    pub role: Option<String>,
+    pub old_role: Option<String>,
+    pub new_role: Option<String>,
+    pub invited_by_name: Option<String>,
+    pub amount_cents: Option<i64>,
+    pub charged_cents: Option<i64>,
+    pub running_seconds: Option<i64>,
+    pub gpus: Option<String>,
+    pub gpu_type: Option<String>,
+    pub gpu_count: Option<i64>,
+    pub pod_name: Option<String>,
+    pub reason: Option<String>,
+}
+
+impl Details {
+    /// Details as the page reads them: unknown keys are ignored, and
+    /// anything that is not an object of the expected shape reads as none.
+    pub fn parse(json: &[u8]) -> Details {
+        serde_json::from_slice(json).unwrap_or_default()
+    }
+}
+
+/// A piece of a sentence: plain words, or a name (shown emphasised).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Part {
+    Words(String),
+    Name(String),
+}
+
+/// A sentence as parts, so names can be marked up while everything stays
+/// escaped text.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Sentence {
+    pub parts: Vec<Part>,
+}
+
+impl Sentence {
+    fn words(mut self, words: &str) -> Sentence {
+        match self.parts.last_mut() {
+            Some(Part::Words(last)) => last.push_str(words),
+            _ => self.parts.push(Part::Words(words.to_string())),
+        }
+        self
+    }
+
+    fn name(mut self, name: &str) -> Sentence {
+        self.parts.push(Part::Name(name.to_string()));
+        self
+    }
+
+    /// The sentence as plain text (the CSV's summary).
+    pub fn text(&self) -> String {
+        self.parts
+            .iter()
+            .map(|p| match p {
+                Part::Words(w) | Part::Name(w) => w.as_str(),
+            })
+            .collect()
+    }
+}
+
+fn role_label(raw: Option<&str>) -> &str {
+    match raw.and_then(Role::parse) {
+        Some(role) => role.label(),
+        None => raw.unwrap_or("a role"),
+    }
+}
+
+fn gpus(d: &Details) -> Option<String> {
+    d.gpus.clone().or_else(|| {
+        let count = d.gpu_count?;
+        let kind = d.gpu_type.as_deref()?;
+        Some(format!("{count} × {}", catalogue::label(kind)))
+    })
+}
+
+/// " after 1 h 30 min ($4.49 charged)", or nothing for a run never started.
+fn run_and_charge(d: &Details) -> String {
+    match (d.running_seconds, d.charged_cents) {
+        (Some(seconds), Some(cents)) if seconds > 0 => {
+            format!(" after {} ({} charged)", duration(seconds), money(cents))
+        }
+        _ => String::new(),
+    }
+}
+
+/// The entry's sentence. `actor` is who acted, as the entry names them
+/// (their name then, else their email); `None` reads "Someone".
+pub fn sentence(kind: ActionKind, actor: Option<&str>, d: &Details) -> Sentence {
+    use ActionKind as K;
+    let who = Sentence::default().name(actor.unwrap_or("Someone"));
+    let pod = |d: &Details| d.name.clone().unwrap_or_else(|| "a Pod".into());
+    let member = |d: &Details| {
+        d.name
+            .clone()
+            .or_else(|| d.email.clone())
+            .unwrap_or_else(|| "a member".into())
+    };
+    match kind {
+        K::AccountConverted => who
+            .words(" converted the account into the team ")
+            .name(d.name.as_deref().unwrap_or("(unnamed)")),
+        K::AccountRenamed => who
+            .words(" renamed the team from ")
+            .name(d.old_name.as_deref().unwrap_or("?"))
+            .words(" to ")
+            .name(d.new_name.as_deref().unwrap_or("?")),
+        K::BillingEmailChanged => match (&d.old_email, &d.new_email) {
+            (Some(old), Some(new)) => who
+                .words(" changed the billing email from ")
+                .name(old)
+                .words(" to ")
+                .name(new),
+            (None, Some(new)) => who.words(" set the billing email to ").name(new),
+            (Some(old), None) => who.words(" removed the billing email ").name(old),
+            (None, None) => who.words(" changed the billing email"),
+        },
+        K::BillingFundsAdded => who.words(&format!(
+            " added {} to the balance",
+            money(d.amount_cents.unwrap_or_default())
+        )),
+        K::BillingUsageCharged => Sentence::default()
+            .words("Usage of Pod ")
+            .name(d.pod_name.as_deref().unwrap_or("(unnamed)"))
+            .words(&format!(
+                " was charged: {} for {}",
+                money(d.amount_cents.unwrap_or_default().abs()),
+                duration(d.running_seconds.unwrap_or_default())
+            )),
+        K::InviteAcceptFailed => {
+            let what = match d.reason.as_deref() {
+                Some("expired") => " tried an expired invite link",
+                Some("used") => " tried an invite link that was already used",
+                Some("revoked") => " tried a revoked invite link",
+                Some("email_mismatch") => " tried an invite meant for another email",
+                Some("already_member") => " tried an invite while already a member",
+                _ => " tried an invite link that is not valid",
+            };
+            who.words(what)
+        }
+        K::InviteAccepted => who
+            .words(" accepted an invite from ")
+            .name(d.invited_by_name.as_deref().unwrap_or("an Admin"))
+            .words(&format!(" ({})", role_label(d.role.as_deref()))),
+        K::InviteCreated => {
+            let role = role_label(d.role.as_deref());
+            match &d.email {
+                Some(email) => who
+                    .words(" invited ")
+                    .name(email)
+                    .words(&format!(" as {role}")),
+                None => who.words(&format!(" created an invite link for a new {role}")),
+            }
+        }
+        K::InviteRegenerated | K::InviteRevoked => {
+            let verb = match kind {
+                K::InviteRevoked => " revoked the ",
+                _ => " issued a new link for the ",
+            };
+            let said = who.words(&format!("{verb}{} invite", role_label(d.role.as_deref())));
+            match &d.email {
+                Some(email) => said.words(" for ").name(email),
+                None => said,
+            }
+        }
+        K::MemberJoined => who
+            .words(" joined with an invite from ")
+            .name(d.invited_by_name.as_deref().unwrap_or("an Admin"))
+            .words(&format!(" ({})", role_label(d.role.as_deref()))),
+        K::MemberLeft => who.words(&format!(
+            " left the team (was {})",
+            role_label(d.role.as_deref())
+        )),
+        K::MemberRemoved => who.words(" removed ").name(&member(d)).words(&format!(
+            " ({}) from the team",
+            role_label(d.role.as_deref())
+        )),
+        K::MemberRoleChanged => who.words(" changed ").name(&member(d)).words(&format!(
+            "'s role from {} to {}",
+            role_label(d.old_role.as_deref()),
+            role_label(d.new_role.as_deref())
+        )),
+        K::PodCreated | K::PodStarted | K::PodStopped | K::PodTerminated => {
+            let verb = match kind {
+                K::PodCreated => " created Pod ",
+                K::PodStarted => " started Pod ",
+                K::PodStopped => " stopped Pod ",
+                _ => " terminated Pod ",
+            };
+            let said = who.words(verb).name(&pod(d));
+            let said = match gpus(d) {
+                Some(gpus) => said.words(&format!(" ({gpus})")),
+                None => said,
+            };
+            match kind {
+                K::PodStopped | K::PodTerminated => said.words(&run_and_charge(d)),
+                _ => said,
+            }
+        }
+        K::UserSignedUp => who.words(" signed up"),
+        K::UserSignedIn => who.words(" signed in"),
+        K::UserSignInFailed => who.words(" failed to sign in"),
+        K::UserSignedOut => who.words(" signed out"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn said(kind: ActionKind, json: serde_json::Value) -> String {
+        let d = Details::parse(json.to_string().as_bytes());
+        sentence(kind, Some("Alice Admin"), &d).text()
+    }
+
+    #[test]
+    fn entries_read_as_sentences_with_names() {
+        use ActionKind as K;
+        use serde_json::json;
+        assert_eq!(
+            said(
+                K::MemberRoleChanged,
+                json!({"name": "Bob Dev", "email": "b@x.io", "old_role": "dev", "new_role": "admin"})
+            ),
+            "Alice Admin changed Bob Dev's role from Dev to Admin"
+        );
+        assert_eq!(
+            said(
+                K::PodStarted,
+                json!({"name": "train-7", "gpus": "2 × A100 80GB"})
+            ),
+            "Alice Admin started Pod train-7 (2 × A100 80GB)"
+        );
+        assert_eq!(
+            said(K::BillingFundsAdded, json!({"amount_cents": 25000})),
+            "Alice Admin added $250.00 to the balance"
+        );
+        assert_eq!(
+            said(
+                K::MemberJoined,
+                json!({"role": "dev", "invited_by_name": "Carol", "invited_by": "4942b445-0000-0000-0000-000000000000"})
+            ),
+            "Alice Admin joined with an invite from Carol (Dev)"
+        );
+        let d = Details::parse(br#"{"reason": "expired"}"#);
+        assert_eq!(
+            sentence(K::InviteAcceptFailed, None, &d).text(),
+            "Someone tried an expired invite link"
+        );
+    }
+
+    #[test]
+    fn every_action_has_a_sentence_without_raw_ids() {
+        let id = "4942b445-1111-2222-3333-444455556666";
+        let details = format!(
+            r#"{{"invited_by": "{id}", "invite_id": "{id}", "pod_id": "{id}", "role": "basic"}}"#
+        );
+        let d = Details::parse(details.as_bytes());
+        for kind in ActionKind::ALL {
+            let text = sentence(*kind, Some("Alice"), &d).text();
+            assert!(
+                text.starts_with("Alice") || text.starts_with("Usage"),
+                "{text}"
+            );
+            assert!(!text.contains(id), "{kind:?}: {text}");
+        }
+    }
+
+    #[test]
+    fn details_of_another_shape_read_as_none() {
+        let d = Details::parse(b"[1, 2]");
+        assert!(d.name.is_none());
+        let d = Details::parse(br#"{"amount_cents": "not a number"}"#);
+        assert!(d.amount_cents.is_none());
+    }
+}
