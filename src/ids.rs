@@ -40,12 +40,6 @@ macro_rules! ids {
             }
         }
 
-        impl Default for $name {
-            fn default() -> Self {
-                $name(Uuid::nil())
-            }
-        }
-
         impl fmt::Display for $name {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 self.0.fmt(f)
