@@ -26,7 +26,10 @@ macro_rules! ids {
         pub struct $name(Uuid);
 
         impl $name {
-            /// A fresh random id, for a row about to be inserted.
+            /// A fresh random id, for a row about to be inserted. (No
+            /// `Default`: a default id would be the nil UUID, the silent
+            /// stand-in typed ids are here to prevent.)
+            #[allow(clippy::new_without_default)]
             pub fn new() -> Self {
                 $name(Uuid::new_v4())
             }

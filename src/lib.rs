@@ -105,6 +105,12 @@ impl Application {
     /// Binds the listener and builds the server (not yet running).
     pub fn build(settings: Settings) -> anyhow::Result<Application> {
         let listener = TcpListener::bind(&settings.bind_addr)?;
+        Application::build_on(listener, settings)
+    }
+
+    /// Builds the server on a listener bound already (`main` binds before
+    /// it starts PostgreSQL, so a taken port is said first).
+    pub fn build_on(listener: TcpListener, settings: Settings) -> anyhow::Result<Application> {
         let bound = listener.local_addr()?;
         let public_url = settings.resolved_public_url(bound);
         let secure = settings

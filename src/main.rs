@@ -1,6 +1,10 @@
-//! `team-console [serve|migrate]`: parse configuration, provide a database
-//! (the given one, or a local cluster in DATA_DIR), migrate it as the
+//! `team-console [serve|migrate]`: parse configuration, bind the port,
+//! provide a database (the given one, or a local cluster in DATA_DIR,
+//! locked to this process and restarted if it dies), migrate it as the
 //! owner role, serve as the serving role.
+
+use std::net::TcpListener;
+use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
 use clap::Parser;
@@ -8,6 +12,7 @@ use diesel::{Connection, PgConnection};
 use team_console::Application;
 use team_console::config::{Cli, Command};
 use team_console::db::roles::DatabaseUrls;
+use team_console::db::supervisor::Supervisor;
 use team_console::db::{self, local_cluster::LocalCluster};
 
 /// The database the console creates in its own local cluster.
@@ -28,8 +33,15 @@ fn main() -> anyhow::Result<()> {
         )
         .init();
     let options = cli.options;
+    let command = cli.command.unwrap_or(Command::Serve);
 
-    let mut cluster = None;
+    // The port first: a taken address is said before anything is started.
+    let listener = match command {
+        Command::Serve => Some(bind(&options.bind_addr)?),
+        Command::Migrate => None,
+    };
+
+    let mut local = None;
     let urls = match &options.database_url {
         Some(url) => DatabaseUrls {
             migration: options
@@ -39,28 +51,46 @@ fn main() -> anyhow::Result<()> {
             serving: url.clone(),
         },
         None => {
-            let local =
+            // Held until the process ends: one console per data folder.
+            let lock = db::data_dir::lock(&options.data_dir)?;
+            let cluster =
                 LocalCluster::start(&options.data_dir.join("postgres"), Default::default())?;
-            let urls = db::roles::local_database(&local, LOCAL_DATABASE)
+            let urls = db::roles::local_database(&cluster, LOCAL_DATABASE)
                 .context("creating the console's database and roles in the local cluster")?;
-            cluster = Some(local);
+            local = Some((lock, Arc::new(Mutex::new(cluster))));
             urls
         }
     };
 
-    let result = run(cli.command.unwrap_or(Command::Serve), &options, urls);
-    if let Some(mut cluster) = cluster {
-        if let Err(e) = cluster.stop() {
-            tracing::error!(error = %e, "could not stop the local PostgreSQL cluster");
-        } else {
-            tracing::info!("local PostgreSQL cluster stopped");
+    let supervisor = match (&local, &listener) {
+        (Some((_, cluster)), Some(_)) => Some(Supervisor::start(cluster.clone())),
+        _ => None,
+    };
+    let result = run(listener, &options, urls);
+    drop(supervisor);
+    if let Some((_lock, cluster)) = local {
+        let stopped = cluster.lock().map(|mut c| c.stop());
+        match stopped {
+            Ok(Ok(())) => tracing::info!("local PostgreSQL cluster stopped"),
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "could not stop the local PostgreSQL cluster")
+            }
+            Err(_) => tracing::error!("could not stop the local PostgreSQL cluster"),
         }
     }
     result
 }
 
+/// The listening socket, or which address is taken and how to change it.
+fn bind(address: &str) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(address).with_context(|| {
+        format!("cannot listen on {address}; set BIND_ADDR (or --bind-addr) to a free address")
+    })
+}
+
+/// Migrates, then serves on `listener` (none: migrate only).
 fn run(
-    command: Command,
+    listener: Option<TcpListener>,
     options: &team_console::config::Options,
     urls: DatabaseUrls,
 ) -> anyhow::Result<()> {
@@ -69,13 +99,13 @@ fn run(
     db::migrate(&mut conn)?;
     db::roles::grant_to_serving_role(&mut conn, &urls.serving)?;
     drop(conn);
-    if command == Command::Migrate {
+    let Some(listener) = listener else {
         tracing::info!("database migrated");
         return Ok(());
-    }
+    };
     let settings = options.settings(urls.serving)?;
     actix_web::rt::System::new().block_on(async move {
-        let app = Application::build(settings)?;
+        let app = Application::build_on(listener, settings)?;
         tracing::info!(
             port = app.port(),
             "Team Console is listening (Ctrl-C to stop)"

@@ -205,7 +205,7 @@ pub fn run(args: &BenchArgs, options: &Options) -> anyhow::Result<()> {
     // The cluster's processes inherit the placement of this thread; the
     // console's threads, wrk and pgbench, the one set after it.
     placement.enter_database()?;
-    let mut cluster = LocalCluster::start(&dir.0.join("pg"), ClusterOptions { fsync: false })?;
+    let mut cluster = LocalCluster::start(&dir.0.join("pg"), ClusterOptions::throwaway())?;
     tune(&mut cluster)?;
     placement.enter_rest()?;
     db::ensure_database(&cluster.database_url("postgres"), DATABASE)?;

@@ -8,9 +8,12 @@
 //! what the tests exercise is what the console runs.
 //!
 //! Layout of the cluster folder `dir`: `dir/pgdata` (PGDATA), `dir/run` (the
-//! socket directory) and `dir/postgres.log` (all server output). Our settings
-//! live in `pgdata/postgresql.console.conf`, rewritten on every start and
-//! included from `postgresql.conf`.
+//! socket directory), `dir/postgres.log` (what the server says while it
+//! starts) and `dir/log/` (its log once running: one file per hour of the
+//! day, each overwritten a day later, so the log never holds more than a
+//! day and cannot fill the disk). Our settings live in
+//! `pgdata/postgresql.console.conf`, rewritten on every start and included
+//! from `postgresql.conf`.
 //!
 //! When running as root (initdb refuses root), every server program runs as
 //! the `postgres` system user, or `nobody` if there is none; `dir` is chowned
@@ -77,11 +80,28 @@ pub enum ClusterError {
 pub struct ClusterOptions {
     /// `false` turns off fsync, synchronous_commit and full_page_writes (for throwaway test clusters).
     pub fsync: bool,
+    /// The server's log goes to hourly files in `dir/log` (the console's
+    /// own cluster); `false` keeps everything in `dir/postgres.log` (the
+    /// benchmark reads statements from it).
+    pub rotate_logs: bool,
 }
 
 impl Default for ClusterOptions {
     fn default() -> Self {
-        ClusterOptions { fsync: true }
+        ClusterOptions {
+            fsync: true,
+            rotate_logs: true,
+        }
+    }
+}
+
+impl ClusterOptions {
+    /// For a cluster that lives as long as a test run or a benchmark.
+    pub fn throwaway() -> Self {
+        ClusterOptions {
+            fsync: false,
+            rotate_logs: false,
+        }
     }
 }
 
@@ -92,6 +112,7 @@ pub struct LocalCluster {
     pgdata: PathBuf,
     run_dir: PathBuf,
     log_file: PathBuf,
+    log_dir: PathBuf,
     bindir: PathBuf,
     /// The user the server runs as when we are root; `None` runs as ourselves.
     run_as: Option<(Uid, Gid)>,
@@ -142,6 +163,7 @@ impl LocalCluster {
         let mut cluster = LocalCluster {
             pgdata: dir.join("pgdata"),
             log_file: dir.join("postgres.log"),
+            log_dir: dir.join("log"),
             dir,
             run_dir,
             bindir,
@@ -194,9 +216,35 @@ impl LocalCluster {
         self.start_server()
     }
 
-    /// Everything the server writes (its stderr).
+    /// What the server writes while it starts (and everything, without
+    /// `rotate_logs`).
     pub fn log_file(&self) -> &Path {
         &self.log_file
+    }
+
+    /// Where the running server's hourly log files are (`rotate_logs`).
+    pub fn log_dir(&self) -> &Path {
+        &self.log_dir
+    }
+
+    /// Whether the postmaster we started is still alive: its pid file
+    /// names a live postgres process on our data folder.
+    pub fn is_running(&self) -> bool {
+        fs::read_to_string(self.pgdata.join("postmaster.pid"))
+            .ok()
+            .and_then(|pid| {
+                pid.lines()
+                    .next()
+                    .and_then(|l| l.trim().parse::<i32>().ok())
+            })
+            .is_some_and(|pid| pid > 0 && self.is_our_postgres(pid))
+    }
+
+    /// Starts the server again after it died (crash recovery replays the
+    /// WAL); what a stale pid file and socket left behind is cleared first.
+    pub fn start_again(&mut self) -> Result<(), ClusterError> {
+        self.started = false;
+        self.start_server()
     }
 
     pub fn data_dir(&self) -> &Path {
@@ -307,6 +355,19 @@ impl LocalCluster {
              max_connections = 200\n\
              shared_buffers = 128MB\n"
         );
+        let conf = if self.options.rotate_logs {
+            let log_dir = self.log_dir.to_string_lossy().replace('\'', "''");
+            format!(
+                "{conf}logging_collector = on\n\
+                 log_directory = '{log_dir}'\n\
+                 log_filename = 'postgresql-%H.log'\n\
+                 log_rotation_age = 60\n\
+                 log_rotation_size = 0\n\
+                 log_truncate_on_rotation = on\n"
+            )
+        } else {
+            conf
+        };
         let conf_path = self.pgdata.join(CONSOLE_CONF);
         fs::write(&conf_path, conf).ctx("cannot write", &conf_path)?;
         let main_conf = self.pgdata.join("postgresql.conf");
@@ -322,6 +383,7 @@ impl LocalCluster {
     fn prepare_dirs(&self) -> Result<(), ClusterError> {
         fs::create_dir_all(&self.run_dir).ctx("cannot create", &self.run_dir)?;
         set_mode(&self.run_dir, 0o700)?;
+        fs::create_dir_all(&self.log_dir).ctx("cannot create", &self.log_dir)?;
         let Some((uid, gid)) = self.run_as else {
             return Ok(());
         };

@@ -2,9 +2,11 @@
 //! migrate and serve, and the local cluster the console runs when no
 //! DATABASE_URL is given.
 
+pub mod data_dir;
 pub mod local_cluster;
 pub mod roles;
 pub mod schema;
+pub mod supervisor;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -16,7 +16,7 @@ async fn healthz_and_readyz_answer_ok() {
 #[actix_web::test]
 async fn readyz_is_503_while_the_database_is_gone_and_recovers() {
     let dir = std::env::temp_dir().join(format!("tc-ready-{}", uuid::Uuid::new_v4().simple()));
-    let mut cluster = LocalCluster::start(&dir, ClusterOptions { fsync: false }).unwrap();
+    let mut cluster = LocalCluster::start(&dir, ClusterOptions::throwaway()).unwrap();
     let urls = crate::support::database::local_database(&cluster);
     let app = TestApp::spawn_with(test_settings(urls.serving), String::new()).await;
     let browser = app.browser();

@@ -15,6 +15,7 @@ mod health;
 mod hostile_input;
 mod invites;
 mod matrix;
+mod own_postgres;
 mod pods;
 mod resilience;
 mod security;

@@ -68,7 +68,14 @@ async fn no_action_is_acknowledged_without_its_audit_entry() {
     let dir = std::env::temp_dir().join(format!("tc-outage-{}", uuid::Uuid::new_v4().simple()));
     // Durable commits: an immediate stop is a crash, and with
     // synchronous_commit off a crash may lose acknowledged transactions.
-    let mut cluster = LocalCluster::start(&dir, ClusterOptions { fsync: true }).unwrap();
+    let mut cluster = LocalCluster::start(
+        &dir,
+        ClusterOptions {
+            fsync: true,
+            rotate_logs: false,
+        },
+    )
+    .unwrap();
     let urls = crate::support::database::local_database(&cluster);
     let app = TestApp::spawn_with(test_settings(urls.serving), String::new()).await;
     let admin = app.signed_up_user("Alice").await;
@@ -158,7 +165,7 @@ async fn no_action_is_acknowledged_without_its_audit_entry() {
 /// The real binary, on its own data folder (embedded PostgreSQL).
 pub(crate) struct Console {
     child: Child,
-    address: String,
+    pub(crate) address: String,
 }
 
 impl Console {
@@ -211,6 +218,10 @@ impl Console {
             );
             std::thread::sleep(Duration::from_millis(100));
         }
+    }
+
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     pub(crate) fn signal(&self, signal: nix::sys::signal::Signal) {

@@ -47,7 +47,7 @@ impl Server {
                 Ok(url) => Box::new(move |db: &str| replace_database(&url, db)),
                 Err(_) => {
                     let dir = std::env::temp_dir().join(format!("tc-test-{}", std::process::id()));
-                    let cluster = LocalCluster::start(&dir, ClusterOptions { fsync: false })
+                    let cluster = LocalCluster::start(&dir, ClusterOptions::throwaway())
                         .unwrap_or_else(|e| {
                             panic!("cannot start the test PostgreSQL cluster: {e}")
                         });
