@@ -24,6 +24,29 @@ pub enum Command {
     Serve,
     /// Apply pending database migrations and exit.
     Migrate,
+    /// The audit log as evidence (docs/audit-integrity.md).
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Debug, Subcommand, Clone, PartialEq, Eq)]
+pub enum AuditCommand {
+    /// Recompute every chain (or one account's) and check every signed
+    /// checkpoint; exits 1 naming each problem found.
+    Verify {
+        /// Only this account's chain.
+        #[arg(long)]
+        account: Option<uuid::Uuid>,
+        /// Check signatures with this public key (hex) instead of the one
+        /// derived from SECRET_KEY.
+        #[arg(long)]
+        public_key: Option<String>,
+    },
+    /// Print the public key that verifies this console's checkpoints.
+    PublicKey,
+    /// Seal every chain with a signed checkpoint now (the console also
+    /// does it every hour).
+    Checkpoint,
 }
 
 #[derive(Debug, Args, Clone)]
@@ -120,12 +143,17 @@ pub enum ConfigError {
 impl Options {
     /// Resolves everything but the database URL (which may need the
     /// embedded cluster to be started first).
+    /// SECRET_KEY, or the one kept in DATA_DIR (made on first use).
+    pub fn secret_key(&self) -> Result<Vec<u8>, ConfigError> {
+        match &self.secret_key {
+            Some(key) if key.len() < 32 => Err(ConfigError::SecretTooShort),
+            Some(key) => Ok(key.as_bytes().to_vec()),
+            None => secret_key_from_file(&self.data_dir),
+        }
+    }
+
     pub fn settings(&self, database_url: String) -> Result<Settings, ConfigError> {
-        let secret_key = match &self.secret_key {
-            Some(key) if key.len() < 32 => return Err(ConfigError::SecretTooShort),
-            Some(key) => key.as_bytes().to_vec(),
-            None => secret_key_from_file(&self.data_dir)?,
-        };
+        let secret_key = self.secret_key()?;
         let argon2 = argon2::Params::new(
             self.argon2_m_cost,
             self.argon2_t_cost,

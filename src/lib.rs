@@ -136,6 +136,10 @@ impl Application {
         let store = PgSessionStore::new(database.clone(), SESSION_IDLE, clock::Clock::system());
         let cookie_name = if secure { "__Host-session" } else { "session" };
         spawn_session_sweeper(database.clone(), clock::Clock::system());
+        spawn_audit_sealer(
+            database.clone(),
+            audit::chain::signing_key(&settings.secret_key),
+        );
 
         let workers = settings.workers;
         let server = HttpServer::new(move || {
@@ -206,6 +210,35 @@ impl Application {
     pub fn handle(&self) -> actix_web::dev::ServerHandle {
         self.server.handle()
     }
+}
+
+/// Seals every audit chain with a signed checkpoint every hour (one node
+/// at a time: `checkpoint_all` takes an advisory lock).
+fn spawn_audit_sealer(database: db::Database, key: ed25519_dalek::SigningKey) {
+    actix_web::rt::spawn(async move {
+        let mut tick = actix_web::rt::time::interval(std::time::Duration::from_secs(3600));
+        // The first tick is at once: wait a whole period first.
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            let key = key.clone();
+            let sealed = database
+                .block(move |checkout| -> anyhow::Result<usize> {
+                    let now = time::OffsetDateTime::now_utc();
+                    Ok(audit::chain::checkpoint_all(
+                        &mut *checkout.get()?,
+                        &key,
+                        now,
+                    )?)
+                })
+                .await;
+            match sealed {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => tracing::warn!(error = %e, "could not seal the audit chains"),
+                Err(e) => tracing::warn!(error = ?e, "could not seal the audit chains"),
+            }
+        }
+    });
 }
 
 /// Deletes expired sessions every ten minutes.

@@ -10,7 +10,7 @@ use anyhow::Context;
 use clap::Parser;
 use diesel::{Connection, PgConnection};
 use team_console::Application;
-use team_console::config::{Cli, Command};
+use team_console::config::{AuditCommand, Cli, Command};
 use team_console::db::roles::DatabaseUrls;
 use team_console::db::supervisor::Supervisor;
 use team_console::db::{self, local_cluster::LocalCluster};
@@ -38,7 +38,7 @@ fn main() -> anyhow::Result<()> {
     // The port first: a taken address is said before anything is started.
     let listener = match command {
         Command::Serve => Some(bind(&options.bind_addr)?),
-        Command::Migrate => None,
+        Command::Migrate | Command::Audit(_) => None,
     };
 
     let mut local = None;
@@ -66,7 +66,10 @@ fn main() -> anyhow::Result<()> {
         (Some((_, cluster)), Some(_)) => Some(Supervisor::start(cluster.clone())),
         _ => None,
     };
-    let result = run(listener, &options, urls);
+    let result = match command {
+        Command::Audit(audit) => audit_command(&audit, &options, urls),
+        _ => run(listener, &options, urls),
+    };
     drop(supervisor);
     if let Some((_lock, cluster)) = local {
         let stopped = cluster.lock().map(|mut c| c.stop());
@@ -79,6 +82,66 @@ fn main() -> anyhow::Result<()> {
         }
     }
     result
+}
+
+/// `team-console audit …`: verify the chains, print the public key, seal.
+fn audit_command(
+    command: &AuditCommand,
+    options: &team_console::config::Options,
+    urls: DatabaseUrls,
+) -> anyhow::Result<()> {
+    use team_console::audit::chain;
+    let key = chain::signing_key(&options.secret_key()?);
+    let mut conn =
+        PgConnection::establish(&urls.migration).context("connecting to the database")?;
+    db::migrate(&mut conn)?;
+    match command {
+        AuditCommand::PublicKey => {
+            println!("{}", chain::public_key_hex(&key.verifying_key()));
+        }
+        AuditCommand::Checkpoint => {
+            let sealed = chain::checkpoint_all(&mut conn, &key, time::OffsetDateTime::now_utc())?;
+            println!("{sealed} chain(s) sealed");
+        }
+        AuditCommand::Verify {
+            account,
+            public_key,
+        } => {
+            let public = match public_key {
+                Some(text) => chain::parse_public_key(text)
+                    .context("--public-key is not an Ed25519 public key in hex")?,
+                None => key.verifying_key(),
+            };
+            let chains = match account {
+                Some(id) => vec![Some(team_console::ids::AccountId::from_uuid(*id))],
+                None => chain::chains(&mut conn)?,
+            };
+            let mut problems = 0;
+            for account in chains {
+                let report = chain::verify(&mut conn, account, &public)?;
+                let name = account.map_or("(no account)".to_string(), |a| a.to_string());
+                println!(
+                    "chain {name}: {} entries, {} checkpoints, {} before the chain began, {}",
+                    report.entries,
+                    report.checkpoints,
+                    report.before_chain,
+                    if report.problems.is_empty() {
+                        "intact"
+                    } else {
+                        "TAMPERED"
+                    }
+                );
+                for problem in &report.problems {
+                    println!("  {problem}");
+                }
+                problems += report.problems.len();
+            }
+            if problems > 0 {
+                anyhow::bail!("the audit log fails verification: {problems} problem(s)");
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The listening socket, or which address is taken and how to change it.

@@ -33,6 +33,7 @@ macro_rules! action_kinds {
 action_kinds! {
     AccountConverted = "account.converted" on "account",
     AccountRenamed = "account.renamed" on "account",
+    AuditCheckpoint = "audit.checkpoint" on "audit",
     BillingEmailChanged = "billing.email_changed" on "billing",
     BillingFundsAdded = "billing.funds_added" on "billing",
     BillingUsageCharged = "billing.usage_charged" on "billing",
@@ -56,7 +57,9 @@ action_kinds! {
 }
 
 /// Every resource type entries refer to.
-pub const RESOURCE_TYPES: &[&str] = &["account", "billing", "invite", "member", "pod", "user"];
+pub const RESOURCE_TYPES: &[&str] = &[
+    "account", "audit", "billing", "invite", "member", "pod", "user",
+];
 
 impl ActionKind {
     pub fn parse(name: &str) -> Option<ActionKind> {
@@ -104,6 +107,16 @@ pub enum Action {
         account: AccountId,
         old_name: String,
         new_name: String,
+    },
+    /// A signed checkpoint sealing its chain so far (`audit::chain`).
+    AuditCheckpoint {
+        #[serde(skip)]
+        chain: uuid::Uuid,
+        entries: i64,
+        last_hash: String,
+        signed_at: String,
+        public_key: String,
+        signature: String,
     },
     BillingEmailChanged {
         #[serde(skip)]
@@ -251,6 +264,7 @@ impl Action {
         match self {
             Action::AccountConverted { .. } => K::AccountConverted,
             Action::AccountRenamed { .. } => K::AccountRenamed,
+            Action::AuditCheckpoint { .. } => K::AuditCheckpoint,
             Action::BillingEmailChanged { .. } => K::BillingEmailChanged,
             Action::BillingFundsAdded { .. } => K::BillingFundsAdded,
             Action::BillingUsageCharged { .. } => K::BillingUsageCharged,
@@ -282,6 +296,7 @@ impl Action {
             | Action::BillingEmailChanged { account, .. }
             | Action::BillingFundsAdded { account, .. }
             | Action::BillingUsageCharged { account, .. } => Some(account.to_string()),
+            Action::AuditCheckpoint { chain, .. } => Some(chain.to_string()),
             Action::InviteAcceptFailed { invite, .. } => invite.map(|id| id.to_string()),
             Action::InviteAccepted { invite, .. }
             | Action::InviteCreated { invite, .. }

@@ -4,6 +4,7 @@
 //! itself refuses UPDATE, DELETE and TRUNCATE.
 
 pub mod action;
+pub mod chain;
 pub mod filter;
 pub mod pages;
 pub mod query;
@@ -14,7 +15,6 @@ use time::OffsetDateTime;
 
 pub use action::{Action, ActionKind, RESOURCE_TYPES, SignInFailure};
 
-use crate::db::schema::audit_entries;
 use crate::ids::{AccountId, UserId};
 
 /// Where a request came from, as entries record it.
@@ -76,8 +76,8 @@ impl Change {
     }
 }
 
-/// Appends one entry; `account_id` is None for what belongs to no account
-/// (signing in and out).
+/// Appends one entry to its chain (`chain::append`); `account_id` is None
+/// for what belongs to no account (signing in and out).
 pub fn record(
     conn: &mut PgConnection,
     account_id: Option<AccountId>,
@@ -85,19 +85,5 @@ pub fn record(
     origin: &Origin,
     action: Action,
 ) -> QueryResult<()> {
-    diesel::insert_into(audit_entries::table)
-        .values((
-            audit_entries::account_id.eq(account_id),
-            audit_entries::actor_id.eq(actor.and_then(|a| a.id)),
-            audit_entries::actor_email.eq(actor.map(|a| a.email.as_str())),
-            audit_entries::actor_name.eq(actor.and_then(|a| a.name.as_deref())),
-            audit_entries::action.eq(action.kind().name()),
-            audit_entries::resource_type.eq(action.kind().resource_type()),
-            audit_entries::resource_id.eq(action.resource_id()),
-            audit_entries::ip.eq(origin.ip.as_deref()),
-            audit_entries::user_agent.eq(origin.user_agent.as_deref()),
-            audit_entries::details.eq(action.details()),
-        ))
-        .execute(conn)?;
-    Ok(())
+    chain::append(conn, account_id, actor, origin, action)
 }

@@ -38,6 +38,10 @@ pub struct Details {
     pub gpu_count: Option<i64>,
     pub pod_name: Option<String>,
     pub reason: Option<String>,
+    pub entries: Option<i64>,
+    pub last_hash: Option<String>,
+    pub signed_at: Option<String>,
+    pub signature: Option<String>,
 }
 
 impl Details {
@@ -133,6 +137,10 @@ pub fn sentence(kind: ActionKind, actor: Option<&str>, d: &Details) -> Sentence 
             .name(d.old_name.as_deref().unwrap_or("?"))
             .words(" to ")
             .name(d.new_name.as_deref().unwrap_or("?")),
+        K::AuditCheckpoint => Sentence::default().words(&format!(
+            "Team Console sealed the log with a signed checkpoint ({} entries)",
+            d.entries.unwrap_or_default()
+        )),
         K::BillingEmailChanged => match (&d.old_email, &d.new_email) {
             (Some(old), Some(new)) => who
                 .words(" changed the billing email from ")
@@ -287,7 +295,7 @@ mod tests {
         for kind in ActionKind::ALL {
             let text = sentence(*kind, Some("Alice"), &d).text();
             assert!(
-                text.starts_with("Alice") || text.starts_with("Usage"),
+                text.starts_with("Alice") || text.starts_with("Usage") || text.starts_with("Team"),
                 "{text}"
             );
             assert!(!text.contains(id), "{kind:?}: {text}");

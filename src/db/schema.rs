@@ -20,6 +20,14 @@ diesel::table! {
 }
 
 diesel::table! {
+    audit_chains (chain) {
+        chain -> Uuid,
+        last_hash -> Bytea,
+        entries -> Int8,
+    }
+}
+
+diesel::table! {
     audit_entries (id, occurred_at) {
         id -> Int8,
         occurred_at -> Timestamptz,
@@ -33,6 +41,8 @@ diesel::table! {
         user_agent -> Nullable<Text>,
         details -> Jsonb,
         actor_name -> Nullable<Text>,
+        prev_hash -> Nullable<Bytea>,
+        hash -> Nullable<Bytea>,
     }
 }
 
@@ -136,6 +146,7 @@ diesel::joinable!(sessions -> users (user_id));
 diesel::allow_tables_to_appear_in_same_query!(
     accounts,
     audit_actors,
+    audit_chains,
     audit_entries,
     billing_transactions,
     invites,

@@ -139,6 +139,7 @@ fn expected_privileges(table: &str) -> &'static str {
     match table {
         "audit_entries" => "si-----",
         "audit_actors" => "s------",
+        "audit_chains" => "siu----",
         "__diesel_schema_migrations" => "-------",
         _ => "siud---",
     }

@@ -4,6 +4,7 @@
 mod support;
 
 mod architecture;
+mod audit_chain;
 mod audit_log;
 mod audit_page;
 mod audit_sentences;

@@ -25,15 +25,20 @@ struct SettingsPage {
     is_owner: bool,
     name: String,
     error: Option<String>,
+    /// Verifies the signed checkpoints of the audit log (hex).
+    audit_public_key: String,
 }
 
 fn settings_page(
+    state: &AppState,
     member: &Member<can::ManageSettings>,
     name: String,
     error: Option<String>,
 ) -> AppResult<SettingsPage> {
     let account = &member.membership.account;
+    let key = crate::audit::chain::signing_key(&state.secret_key);
     Ok(SettingsPage {
+        audit_public_key: crate::audit::chain::public_key_hex(&key.verifying_key()),
         layout: member.layout()?.section("settings"),
         account_id: account.id,
         is_team: account.is_team(),
@@ -43,9 +48,12 @@ fn settings_page(
     })
 }
 
-pub async fn show(member: Member<can::ManageSettings>) -> AppResult<HttpResponse> {
+pub async fn show(
+    state: web::Data<AppState>,
+    member: Member<can::ManageSettings>,
+) -> AppResult<HttpResponse> {
     let name = member.membership.account.name.clone();
-    w::page(&settings_page(&member, name, None)?)
+    w::page(&settings_page(&state, &member, name, None)?)
 }
 
 #[derive(Deserialize)]
@@ -66,7 +74,7 @@ pub async fn rename(
     let name = match clean_name(&form.name, "team name") {
         Ok(name) => name,
         Err(e) => {
-            let page = settings_page(&member, form.name.clone(), Some(e))?;
+            let page = settings_page(&state, &member, form.name.clone(), Some(e))?;
             return w::render(StatusCode::BAD_REQUEST, &page);
         }
     };

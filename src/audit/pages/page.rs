@@ -54,6 +54,7 @@ fn action_groups() -> Vec<ActionGroup> {
             "pod" => "Pods",
             "billing" => "Billing",
             "account" => "Settings",
+            "audit" => "Audit log",
             _ => "Sign-up and sign-in",
         };
         match groups.iter_mut().find(|g| g.label == label) {

@@ -1,0 +1,511 @@
+//! The audit log as evidence: every entry is linked to the one before it
+//! in its chain (an account's entries, or those that belong to no account)
+//! by SHA-256 over a documented encoding (docs/audit-integrity.md), and
+//! signed checkpoints (Ed25519) fix the chain's state now and then. Anyone
+//! who can write the table directly (a database superuser, a restored
+//! backup) can recompute hashes, but not the signatures: `verify` names
+//! each entry that was changed, deleted, inserted or reordered, and each
+//! checkpoint that does not hold.
+
+use diesel::prelude::*;
+use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
+use hmac::{Hmac, Mac};
+use sha2::{Digest, Sha256};
+use time::OffsetDateTime;
+use time::macros::format_description;
+use uuid::Uuid;
+
+use crate::audit::query::EntryDetails;
+use crate::audit::{Action, ActionKind, Origin};
+use crate::db::schema::{audit_chains, audit_entries as a};
+use crate::ids::{AccountId, UserId};
+
+/// The link before a chain's first entry.
+pub const GENESIS: [u8; 32] = [0; 32];
+
+/// A chain's key: the account's id, or the nil UUID for entries that
+/// belong to no account (sign-ins and sign-outs).
+pub fn chain_key(account: Option<AccountId>) -> Uuid {
+    account.map_or(Uuid::nil(), |a| a.as_uuid())
+}
+
+/// An entry's fields as the hash covers them.
+pub struct Fields<'a> {
+    pub account: Option<AccountId>,
+    pub occurred_at: OffsetDateTime,
+    pub actor_id: Option<UserId>,
+    pub actor_email: Option<&'a str>,
+    pub actor_name: Option<&'a str>,
+    pub action: &'a str,
+    pub resource_type: &'a str,
+    pub resource_id: Option<&'a str>,
+    pub ip: Option<&'a str>,
+    pub user_agent: Option<&'a str>,
+    /// The details as canonical JSON (`canonical_json`).
+    pub details: &'a str,
+}
+
+/// "2026-11-29T03:04:05.123456Z": UTC, always six fractional digits.
+pub fn timestamp(t: OffsetDateTime) -> String {
+    t.to_offset(time::UtcOffset::UTC)
+        .format(format_description!(
+            "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z"
+        ))
+        .unwrap_or_default()
+}
+
+/// Keys sorted, no white space: the same text whether the details come
+/// from the action being recorded or from jsonb read back.
+pub fn canonical_json(value: &serde_json::Value) -> String {
+    // serde_json's maps are BTreeMaps (no `preserve_order`): sorted keys.
+    serde_json::to_string(value).unwrap_or_default()
+}
+
+fn field(hash: &mut Sha256, value: Option<&str>) {
+    match value {
+        Some(text) => {
+            hash.update((text.len() as u32).to_be_bytes());
+            hash.update(text.as_bytes());
+        }
+        None => hash.update(u32::MAX.to_be_bytes()),
+    }
+}
+
+/// SHA-256 of an entry linked to `prev` (docs/audit-integrity.md).
+pub fn entry_hash(prev: &[u8], f: &Fields<'_>) -> [u8; 32] {
+    let mut hash = Sha256::new();
+    hash.update(b"team-console audit entry v1\n");
+    hash.update(prev);
+    let account = f.account.map(|a| a.to_string());
+    let actor_id = f.actor_id.map(|a| a.to_string());
+    field(&mut hash, Some(account.as_deref().unwrap_or("")));
+    field(&mut hash, Some(&timestamp(f.occurred_at)));
+    field(&mut hash, actor_id.as_deref());
+    field(&mut hash, f.actor_email);
+    field(&mut hash, f.actor_name);
+    field(&mut hash, Some(f.action));
+    field(&mut hash, Some(f.resource_type));
+    field(&mut hash, f.resource_id);
+    field(&mut hash, f.ip);
+    field(&mut hash, f.user_agent);
+    field(&mut hash, Some(f.details));
+    hash.finalize().into()
+}
+
+/// Takes the chain's head (locked until the transaction ends: writers of
+/// one chain queue) and returns its last hash and entry count.
+fn lock_head(conn: &mut PgConnection, chain: Uuid) -> QueryResult<(Vec<u8>, i64)> {
+    diesel::insert_into(audit_chains::table)
+        .values((
+            audit_chains::chain.eq(chain),
+            audit_chains::last_hash.eq(GENESIS.to_vec()),
+            audit_chains::entries.eq(0_i64),
+        ))
+        .on_conflict(audit_chains::chain)
+        .do_update()
+        .set(audit_chains::chain.eq(chain))
+        .returning((audit_chains::last_hash, audit_chains::entries))
+        .get_result(conn)
+}
+
+/// Appends `action` to its chain: the one place entries are written.
+pub(crate) fn append(
+    conn: &mut PgConnection,
+    account: Option<AccountId>,
+    actor: Option<&crate::audit::Actor>,
+    origin: &Origin,
+    action: Action,
+) -> QueryResult<()> {
+    let chain = chain_key(account);
+    let (prev, _) = lock_head(conn, chain)?;
+    // Microseconds, as PostgreSQL keeps them, so the hash reads back.
+    let now = OffsetDateTime::now_utc();
+    let now = now
+        .replace_nanosecond(now.nanosecond() / 1_000 * 1_000)
+        .unwrap_or(now);
+    let details = action.details();
+    let details_text = canonical_json(&details);
+    let kind = action.kind();
+    let resource_id = action.resource_id();
+    let fields = Fields {
+        account,
+        occurred_at: now,
+        actor_id: actor.and_then(|a| a.id),
+        actor_email: actor.map(|a| a.email.as_str()),
+        actor_name: actor.and_then(|a| a.name.as_deref()),
+        action: kind.name(),
+        resource_type: kind.resource_type(),
+        resource_id: resource_id.as_deref(),
+        ip: origin.ip.as_deref(),
+        user_agent: origin.user_agent.as_deref(),
+        details: &details_text,
+    };
+    let hash = entry_hash(&prev, &fields);
+    diesel::insert_into(a::table)
+        .values((
+            a::occurred_at.eq(now),
+            a::account_id.eq(account),
+            a::actor_id.eq(fields.actor_id),
+            a::actor_email.eq(fields.actor_email),
+            a::actor_name.eq(fields.actor_name),
+            a::action.eq(kind.name()),
+            a::resource_type.eq(kind.resource_type()),
+            a::resource_id.eq(&resource_id),
+            a::ip.eq(fields.ip),
+            a::user_agent.eq(fields.user_agent),
+            a::details.eq(details),
+            a::prev_hash.eq(prev),
+            a::hash.eq(hash.to_vec()),
+        ))
+        .execute(conn)?;
+    diesel::update(audit_chains::table.find(chain))
+        .set((
+            audit_chains::last_hash.eq(hash.to_vec()),
+            audit_chains::entries.eq(audit_chains::entries + 1),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// The key that signs checkpoints, derived from the console's secret key
+/// (so every node of one console signs alike, and nothing more is kept).
+pub fn signing_key(secret: &[u8]) -> SigningKey {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes any key length");
+    mac.update(b"team-console audit checkpoints v1");
+    SigningKey::from_bytes(&mac.finalize().into_bytes().into())
+}
+
+pub fn public_key_hex(key: &VerifyingKey) -> String {
+    hex(key.as_bytes())
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn unhex(text: &str) -> Option<Vec<u8>> {
+    (0..text.len())
+        .step_by(2)
+        .map(|i| {
+            text.get(i..i + 2)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+        })
+        .collect()
+}
+
+/// What a checkpoint signs (docs/audit-integrity.md).
+pub fn checkpoint_message(chain: Uuid, entries: i64, last_hash: &[u8], signed_at: &str) -> Vec<u8> {
+    let mut message = b"team-console audit checkpoint v1\n".to_vec();
+    message.extend_from_slice(chain.to_string().as_bytes());
+    message.push(b'\n');
+    message.extend_from_slice(&entries.to_be_bytes());
+    message.extend_from_slice(last_hash);
+    message.extend_from_slice(signed_at.as_bytes());
+    message
+}
+
+/// Seals `chain` with a signed checkpoint entry, unless nothing was added
+/// since its last one. Returns whether it wrote one.
+pub fn checkpoint(
+    conn: &mut PgConnection,
+    account: Option<AccountId>,
+    key: &SigningKey,
+    now: OffsetDateTime,
+) -> QueryResult<bool> {
+    conn.transaction(|conn| {
+        let chain = chain_key(account);
+        let (last_hash, entries) = lock_head(conn, chain)?;
+        let mut last = a::table.select(a::action).order(a::id.desc()).into_boxed();
+        last = match account {
+            Some(id) => last.filter(a::account_id.eq(id)),
+            None => last.filter(a::account_id.is_null()),
+        };
+        let last: Option<String> = last.first(conn).optional()?;
+        if entries == 0 || last.as_deref() == Some(ActionKind::AuditCheckpoint.name()) {
+            return Ok(false);
+        }
+        let signed_at = timestamp(now);
+        let signature = key.sign(&checkpoint_message(chain, entries, &last_hash, &signed_at));
+        crate::audit::record(
+            conn,
+            account,
+            None,
+            &Origin::default(),
+            Action::AuditCheckpoint {
+                chain,
+                entries,
+                last_hash: hex(&last_hash),
+                signed_at,
+                public_key: public_key_hex(&key.verifying_key()),
+                signature: hex(&signature.to_bytes()),
+            },
+        )?;
+        Ok(true)
+    })
+}
+
+/// Seals every chain with something new (the hourly job; one node at a
+/// time through an advisory lock). Returns how many it sealed.
+pub fn checkpoint_all(
+    conn: &mut PgConnection,
+    key: &SigningKey,
+    now: OffsetDateTime,
+) -> QueryResult<usize> {
+    conn.transaction(|conn| {
+        #[derive(QueryableByName)]
+        struct Locked {
+            #[diesel(sql_type = diesel::sql_types::Bool)]
+            locked: bool,
+        }
+        // "tcseals": one sealer at a time across console processes.
+        let got: Locked =
+            diesel::sql_query("SELECT pg_try_advisory_xact_lock(7378349147424875891) AS locked")
+                .get_result(conn)?;
+        if !got.locked {
+            return Ok(0);
+        }
+        let chains: Vec<Uuid> = audit_chains::table.select(audit_chains::chain).load(conn)?;
+        let mut sealed = 0;
+        for chain in chains {
+            let account = (!chain.is_nil()).then(|| AccountId::from_uuid(chain));
+            if checkpoint(conn, account, key, now)? {
+                sealed += 1;
+            }
+        }
+        Ok(sealed)
+    })
+}
+
+/// What verification found wrong, by entry id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Problem {
+    /// The entry's fields are not what its hash covers.
+    Modified { id: i64 },
+    /// The entry before this one in its chain is missing.
+    Deleted { before: i64 },
+    /// The entry stands out of its place in the chain.
+    Reordered { id: i64 },
+    /// An entry without a hash after the chain began.
+    Inserted { id: i64 },
+    /// A checkpoint that does not match the chain where it stands.
+    CheckpointMismatch { id: i64 },
+    /// A checkpoint whose signature does not verify with the public key.
+    BadSignature { id: i64 },
+    /// The chain's head counts more entries, or ends elsewhere, than the
+    /// table holds: entries were removed from its end.
+    TailMissing { head_entries: i64, found: i64 },
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Problem::Modified { id } => write!(f, "entry {id} was modified"),
+            Problem::Deleted { before } => write!(f, "an entry before entry {before} was deleted"),
+            Problem::Reordered { id } => write!(f, "entry {id} is out of its place (reordered)"),
+            Problem::Inserted { id } => write!(f, "entry {id} was inserted (it has no hash)"),
+            Problem::CheckpointMismatch { id } => {
+                write!(f, "checkpoint {id} does not match the chain it seals")
+            }
+            Problem::BadSignature { id } => write!(f, "checkpoint {id} has an invalid signature"),
+            Problem::TailMissing {
+                head_entries,
+                found,
+            } => write!(
+                f,
+                "the chain's head counts {head_entries} entries but {found} are there: entries were removed from its end"
+            ),
+        }
+    }
+}
+
+/// One chain's verification.
+#[derive(Debug, Default)]
+pub struct Report {
+    /// Entries on the chain.
+    pub entries: i64,
+    /// Entries written before the chain began (no hash), not checked.
+    pub before_chain: i64,
+    pub checkpoints: i64,
+    pub problems: Vec<Problem>,
+}
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = a)]
+struct Stored {
+    id: i64,
+    occurred_at: OffsetDateTime,
+    account_id: Option<AccountId>,
+    actor_id: Option<UserId>,
+    actor_email: Option<String>,
+    actor_name: Option<String>,
+    action: String,
+    resource_type: String,
+    resource_id: Option<String>,
+    ip: Option<String>,
+    user_agent: Option<String>,
+    #[diesel(deserialize_as = EntryDetails)]
+    details: EntryDetails,
+    prev_hash: Option<Vec<u8>>,
+    hash: Option<Vec<u8>>,
+}
+
+const BATCH: i64 = 5_000;
+
+/// Recomputes `account`'s chain (None: the chain of what belongs to no
+/// account) and checks its checkpoints with `public`.
+pub fn verify(
+    conn: &mut PgConnection,
+    account: Option<AccountId>,
+    public: &VerifyingKey,
+) -> QueryResult<Report> {
+    let chain = chain_key(account);
+    let mut report = Report::default();
+    let mut prev: Option<Vec<u8>> = None;
+    let mut after = i64::MIN;
+    loop {
+        let mut q = a::table
+            .filter(a::id.gt(after))
+            .order(a::id.asc())
+            .limit(BATCH)
+            .select(Stored::as_select())
+            .into_boxed();
+        q = match account {
+            Some(id) => q.filter(a::account_id.eq(id)),
+            None => q.filter(a::account_id.is_null()),
+        };
+        let batch: Vec<Stored> = q.load(conn)?;
+        let Some(last) = batch.last() else { break };
+        after = last.id;
+        for entry in &batch {
+            check(conn, entry, &mut prev, &mut report, chain, public)?;
+        }
+        if (batch.len() as i64) < BATCH {
+            break;
+        }
+    }
+    let head: Option<(Vec<u8>, i64)> = audit_chains::table
+        .find(chain)
+        .select((audit_chains::last_hash, audit_chains::entries))
+        .first(conn)
+        .optional()?;
+    // The head is where the chain last ended: an entry deleted in the
+    // middle shows at its successor; one deleted at the end only here.
+    if let Some((last_hash, entries)) = head
+        && prev.as_deref().unwrap_or(&GENESIS) != last_hash
+    {
+        report.problems.push(Problem::TailMissing {
+            head_entries: entries,
+            found: report.entries,
+        });
+    }
+    Ok(report)
+}
+
+fn check(
+    conn: &mut PgConnection,
+    e: &Stored,
+    prev: &mut Option<Vec<u8>>,
+    report: &mut Report,
+    chain: Uuid,
+    public: &VerifyingKey,
+) -> QueryResult<()> {
+    let (Some(hash), Some(prev_hash)) = (&e.hash, &e.prev_hash) else {
+        match prev {
+            None => report.before_chain += 1,
+            Some(_) => report.problems.push(Problem::Inserted { id: e.id }),
+        }
+        return Ok(());
+    };
+    let expected_prev = prev.clone().unwrap_or(GENESIS.to_vec());
+    if *prev_hash != expected_prev {
+        // Where does the link it names stand? Later: moved. Nowhere: the
+        // entry it followed is gone.
+        let linked: Option<i64> = a::table
+            .filter(a::hash.eq(prev_hash))
+            .select(a::id)
+            .first(conn)
+            .optional()?;
+        report.problems.push(match linked {
+            Some(id) if id > e.id => Problem::Reordered { id: e.id },
+            _ => Problem::Deleted { before: e.id },
+        });
+    }
+    let details: serde_json::Value =
+        serde_json::from_str(&e.details.raw).unwrap_or(serde_json::Value::Null);
+    let details = canonical_json(&details);
+    let fields = Fields {
+        account: e.account_id,
+        occurred_at: e.occurred_at,
+        actor_id: e.actor_id,
+        actor_email: e.actor_email.as_deref(),
+        actor_name: e.actor_name.as_deref(),
+        action: &e.action,
+        resource_type: &e.resource_type,
+        resource_id: e.resource_id.as_deref(),
+        ip: e.ip.as_deref(),
+        user_agent: e.user_agent.as_deref(),
+        details: &details,
+    };
+    if entry_hash(prev_hash, &fields).as_slice() != hash.as_slice() {
+        report.problems.push(Problem::Modified { id: e.id });
+    }
+    if e.action == ActionKind::AuditCheckpoint.name() {
+        report.checkpoints += 1;
+        check_checkpoint(e, &expected_prev, report.entries, report, chain, public);
+    }
+    report.entries += 1;
+    *prev = Some(hash.clone());
+    Ok(())
+}
+
+fn check_checkpoint(
+    e: &Stored,
+    chain_hash: &[u8],
+    entries_before: i64,
+    report: &mut Report,
+    chain: Uuid,
+    public: &VerifyingKey,
+) {
+    let d = &e.details.fields;
+    let (Some(last_hash), Some(entries), Some(signed_at), Some(signature)) = (
+        d.last_hash.as_deref().and_then(unhex),
+        d.entries,
+        d.signed_at.as_deref(),
+        d.signature.as_deref().and_then(unhex),
+    ) else {
+        report
+            .problems
+            .push(Problem::CheckpointMismatch { id: e.id });
+        return;
+    };
+    if last_hash != chain_hash || entries != entries_before {
+        report
+            .problems
+            .push(Problem::CheckpointMismatch { id: e.id });
+    }
+    let message = checkpoint_message(chain, entries, &last_hash, signed_at);
+    let valid = Signature::from_slice(&signature)
+        .map(|s| public.verify(&message, &s).is_ok())
+        .unwrap_or(false);
+    if !valid {
+        report.problems.push(Problem::BadSignature { id: e.id });
+    }
+}
+
+/// Every chain's key, for verifying them all.
+pub fn chains(conn: &mut PgConnection) -> QueryResult<Vec<Option<AccountId>>> {
+    let keys: Vec<Uuid> = audit_chains::table
+        .select(audit_chains::chain)
+        .order(audit_chains::chain)
+        .load(conn)?;
+    Ok(keys
+        .into_iter()
+        .map(|k| (!k.is_nil()).then(|| AccountId::from_uuid(k)))
+        .collect())
+}
+
+/// Parses a public key written as hex.
+pub fn parse_public_key(text: &str) -> Option<VerifyingKey> {
+    let bytes: [u8; 32] = unhex(text.trim())?.try_into().ok()?;
+    VerifyingKey::from_bytes(&bytes).ok()
+}
