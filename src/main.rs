@@ -50,6 +50,15 @@ fn main() -> anyhow::Result<()> {
                 .unwrap_or(url.clone()),
             serving: url.clone(),
         },
+        None if matches!(command, Command::Audit(_)) && db::data_dir::in_use(&options.data_dir) => {
+            // The console serving on this folder runs the cluster: use it
+            // through its socket, leave it running.
+            let cluster = LocalCluster::attach(&options.data_dir.join("postgres"))?;
+            DatabaseUrls {
+                migration: cluster.database_url_as(db::roles::LOCAL_OWNER, LOCAL_DATABASE),
+                serving: cluster.database_url_as(db::roles::LOCAL_SERVING, LOCAL_DATABASE),
+            }
+        }
         None => {
             // Held until the process ends: one console per data folder.
             let lock = db::data_dir::lock(&options.data_dir)?;
@@ -117,6 +126,7 @@ fn audit_command(
                 None => chain::chains(&mut conn)?,
             };
             let mut problems = 0;
+            let checked = chains.len();
             for account in chains {
                 let report = chain::verify(&mut conn, account, &public)?;
                 let name = account.map_or("(no account)".to_string(), |a| a.to_string());
@@ -139,6 +149,7 @@ fn audit_command(
             if problems > 0 {
                 anyhow::bail!("the audit log fails verification: {problems} problem(s)");
             }
+            println!("{checked} chain(s) checked: all intact");
         }
     }
     Ok(())

@@ -29,6 +29,11 @@ pub struct DataDirLock {
     _file: Flock<File>,
 }
 
+/// Whether a running console holds `dir`.
+pub fn in_use(dir: &Path) -> bool {
+    matches!(lock(dir), Err(DataDirError::InUse { .. }))
+}
+
 /// Locks `dir` for this process, or says who holds it.
 pub fn lock(dir: &Path) -> Result<DataDirLock, DataDirError> {
     let io = |source| DataDirError::Io {

@@ -135,13 +135,8 @@ impl<T> Ctx<T> for io::Result<T> {
 }
 
 impl LocalCluster {
-    /// Creates the cluster in `dir` on first use (initdb), otherwise reuses it, and starts it.
-    ///
-    /// If `pgdata/postmaster.pid` names a live postgres process running on this
-    /// data folder (a previous console run that was killed), that server is stopped
-    /// (`pg_ctl stop -m fast`) and started again, so the current options apply. A pid
-    /// file naming a dead or unrelated process is removed with stale socket files.
-    pub fn start(dir: &Path, options: ClusterOptions) -> Result<LocalCluster, ClusterError> {
+    /// The cluster folder `dir` (made if missing), its paths and programs.
+    fn at(dir: &Path, options: ClusterOptions) -> Result<LocalCluster, ClusterError> {
         fs::create_dir_all(dir).ctx("cannot create", dir)?;
         let dir = fs::canonicalize(dir).ctx("cannot resolve", dir)?;
         let run_dir = dir.join("run");
@@ -160,7 +155,7 @@ impl LocalCluster {
         } else {
             None
         };
-        let mut cluster = LocalCluster {
+        Ok(LocalCluster {
             pgdata: dir.join("pgdata"),
             log_file: dir.join("postgres.log"),
             log_dir: dir.join("log"),
@@ -170,7 +165,31 @@ impl LocalCluster {
             run_as,
             options,
             started: false,
-        };
+        })
+    }
+
+    /// The cluster in `dir` that another process (the console serving on
+    /// that data folder) runs: reached through its socket, never started
+    /// or stopped from here.
+    pub fn attach(dir: &Path) -> Result<LocalCluster, ClusterError> {
+        let cluster = LocalCluster::at(dir, ClusterOptions::default())?;
+        if !cluster.is_running() {
+            return Err(ClusterError::Io {
+                what: format!("no PostgreSQL server runs on {}", cluster.pgdata.display()),
+                source: io::Error::from(io::ErrorKind::NotFound),
+            });
+        }
+        Ok(cluster)
+    }
+
+    /// Creates the cluster in `dir` on first use (initdb), otherwise reuses it, and starts it.
+    ///
+    /// If `pgdata/postmaster.pid` names a live postgres process running on this
+    /// data folder (a previous console run that was killed), that server is stopped
+    /// (`pg_ctl stop -m fast`) and started again, so the current options apply. A pid
+    /// file naming a dead or unrelated process is removed with stale socket files.
+    pub fn start(dir: &Path, options: ClusterOptions) -> Result<LocalCluster, ClusterError> {
+        let mut cluster = LocalCluster::at(dir, options)?;
         cluster.init_if_needed()?;
         cluster.start_server()?;
         tracing::info!(

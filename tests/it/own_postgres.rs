@@ -242,6 +242,20 @@ async fn a_second_console_on_a_data_folder_in_use_refuses_and_the_first_keeps_se
         StatusCode::OK,
         "the first console still serves"
     );
+
+    // The operator's audit command uses the running console's cluster.
+    let verify = Command::new(env!("CARGO_BIN_EXE_team-console"))
+        .args(["audit", "verify"])
+        .env_remove("DATABASE_URL")
+        .env("DATA_DIR", &dir)
+        .env("SECRET_KEY", "a test secret key of at least 32 bytes")
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(verify.status.success(), "{verify:?}");
+    assert!(String::from_utf8_lossy(&verify.stdout).contains("intact"));
+    let res = Browser::new(&first.address).get("/readyz").await;
+    assert_eq!(res.status(), StatusCode::OK, "and still serves after it");
     drop(first);
     let _ = std::fs::remove_dir_all(&dir);
 }
