@@ -25,10 +25,13 @@ struct SettingsPage {
     is_owner: bool,
     name: String,
     error: Option<String>,
+    require_two_factor: bool,
+    /// The Admin has two-factor sign-in (required to require it).
+    admin_has_two_factor: bool,
 }
 
-fn settings_page(
-    member: &Member<can::ManageSettings>,
+fn settings_page<C>(
+    member: &Member<C>,
     name: String,
     error: Option<String>,
 ) -> AppResult<SettingsPage> {
@@ -40,7 +43,24 @@ fn settings_page(
         is_owner: account.owner_id == member.user().id,
         name,
         error,
+        require_two_factor: account.require_two_factor,
+        admin_has_two_factor: member.user().has_two_factor(),
     })
+}
+
+/// The settings page again, with a rule's refusal at the top of it.
+pub(crate) fn settings_refusal<C>(
+    member: &Member<C>,
+    status: StatusCode,
+    error: String,
+) -> AppResult<HttpResponse> {
+    let name = member.membership.account.name.clone();
+    let page = settings_page(member, name, None)?;
+    let page = SettingsPage {
+        layout: page.layout.with_error(Some(error)),
+        ..page
+    };
+    w::render(status, &page)
 }
 
 pub async fn show(member: Member<can::ManageSettings>) -> AppResult<HttpResponse> {
