@@ -256,6 +256,7 @@ pub fn create(
                 invites::nonce.eq(&nonce),
                 invites::token_hash.eq(&token_hash),
                 invites::created_by.eq(created_by),
+                invites::created_at.eq(cx.now),
                 invites::expires_at.eq(expires_at),
             ))
             .execute(conn)?;

@@ -3,6 +3,7 @@
 
 mod support;
 
+mod account_security;
 mod architecture;
 mod audit_log;
 mod audit_page;
@@ -22,3 +23,4 @@ mod sessions;
 mod sign_in;
 mod sign_up;
 mod teams;
+mod two_factor;
