@@ -47,6 +47,9 @@ enum Who {
     /// A user signed up afresh for each request: a valid email or password
     /// change is theirs alone.
     NewUser,
+    /// A browser half signed in (the password was right, the code is to
+    /// come), a fresh one for each request: a valid code signs it in.
+    NewPendingSignIn,
 }
 
 /// What a route reads besides its path segments: the query parameters of
@@ -87,7 +90,7 @@ fn reads(method: &str, path: &str) -> Option<Reads> {
         ),
         ("POST", "/sign-out") => r(NewSession, NOTHING),
         ("GET", "/sign-in/two-factor") => r(SignedOut, NOTHING),
-        ("POST", "/sign-in/two-factor") => r(NewVisitor, &[("code", "123456")]),
+        ("POST", "/sign-in/two-factor") => r(NewPendingSignIn, &[("code", "123456")]),
         ("GET", "/profile") => r(Admin, NOTHING),
         ("POST", "/profile/name") => r(Admin, &[("display_name", "Hostile Admin")]),
         ("POST", "/profile/email") => r(
@@ -276,6 +279,8 @@ struct People {
     regular: TestUser,
     /// A non-member who holds invite links.
     outsider: TestUser,
+    /// Has two-factor sign-in: signing in stops at the code page.
+    two_factor: TestUser,
     signed_out: Browser,
 }
 
@@ -295,6 +300,12 @@ async fn arrange(app: &TestApp, people: &People, who: Who) -> Fixture {
         Who::SignedOut => fixture.browser = people.signed_out.clone(),
         Who::NewVisitor => fixture.browser = app.browser(),
         Who::NewUser => fixture.browser = app.signed_up_user("Hostile User").await.browser,
+        Who::NewPendingSignIn => {
+            let browser = app.browser();
+            let res = browser.sign_in(&people.two_factor.email, PASSWORD).await;
+            assert_eq!(support::location(&res), "/sign-in/two-factor");
+            fixture.browser = browser;
+        }
         Who::NewSession => {
             let browser = app.browser();
             let res = browser.sign_in(&people.regular.email, PASSWORD).await;
@@ -653,6 +664,11 @@ async fn no_route_fails_stores_half_or_logs_an_error_on_hostile_input() {
         target: app.signed_up_user("Hostile Target").await,
         regular: app.signed_up_user("Hostile Regular").await,
         outsider: app.signed_up_user("Hostile Outsider").await,
+        two_factor: {
+            let user = app.signed_up_user("Hostile Two Factor").await;
+            support::two_factor::enable(&user, time::OffsetDateTime::now_utc()).await;
+            user
+        },
         signed_out: app.browser(),
     };
     let values = hostile_values(people.admin.personal_account_id);
@@ -678,6 +694,7 @@ async fn no_route_fails_stores_half_or_logs_an_error_on_hostile_input() {
                 | Who::NewPersonalOwner
                 | Who::NewInviteHolder
                 | Who::NewUser
+                | Who::NewPendingSignIn
         );
         let mut fixture = arrange(&app, &people, reads.who).await;
         // The domain tables as they stand, while nothing but this test's
@@ -700,7 +717,12 @@ async fn no_route_fails_stores_half_or_logs_an_error_on_hostile_input() {
                 };
                 let path = fill(route.path, &fixture, in_path);
                 let params = params(reads.fields, in_params, &people.regular.email);
-                let checks_passwords = ["/sign-in", "/profile/email", "/profile/password"];
+                let checks_passwords = [
+                    "/sign-in",
+                    "/sign-in/two-factor",
+                    "/profile/email",
+                    "/profile/password",
+                ];
                 if route.method == "POST" && checks_passwords.contains(&route.path) {
                     // Most attempts fail on purpose: without this the
                     // throttle would soon answer 429 before the form is read.
