@@ -127,7 +127,7 @@ pub fn allows(kind: AccountKind, role: Role, capability: Capability) -> bool {
     if kind == AccountKind::Personal
         && matches!(
             capability,
-            ViewMembers | ManageInvites | ManageMembers | Leave
+            ViewMembers | ManageInvites | ManageMembers | Leave | RequireTwoFactor
         )
     {
         return false;
@@ -137,9 +137,8 @@ pub fn allows(kind: AccountKind, role: Role, capability: Capability) -> bool {
         UsePods => matches!(role, Basic | Dev | Admin),
         ManagePods => matches!(role, Dev | Admin),
         ViewBilling | ManageBilling => matches!(role, Billing | Admin),
-        ViewMemberEmails | ManageInvites | ManageMembers | ManageSettings | ViewAuditLog => {
-            role == Admin
-        }
+        ViewMemberEmails | ManageInvites | ManageMembers | ManageSettings | ViewAuditLog
+        | RequireTwoFactor => role == Admin,
     }
 }
 
@@ -183,4 +182,6 @@ capabilities!(
     ManageSettings,
     ViewAuditLog,
     Leave,
+    /// Require two-factor sign-in of the team's members (SPEC §9).
+    RequireTwoFactor,
 );

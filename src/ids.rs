@@ -80,6 +80,9 @@ ids!(
     InviteId,
     /// A Pod of an account.
     PodId,
+    /// A sign-in session, as its owner sees it on the profile page (the
+    /// key's hash, which finds it, is never shown).
+    SessionId,
 );
 
 #[cfg(test)]

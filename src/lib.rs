@@ -53,6 +53,9 @@ pub struct AppState {
     pub secret_key: Vec<u8>,
     /// Makes invite links (signed with a key derived from the secret key).
     pub invite_links: invites::Links,
+    /// Seal authenticator secrets and hash recovery codes (keys derived
+    /// from the secret key).
+    pub two_factor: accounts::two_factor::Keys,
     /// What time it is: every rule that depends on time reads this clock.
     pub clock: clock::Clock,
 }
@@ -128,6 +131,7 @@ impl Application {
             passwords: accounts::passwords::Passwords::new(settings.argon2.clone()),
             secret_key: settings.secret_key.clone(),
             invite_links,
+            two_factor: accounts::two_factor::Keys::new(&settings.secret_key),
             clock: settings.clock.clone(),
         });
         let key = Key::derive_from(&settings.secret_key);

@@ -5,9 +5,11 @@
 pub mod models;
 pub mod pages;
 pub mod passwords;
+pub mod profile;
 pub mod sessions;
 pub mod teams;
 pub mod throttle;
+pub mod two_factor;
 pub mod users;
 
 /// What the accounts core refuses.
@@ -21,6 +23,15 @@ pub enum AccountsError {
     NotOwner,
     #[error("a personal account has no team name")]
     NotATeam,
+    #[error("two-factor sign-in is already on")]
+    TwoFactorAlreadyOn,
+    #[error("two-factor sign-in is off")]
+    TwoFactorOff,
+    #[error("the code is not right")]
+    WrongCode,
+    /// Requiring two factors of a team takes having them oneself.
+    #[error("the Admin has no two-factor sign-in")]
+    TwoFactorFirst,
     #[error(transparent)]
     Db(#[from] diesel::result::Error),
 }

@@ -21,6 +21,14 @@ pub struct User {
     pub display_name: String,
     pub password_hash: String,
     pub created_at: OffsetDateTime,
+    /// When two-factor sign-in was turned on; None while it is off.
+    pub totp_enabled_at: Option<OffsetDateTime>,
+}
+
+impl User {
+    pub fn has_two_factor(&self) -> bool {
+        self.totp_enabled_at.is_some()
+    }
 }
 
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -35,6 +43,8 @@ pub struct Account {
     /// no query of its own for them.
     pub balance_cents: i64,
     pub billing_email: Option<String>,
+    /// Members must sign in with two factors to use the team.
+    pub require_two_factor: bool,
 }
 
 impl Account {
@@ -48,7 +58,13 @@ impl Account {
 pub struct AccountMembership {
     pub account: Account,
     pub role: Role,
+    /// The member's last activity in the account (rolled forward at most
+    /// every `ACTIVITY_GRANULARITY`).
+    pub last_active_at: Option<OffsetDateTime>,
 }
+
+/// A member's last activity is written at most this often.
+pub const ACTIVITY_GRANULARITY: time::Duration = time::Duration::minutes(5);
 
 /// A signed-in user and every account they belong to.
 pub type Principal = (User, Vec<AccountMembership>);
@@ -57,6 +73,14 @@ pub fn find_user_by_email(conn: &mut PgConnection, email: &str) -> QueryResult<O
     // lower(email) = lower($1) uses the unique index users_email_lower_key.
     users::table
         .filter(lower(users::email).eq(lower(email)))
+        .select(User::as_select())
+        .first(conn)
+        .optional()
+}
+
+pub fn find_user(conn: &mut PgConnection, user_id: UserId) -> QueryResult<Option<User>> {
+    users::table
+        .find(user_id)
         .select(User::as_select())
         .first(conn)
         .optional()
@@ -93,26 +117,71 @@ macro_rules! with_memberships {
                 $($select,)*
                 Option::<$crate::accounts::models::Account>::as_select(),
                 memberships::role.nullable(),
+                memberships::last_active_at.nullable(),
             ))
     }};
 }
 pub(crate) use with_memberships;
 
+/// One row of `with_memberships`: the user, then an account, the role in
+/// it and the last activity there.
+pub type MembershipRow = (
+    Option<User>,
+    Option<Account>,
+    Option<Role>,
+    Option<OffsetDateTime>,
+);
+
+/// `MembershipRow` where the user is certain (loaded by id).
+type UserRow = (User, Option<Account>, Option<Role>, Option<OffsetDateTime>);
+
 /// The principal from the rows of `with_memberships`, if they name a user.
-pub fn principal(
-    rows: impl Iterator<Item = (Option<User>, Option<Account>, Option<Role>)>,
-) -> Option<Principal> {
+pub fn principal(rows: impl Iterator<Item = MembershipRow>) -> Option<Principal> {
     let mut user = None;
     let mut memberships = Vec::new();
-    for (row_user, account, role) in rows {
+    for (row_user, account, role, last_active_at) in rows {
         if user.is_none() {
             user = row_user;
         }
         if let (Some(account), Some(role)) = (account, role) {
-            memberships.push(AccountMembership { account, role });
+            memberships.push(AccountMembership {
+                account,
+                role,
+                last_active_at,
+            });
         }
     }
     user.map(|user| (user, memberships))
+}
+
+/// Notes that `user` used `account` at `now` (the Team page's access
+/// review shows it).
+pub fn touch_membership(
+    conn: &mut PgConnection,
+    account_id: AccountId,
+    user_id: UserId,
+    now: OffsetDateTime,
+) -> QueryResult<()> {
+    use crate::db::schema::memberships;
+    diesel::update(memberships::table.find((account_id, user_id)))
+        .set(memberships::last_active_at.eq(now))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// The personal account of `user_id`, if they still have one (converting
+/// it into a team leaves them without).
+pub fn personal_account(
+    conn: &mut PgConnection,
+    user_id: UserId,
+) -> QueryResult<Option<AccountId>> {
+    accounts::table
+        .filter(accounts::owner_id.eq(user_id))
+        .filter(accounts::kind.eq(AccountKind::Personal))
+        .select(accounts::id)
+        .order(accounts::created_at.asc())
+        .first(conn)
+        .optional()
 }
 
 /// The user and every account they belong to, in one round trip (this
@@ -121,14 +190,13 @@ pub fn user_with_memberships(
     conn: &mut PgConnection,
     user_id: UserId,
 ) -> QueryResult<Option<Principal>> {
-    let rows: Vec<(User, Option<Account>, Option<Role>)> = with_memberships!(
+    let rows: Vec<UserRow> = with_memberships!(
         users::table.filter(users::id.eq(user_id)),
         users::id.nullable(),
         (User::as_select())
     )
     .load(conn)?;
-    Ok(principal(
-        rows.into_iter()
-            .map(|(user, account, role)| (Some(user), account, role)),
-    ))
+    Ok(principal(rows.into_iter().map(
+        |(user, account, role, seen)| (Some(user), account, role, seen),
+    )))
 }

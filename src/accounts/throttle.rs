@@ -21,6 +21,8 @@ pub const EMAIL_LIMIT: i32 = 25;
 pub const IP_LIMIT: i32 = 50;
 /// Sign-ups refused (email taken) from one address.
 pub const SIGN_UP_LIMIT: i32 = 5;
+/// Wrong second-factor codes of one user (the password was right).
+pub const TWO_FACTOR_LIMIT: i32 = 5;
 const MAX_LOCK: Duration = Duration::minutes(15);
 
 /// The email as keys hold it: trimmed, lowercased, at most as long as an
@@ -77,6 +79,12 @@ impl SignInKeys {
 /// The key counting refused sign-ups from an address.
 pub fn sign_up_key(origin: &Origin) -> String {
     format!("sign-up:{}", address(origin))
+}
+
+/// The key counting a user's wrong two-factor codes, wherever they come
+/// from: whoever types them already knows the password.
+pub fn two_factor_key(user: crate::ids::UserId) -> String {
+    format!("two-factor:{user}")
 }
 
 /// Seconds to wait before the next attempt, if any key is locked.

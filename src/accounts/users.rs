@@ -6,6 +6,7 @@ use diesel::prelude::*;
 use time::OffsetDateTime;
 
 use crate::accounts::models::{self, User};
+use crate::accounts::two_factor::Factor;
 use crate::accounts::{AccountsError, throttle, valid_email};
 use crate::audit::{self, Action, Actor, Origin, SignInFailure};
 use crate::authz::{AccountKind, Role};
@@ -118,30 +119,46 @@ pub fn begin_sign_in(
 }
 
 /// A right password: the email's failures (from anywhere, and from this
-/// address) are forgiven, and it is audited.
-pub fn signed_in(conn: &mut PgConnection, user: &User, origin: &Origin) -> QueryResult<()> {
+/// address) are forgiven.
+pub fn password_accepted(conn: &mut PgConnection, user: &User, origin: &Origin) -> QueryResult<()> {
+    let keys = throttle::SignInKeys::new(&user.email, origin);
+    throttle::clear(conn, &keys.email_address)?;
+    throttle::clear(conn, &keys.email)
+}
+
+/// Signed in: after a right password, and the second factor that passed
+/// when the user has two-factor sign-in. Audited.
+pub fn signed_in(
+    conn: &mut PgConnection,
+    user: &User,
+    origin: &Origin,
+    second_factor: Option<Factor>,
+) -> QueryResult<()> {
     conn.transaction(|conn| {
-        let keys = throttle::SignInKeys::new(&user.email, origin);
-        throttle::clear(conn, &keys.email_address)?;
-        throttle::clear(conn, &keys.email)?;
+        password_accepted(conn, user, origin)?;
         audit::record(
             conn,
             None,
             Some(&Actor::user(user.id, &user.email, &user.display_name)),
             origin,
-            Action::UserSignedIn { user: user.id },
+            Action::UserSignedIn {
+                user: user.id,
+                second_factor: second_factor.map(Factor::as_str),
+            },
         )
     })
 }
 
 /// A refused sign-in, for whatever reason (wrong password, unknown or
-/// malformed email): counted against its keys, and audited with the email
-/// as typed (cut to 254 characters).
+/// malformed email), or a wrong password when asked to confirm it: counted
+/// against its keys, and audited with the email as typed (cut to 254
+/// characters).
 pub fn sign_in_failed(
     conn: &mut PgConnection,
     email: &str,
     origin: &Origin,
     now: OffsetDateTime,
+    reason: SignInFailure,
 ) -> QueryResult<()> {
     conn.transaction(|conn| {
         let keys = throttle::SignInKeys::new(email, origin);
@@ -162,9 +179,7 @@ pub fn sign_in_failed(
             None,
             Some(&actor),
             origin,
-            Action::UserSignInFailed {
-                reason: SignInFailure::BadCredentials,
-            },
+            Action::UserSignInFailed { reason },
         )
     })
 }

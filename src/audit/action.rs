@@ -34,6 +34,7 @@ action_kinds! {
     AccountConverted = "account.converted" on "account",
     AccountRenamed = "account.renamed" on "account",
     AuditCheckpoint = "audit.checkpoint" on "audit",
+    AccountTwoFactorRuleChanged = "account.two_factor_rule_changed" on "account",
     BillingEmailChanged = "billing.email_changed" on "billing",
     BillingFundsAdded = "billing.funds_added" on "billing",
     BillingUsageCharged = "billing.usage_charged" on "billing",
@@ -54,6 +55,15 @@ action_kinds! {
     UserSignedIn = "user.signed_in" on "user",
     UserSignInFailed = "user.sign_in_failed" on "user",
     UserSignedOut = "user.signed_out" on "user",
+    UserTwoFactorFailed = "user.two_factor_failed" on "user",
+    UserTwoFactorEnabled = "user.two_factor_enabled" on "user",
+    UserTwoFactorDisabled = "user.two_factor_disabled" on "user",
+    UserRecoveryCodesRegenerated = "user.recovery_codes_regenerated" on "user",
+    UserRecoveryCodeUsed = "user.recovery_code_used" on "user",
+    UserNameChanged = "user.name_changed" on "user",
+    UserEmailChanged = "user.email_changed" on "user",
+    UserPasswordChanged = "user.password_changed" on "user",
+    UserSessionsEnded = "user.sessions_ended" on "user",
 }
 
 /// Every resource type entries refer to.
@@ -66,12 +76,15 @@ impl ActionKind {
         ActionKind::ALL.iter().copied().find(|k| k.name() == name)
     }
 
-    /// Sign-ins and sign-outs belong to no account: an account's log (and
-    /// its filter) never holds them.
+    /// Sign-ins and sign-outs (and their second step) belong to no
+    /// account: an account's log (and its filter) never holds them.
     pub fn in_account_log(self) -> bool {
         !matches!(
             self,
-            ActionKind::UserSignedIn | ActionKind::UserSignInFailed | ActionKind::UserSignedOut
+            ActionKind::UserSignedIn
+                | ActionKind::UserSignInFailed
+                | ActionKind::UserSignedOut
+                | ActionKind::UserTwoFactorFailed
         )
     }
 
@@ -89,6 +102,17 @@ impl ActionKind {
 #[serde(rename_all = "snake_case")]
 pub enum SignInFailure {
     BadCredentials,
+    /// A wrong password when asked to confirm it before a dangerous action.
+    Reauthentication,
+}
+
+/// Where a second factor (or a password) was asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stage {
+    SignIn,
+    /// Confirming it is them before a dangerous action.
+    Reauthentication,
 }
 
 /// One happening: its resource (a field the details leave out) and its
@@ -117,6 +141,13 @@ pub enum Action {
         signed_at: String,
         public_key: String,
         signature: String,
+    },
+    AccountTwoFactorRuleChanged {
+        #[serde(skip)]
+        account: AccountId,
+        required: bool,
+        /// Members without two-factor sign-in when the rule changed.
+        members_without: i64,
     },
     BillingEmailChanged {
         #[serde(skip)]
@@ -248,6 +279,9 @@ pub enum Action {
     UserSignedIn {
         #[serde(skip)]
         user: UserId,
+        /// "code" or "recovery_code" when a second factor was asked for.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        second_factor: Option<&'static str>,
     },
     UserSignInFailed {
         reason: SignInFailure,
@@ -255,6 +289,56 @@ pub enum Action {
     UserSignedOut {
         #[serde(skip)]
         user: UserId,
+    },
+    UserTwoFactorFailed {
+        #[serde(skip)]
+        user: UserId,
+        stage: Stage,
+    },
+    UserTwoFactorEnabled {
+        #[serde(skip)]
+        user: UserId,
+        recovery_codes: i64,
+    },
+    UserTwoFactorDisabled {
+        #[serde(skip)]
+        user: UserId,
+    },
+    UserRecoveryCodesRegenerated {
+        #[serde(skip)]
+        user: UserId,
+        count: i64,
+    },
+    UserRecoveryCodeUsed {
+        #[serde(skip)]
+        user: UserId,
+        stage: Stage,
+        left: i64,
+    },
+    UserNameChanged {
+        #[serde(skip)]
+        user: UserId,
+        old_name: String,
+        new_name: String,
+    },
+    UserEmailChanged {
+        #[serde(skip)]
+        user: UserId,
+        old_email: String,
+        new_email: String,
+    },
+    UserPasswordChanged {
+        #[serde(skip)]
+        user: UserId,
+        sessions_ended: i64,
+    },
+    UserSessionsEnded {
+        #[serde(skip)]
+        user: UserId,
+        count: i64,
+        /// The one session ended ("Chrome on Linux"), when only one was.
+        device: Option<String>,
+        ip: Option<String>,
     },
 }
 
@@ -265,6 +349,7 @@ impl Action {
             Action::AccountConverted { .. } => K::AccountConverted,
             Action::AccountRenamed { .. } => K::AccountRenamed,
             Action::AuditCheckpoint { .. } => K::AuditCheckpoint,
+            Action::AccountTwoFactorRuleChanged { .. } => K::AccountTwoFactorRuleChanged,
             Action::BillingEmailChanged { .. } => K::BillingEmailChanged,
             Action::BillingFundsAdded { .. } => K::BillingFundsAdded,
             Action::BillingUsageCharged { .. } => K::BillingUsageCharged,
@@ -285,6 +370,15 @@ impl Action {
             Action::UserSignedIn { .. } => K::UserSignedIn,
             Action::UserSignInFailed { .. } => K::UserSignInFailed,
             Action::UserSignedOut { .. } => K::UserSignedOut,
+            Action::UserTwoFactorFailed { .. } => K::UserTwoFactorFailed,
+            Action::UserTwoFactorEnabled { .. } => K::UserTwoFactorEnabled,
+            Action::UserTwoFactorDisabled { .. } => K::UserTwoFactorDisabled,
+            Action::UserRecoveryCodesRegenerated { .. } => K::UserRecoveryCodesRegenerated,
+            Action::UserRecoveryCodeUsed { .. } => K::UserRecoveryCodeUsed,
+            Action::UserNameChanged { .. } => K::UserNameChanged,
+            Action::UserEmailChanged { .. } => K::UserEmailChanged,
+            Action::UserPasswordChanged { .. } => K::UserPasswordChanged,
+            Action::UserSessionsEnded { .. } => K::UserSessionsEnded,
         }
     }
 
@@ -293,6 +387,7 @@ impl Action {
         match self {
             Action::AccountConverted { account, .. }
             | Action::AccountRenamed { account, .. }
+            | Action::AccountTwoFactorRuleChanged { account, .. }
             | Action::BillingEmailChanged { account, .. }
             | Action::BillingFundsAdded { account, .. }
             | Action::BillingUsageCharged { account, .. } => Some(account.to_string()),
@@ -311,8 +406,17 @@ impl Action {
             | Action::PodStopped { pod, .. }
             | Action::PodTerminated { pod, .. } => Some(pod.to_string()),
             Action::UserSignedUp { user, .. }
-            | Action::UserSignedIn { user }
-            | Action::UserSignedOut { user } => Some(user.to_string()),
+            | Action::UserSignedIn { user, .. }
+            | Action::UserSignedOut { user }
+            | Action::UserTwoFactorFailed { user, .. }
+            | Action::UserTwoFactorEnabled { user, .. }
+            | Action::UserTwoFactorDisabled { user }
+            | Action::UserRecoveryCodesRegenerated { user, .. }
+            | Action::UserRecoveryCodeUsed { user, .. }
+            | Action::UserNameChanged { user, .. }
+            | Action::UserEmailChanged { user, .. }
+            | Action::UserPasswordChanged { user, .. }
+            | Action::UserSessionsEnded { user, .. } => Some(user.to_string()),
             Action::UserSignInFailed { .. } => None,
         }
     }
@@ -358,7 +462,18 @@ mod tests {
             action.details(),
             serde_json::json!({"name": "Bob", "email": "bob@example.com", "old_role": "dev", "new_role": "admin"})
         );
-        let signed_in = Action::UserSignedIn { user: member };
+        let signed_in = Action::UserSignedIn {
+            user: member,
+            second_factor: None,
+        };
         assert_eq!(signed_in.details(), serde_json::json!({}));
+        let with_code = Action::UserSignedIn {
+            user: member,
+            second_factor: Some("code"),
+        };
+        assert_eq!(
+            with_code.details(),
+            serde_json::json!({"second_factor": "code"})
+        );
     }
 }

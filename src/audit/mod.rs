@@ -13,7 +13,7 @@ pub mod sentence;
 use diesel::prelude::*;
 use time::OffsetDateTime;
 
-pub use action::{Action, ActionKind, RESOURCE_TYPES, SignInFailure};
+pub use action::{Action, ActionKind, RESOURCE_TYPES, SignInFailure, Stage};
 
 use crate::ids::{AccountId, UserId};
 
@@ -73,6 +73,26 @@ impl Change {
             account_id,
             ..self.clone()
         }
+    }
+}
+
+/// A change a person makes to their own user (name, email, password,
+/// two-factor, sessions): its entry goes to their personal account's log,
+/// or to no account's when they converted it into a team.
+#[derive(Debug, Clone)]
+pub struct PersonalChange {
+    pub user: UserId,
+    pub actor: Actor,
+    pub origin: Origin,
+    pub now: OffsetDateTime,
+}
+
+impl PersonalChange {
+    /// Appends `action` to the person's own log (inside the change's
+    /// transaction).
+    pub fn record(&self, conn: &mut PgConnection, action: Action) -> QueryResult<()> {
+        let log = crate::accounts::models::personal_account(conn, self.user)?;
+        record(conn, log, Some(&self.actor), &self.origin, action)
     }
 }
 

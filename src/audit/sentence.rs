@@ -42,6 +42,14 @@ pub struct Details {
     pub last_hash: Option<String>,
     pub signed_at: Option<String>,
     pub signature: Option<String>,
+    pub required: Option<bool>,
+    pub members_without: Option<i64>,
+    pub second_factor: Option<String>,
+    pub stage: Option<String>,
+    pub left: Option<i64>,
+    pub count: Option<i64>,
+    pub sessions_ended: Option<i64>,
+    pub device: Option<String>,
 }
 
 impl Details {
@@ -116,6 +124,12 @@ fn run_and_charge(d: &Details) -> String {
     }
 }
 
+/// "1 member without it", "3 codes left", "0 other sessions".
+fn plural(n: i64, noun: &str, after: &str) -> String {
+    let s = if n == 1 { "" } else { "s" };
+    format!("{n} {noun}{s} {after}")
+}
+
 /// The entry's sentence. `actor` is who acted, as the entry names them
 /// (their name then, else their email); `None` reads "Someone".
 pub fn sentence(kind: ActionKind, actor: Option<&str>, d: &Details) -> Sentence {
@@ -170,6 +184,9 @@ pub fn sentence(kind: ActionKind, actor: Option<&str>, d: &Details) -> Sentence 
                 Some("revoked") => " tried a revoked invite link",
                 Some("email_mismatch") => " tried an invite meant for another email",
                 Some("already_member") => " tried an invite while already a member",
+                Some("two_factor_required") => {
+                    " tried an invite before setting up two-factor authentication"
+                }
                 _ => " tried an invite link that is not valid",
             };
             who.words(what)
@@ -233,10 +250,62 @@ pub fn sentence(kind: ActionKind, actor: Option<&str>, d: &Details) -> Sentence 
                 _ => said,
             }
         }
+        K::AccountTwoFactorRuleChanged => match d.required {
+            Some(false) => who.words(" stopped requiring two-factor authentication for the team"),
+            _ => who.words(&format!(
+                " required two-factor authentication for the team ({})",
+                plural(
+                    d.members_without.unwrap_or_default(),
+                    "member",
+                    "without it"
+                )
+            )),
+        },
         K::UserSignedUp => who.words(" signed up"),
-        K::UserSignedIn => who.words(" signed in"),
-        K::UserSignInFailed => who.words(" failed to sign in"),
+        K::UserSignedIn => match d.second_factor.as_deref() {
+            Some("code") => who.words(" signed in with an authenticator code"),
+            Some("recovery_code") => who.words(" signed in with a recovery code"),
+            _ => who.words(" signed in"),
+        },
+        K::UserSignInFailed => match d.reason.as_deref() {
+            Some("reauthentication") => who.words(" failed to confirm their password"),
+            _ => who.words(" failed to sign in"),
+        },
         K::UserSignedOut => who.words(" signed out"),
+        K::UserTwoFactorFailed => match d.stage.as_deref() {
+            Some("reauthentication") => who.words(" entered a wrong code to confirm it was them"),
+            _ => who.words(" entered a wrong two-factor code at sign-in"),
+        },
+        K::UserTwoFactorEnabled => who.words(" turned on two-factor authentication"),
+        K::UserTwoFactorDisabled => who.words(" turned off two-factor authentication"),
+        K::UserRecoveryCodesRegenerated => {
+            who.words(" made new recovery codes (the old ones no longer work)")
+        }
+        K::UserRecoveryCodeUsed => who.words(&format!(
+            " used a recovery code ({})",
+            plural(d.left.unwrap_or_default(), "code", "left")
+        )),
+        K::UserNameChanged => who
+            .words(" changed their name from ")
+            .name(d.old_name.as_deref().unwrap_or("?"))
+            .words(" to ")
+            .name(d.new_name.as_deref().unwrap_or("?")),
+        K::UserEmailChanged => who
+            .words(" changed their email from ")
+            .name(d.old_email.as_deref().unwrap_or("?"))
+            .words(" to ")
+            .name(d.new_email.as_deref().unwrap_or("?")),
+        K::UserPasswordChanged => who.words(&format!(
+            " changed their password ({} signed out)",
+            plural(d.sessions_ended.unwrap_or_default(), "other session", "").trim_end()
+        )),
+        K::UserSessionsEnded => match (&d.device, d.count) {
+            (Some(device), Some(1)) => who.words(" signed out their session on ").name(device),
+            (_, count) => who.words(&format!(
+                " signed out {}",
+                plural(count.unwrap_or_default(), "other session", "").trim_end()
+            )),
+        },
     }
 }
 

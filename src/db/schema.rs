@@ -9,6 +9,7 @@ diesel::table! {
         created_at -> Timestamptz,
         billing_email -> Nullable<Text>,
         balance_cents -> Int8,
+        require_two_factor -> Bool,
     }
 }
 
@@ -82,6 +83,7 @@ diesel::table! {
         user_id -> Uuid,
         role -> Text,
         created_at -> Timestamptz,
+        last_active_at -> Nullable<Timestamptz>,
     }
 }
 
@@ -104,6 +106,15 @@ diesel::table! {
 }
 
 diesel::table! {
+    recovery_codes (user_id, code_hash) {
+        user_id -> Uuid,
+        code_hash -> Bytea,
+        created_at -> Timestamptz,
+        used_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
     sessions (key_hash) {
         key_hash -> Bytea,
         user_id -> Nullable<Uuid>,
@@ -111,6 +122,10 @@ diesel::table! {
         created_at -> Timestamptz,
         expires_at -> Timestamptz,
         absolute_expires_at -> Timestamptz,
+        id -> Uuid,
+        ip -> Nullable<Text>,
+        user_agent -> Nullable<Text>,
+        last_seen_at -> Timestamptz,
     }
 }
 
@@ -130,6 +145,9 @@ diesel::table! {
         display_name -> Text,
         password_hash -> Text,
         created_at -> Timestamptz,
+        totp_secret -> Nullable<Bytea>,
+        totp_enabled_at -> Nullable<Timestamptz>,
+        totp_last_step -> Nullable<Int8>,
     }
 }
 
@@ -141,6 +159,7 @@ diesel::joinable!(invites -> accounts (account_id));
 diesel::joinable!(memberships -> accounts (account_id));
 diesel::joinable!(memberships -> users (user_id));
 diesel::joinable!(pods -> accounts (account_id));
+diesel::joinable!(recovery_codes -> users (user_id));
 diesel::joinable!(sessions -> users (user_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
@@ -152,6 +171,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     invites,
     memberships,
     pods,
+    recovery_codes,
     sessions,
     sign_in_throttles,
     users,

@@ -13,7 +13,7 @@ use time::OffsetDateTime;
 use crate::accounts::models::{self, User};
 use crate::audit::{self, Action, Actor, Origin};
 use crate::authz::Role;
-use crate::db::schema::{invites, memberships};
+use crate::db::schema::{accounts, invites, memberships};
 use crate::ids::{AccountId, UserId};
 use crate::invites::{Invite, Unusable};
 
@@ -31,6 +31,10 @@ pub enum JoinError {
     /// Already in the team: the invite is left for someone else.
     #[error("already a member")]
     AlreadyMember,
+    /// The team requires two-factor sign-in, which the person does not
+    /// have yet: they set it up, then come back (the invite stays).
+    #[error("the team requires two-factor sign-in")]
+    TwoFactorRequired,
     #[error(transparent)]
     Db(#[from] diesel::result::Error),
 }
@@ -44,9 +48,17 @@ impl JoinError {
             JoinError::Unusable(u) => u.reason(),
             JoinError::WrongEmail => "email_mismatch",
             JoinError::AlreadyMember => "already_member",
+            JoinError::TwoFactorRequired => "two_factor_required",
             JoinError::Db(_) => "error",
         }
     }
+}
+
+/// What the rule needs to know of the team and the person.
+struct Standing {
+    is_member: bool,
+    /// The team requires two-factor sign-in.
+    requires_two_factor: bool,
 }
 
 /// The rule, once: may `user` (a member of the team or not) join with
@@ -54,7 +66,7 @@ impl JoinError {
 fn check(
     invite: &Invite,
     user: &User,
-    is_member: bool,
+    standing: &Standing,
     now: OffsetDateTime,
 ) -> Result<(), JoinError> {
     if let Some(why) = invite.unusable(now) {
@@ -67,8 +79,11 @@ fn check(
     {
         return Err(JoinError::WrongEmail);
     }
-    if is_member {
+    if standing.is_member {
         return Err(JoinError::AlreadyMember);
+    }
+    if standing.requires_two_factor && !user.has_two_factor() {
+        return Err(JoinError::TwoFactorRequired);
     }
     Ok(())
 }
@@ -81,12 +96,23 @@ pub fn find_by_hash(conn: &mut PgConnection, token_hash: &[u8]) -> QueryResult<O
         .optional()
 }
 
-fn is_member(conn: &mut PgConnection, account_id: AccountId, user_id: UserId) -> QueryResult<bool> {
+fn standing(
+    conn: &mut PgConnection,
+    account_id: AccountId,
+    user_id: UserId,
+) -> QueryResult<Standing> {
     let count: i64 = memberships::table
         .find((account_id, user_id))
         .count()
         .get_result(conn)?;
-    Ok(count > 0)
+    let requires_two_factor = accounts::table
+        .find(account_id)
+        .select(accounts::require_two_factor)
+        .first(conn)?;
+    Ok(Standing {
+        is_member: count > 0,
+        requires_two_factor,
+    })
 }
 
 /// An invite as its landing page shows it.
@@ -110,8 +136,8 @@ pub fn examine(
     }
     let refusal = match user {
         Some(user) => {
-            let member = is_member(conn, view.invite.account_id, user.id)?;
-            check(&view.invite, user, member, now).err()
+            let standing = standing(conn, view.invite.account_id, user.id)?;
+            check(&view.invite, user, &standing, now).err()
         }
         None => None,
     };
@@ -148,8 +174,8 @@ pub fn accept(
     let found = find_by_hash(conn, token_hash)?;
     let result = conn.transaction(|conn| -> Result<Joined, JoinError> {
         let invite = found.as_ref().ok_or(JoinError::Unknown)?;
-        let member = is_member(conn, invite.account_id, user.id)?;
-        check(invite, user, member, now)?;
+        let standing = standing(conn, invite.account_id, user.id)?;
+        check(invite, user, &standing, now)?;
         // The one conditional update that consumes the invite: concurrent
         // accepts wait on the row lock and then find it used.
         let consumed: Option<(AccountId, Role)> = diesel::update(

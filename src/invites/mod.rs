@@ -23,6 +23,8 @@ pub const MAX_PENDING: i64 = 100;
 pub const DEFAULT_LIFETIME_HOURS: i64 = 7 * 24;
 pub const MIN_LIFETIME_HOURS: i64 = 1;
 pub const MAX_LIFETIME_HOURS: i64 = 30 * 24;
+/// A pending invite older than this is marked stale on the Team page.
+pub const STALE_AFTER: Duration = Duration::days(7);
 
 /// What the invites core refuses when an Admin manages invites.
 #[derive(Debug, thiserror::Error)]
@@ -132,6 +134,7 @@ pub struct PendingInvite {
     pub role: Role,
     pub email: Option<String>,
     pub created_by: String,
+    pub created_at: OffsetDateTime,
     pub expires_at: OffsetDateTime,
     pub link: String,
     /// When the list was made, for "expires in …".
@@ -145,6 +148,15 @@ impl PendingInvite {
 
     pub fn expires_on(&self) -> String {
         crate::format::date_time(&self.expires_at)
+    }
+
+    /// Pending for over `STALE_AFTER`: worth revoking or chasing.
+    pub fn stale(&self) -> bool {
+        self.now - self.created_at > STALE_AFTER
+    }
+
+    pub fn created_ago(&self) -> String {
+        crate::format::time_ago(&self.created_at, self.now)
     }
 }
 
@@ -171,6 +183,7 @@ pub fn pending(
             role: invite.role,
             email: invite.email.clone(),
             created_by,
+            created_at: invite.created_at,
             expires_at: invite.expires_at,
             link: links.link(invite.id, &invite.nonce),
             now,
@@ -243,6 +256,7 @@ pub fn create(
                 invites::nonce.eq(&nonce),
                 invites::token_hash.eq(&token_hash),
                 invites::created_by.eq(created_by),
+                invites::created_at.eq(cx.now),
                 invites::expires_at.eq(expires_at),
             ))
             .execute(conn)?;

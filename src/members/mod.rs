@@ -39,11 +39,27 @@ pub struct MemberRow {
     pub email: String,
     pub role: Role,
     pub joined: OffsetDateTime,
+    /// When they turned two-factor sign-in on (None: they have not).
+    pub two_factor_since: Option<OffsetDateTime>,
+    /// Their last activity in this team, if any was seen.
+    pub last_active_at: Option<OffsetDateTime>,
 }
 
 impl MemberRow {
     pub fn joined_on(&self) -> String {
         crate::format::date(&self.joined)
+    }
+
+    pub fn has_two_factor(&self) -> bool {
+        self.two_factor_since.is_some()
+    }
+
+    /// "5 min ago", or "never" for someone not seen in the team.
+    pub fn last_active(&self, now: &OffsetDateTime) -> String {
+        match &self.last_active_at {
+            Some(at) => crate::format::time_ago(at, *now),
+            None => "never".into(),
+        }
     }
 }
 
@@ -54,12 +70,16 @@ const MEMBER_COLUMNS: (
     users::email,
     memberships::role,
     memberships::created_at,
+    users::totp_enabled_at,
+    memberships::last_active_at,
 ) = (
     users::id,
     users::display_name,
     users::email,
     memberships::role,
     memberships::created_at,
+    users::totp_enabled_at,
+    memberships::last_active_at,
 );
 
 /// The account's members, Admins first, then by name.

@@ -8,7 +8,7 @@ use std::pin::Pin;
 
 use crate::AppState;
 use crate::accounts::models::{self, AccountMembership, User};
-use crate::audit::{Actor, Change, Origin};
+use crate::audit::{Actor, Change, Origin, PersonalChange};
 use crate::authz::{self, AccountKind, Capability, Needs, Role};
 use crate::ids::AccountId;
 use crate::web::error::{AppError, AppResult};
@@ -16,7 +16,9 @@ use crate::web::layout::{AccountLink, Layout, Nav, UserBadge};
 use crate::web::{session, session_store};
 use actix_session::{Session, SessionExt};
 use actix_web::dev::Payload;
+use actix_web::http::StatusCode;
 use actix_web::{FromRequest, HttpRequest, web};
+use askama::Template;
 
 pub struct SignedIn {
     pub user: User,
@@ -42,6 +44,17 @@ impl SignedIn {
                 .collect(),
             nav: current.map(Nav::for_membership),
         })
+    }
+
+    /// The context of a change the person makes to their own user now
+    /// (recorded in their personal account's log).
+    pub fn personal_change(&self, origin: Origin, now: time::OffsetDateTime) -> PersonalChange {
+        PersonalChange {
+            user: self.user.id,
+            actor: Actor::user(self.user.id, &self.user.email, &self.user.display_name),
+            origin,
+            now,
+        }
     }
 
     pub fn personal_account(&self) -> Option<&AccountMembership> {
@@ -171,6 +184,7 @@ impl<C: Needs + 'static> FromRequest for Member<C> {
             .match_info()
             .get("account_id")
             .and_then(|id| id.parse::<AccountId>().ok());
+        let state = req.app_data::<web::Data<AppState>>().cloned();
         Box::pin(async move {
             let signed_in = signed_in.await?;
             let account_id = account_id.ok_or(AppError::NotFound)?;
@@ -180,8 +194,16 @@ impl<C: Needs + 'static> FromRequest for Member<C> {
                 .find(|m| m.account.id == account_id)
                 .cloned()
                 .ok_or(AppError::NotFound)?;
+            // Before the capability: a member the team's rule keeps out
+            // learns nothing of it, not even what their role may do.
+            if membership.account.require_two_factor && !signed_in.user.has_two_factor() {
+                return Err(two_factor_gate(&signed_in, &membership)?);
+            }
             if !authz::allows(membership.account.kind, membership.role, C::CAPABILITY) {
                 return Err(AppError::Forbidden);
+            }
+            if let Some(state) = state {
+                note_activity(&state, &signed_in, &membership).await?;
             }
             Ok(Member {
                 signed_in,
@@ -190,4 +212,44 @@ impl<C: Needs + 'static> FromRequest for Member<C> {
             })
         })
     }
+}
+
+#[derive(Template)]
+#[template(path = "accounts/two_factor_required.html")]
+struct TwoFactorRequiredPage {
+    layout: Layout,
+    team_name: String,
+}
+
+/// What a member without two-factor sign-in sees of a team that requires
+/// it, whatever page of it they ask for: a page asking them to set it up.
+fn two_factor_gate(signed_in: &SignedIn, membership: &AccountMembership) -> AppResult<AppError> {
+    let page = TwoFactorRequiredPage {
+        layout: signed_in.layout(None)?,
+        team_name: membership.account.name.clone(),
+    };
+    Ok(AppError::Page {
+        status: StatusCode::FORBIDDEN,
+        html: page.render()?,
+    })
+}
+
+/// Rolls the member's last activity in the account forward, at most every
+/// `ACTIVITY_GRANULARITY` (the Team page's access review shows it).
+async fn note_activity(
+    state: &AppState,
+    signed_in: &SignedIn,
+    membership: &AccountMembership,
+) -> AppResult<()> {
+    let now = state.clock.now();
+    let stale = membership
+        .last_active_at
+        .is_none_or(|seen| now - seen >= models::ACTIVITY_GRANULARITY);
+    if stale {
+        let (account, user) = (membership.account.id, signed_in.user.id);
+        state
+            .db(move |conn| models::touch_membership(conn, account, user, now))
+            .await?;
+    }
+    Ok(())
 }

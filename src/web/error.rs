@@ -35,6 +35,10 @@ pub enum AppError {
     Gone { title: String, message: String },
     #[error("too many requests")]
     TooManyRequests { retry_after_secs: u64 },
+    /// A refusal with a page of its own (a team's two-factor rule), sent
+    /// as rendered.
+    #[error("refused with its own page ({status})")]
+    Page { status: StatusCode, html: String },
     /// Signed out (or the session expired): go sign in, then come back.
     #[error("sign-in required")]
     SignInRequired { next: String },
@@ -142,6 +146,7 @@ impl ResponseError for AppError {
             AppError::Refused { status, .. } => *status,
             AppError::Gone { .. } => StatusCode::GONE,
             AppError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            AppError::Page { status, .. } => *status,
             AppError::SignInRequired { .. } => StatusCode::SEE_OTHER,
             AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -157,6 +162,11 @@ impl ResponseError for AppError {
             }
             let query = serde_urlencoded::to_string([("next", next)]).unwrap_or_default();
             return crate::web::see_other(&format!("/sign-in?{query}"));
+        }
+        if let AppError::Page { status, html } = self {
+            return HttpResponse::build(*status)
+                .content_type("text/html; charset=utf-8")
+                .body(html.clone());
         }
         let mut res = HttpResponse::new(self.status_code());
         if let AppError::TooManyRequests { retry_after_secs } = self {

@@ -3,6 +3,7 @@
 
 use actix_session::Session;
 use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
 
 use crate::ids::UserId;
 use crate::tokens;
@@ -11,6 +12,15 @@ pub use crate::web::session_store::USER_ID_KEY;
 
 pub const CSRF_KEY: &str = "csrf";
 const FLASH_KEY: &str = "flash";
+/// When the signed-in user last proved who they are (password or code),
+/// as Unix seconds of the console's clock: dangerous actions ask again
+/// when it is older than `web::reauth::WINDOW`.
+const VERIFIED_AT_KEY: &str = "verified_at";
+/// The half-done sign-in of a user with two-factor sign-in: the password
+/// was right, the code is still to come.
+const PENDING_KEY: &str = "two_factor_pending";
+/// A new authenticator secret being set up (sealed), until confirmed.
+const SETUP_KEY: &str = "two_factor_setup";
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
@@ -56,16 +66,88 @@ pub fn user_id(session: &Session) -> Option<UserId> {
 }
 
 /// Signs the user in: a new session key (against session fixation) and a
-/// new CSRF token.
-pub fn sign_in(session: &Session, user_id: UserId) -> AppResult<()> {
+/// new CSRF token. Signing in is proving who one is, at `now`.
+pub fn sign_in(session: &Session, user_id: UserId, now: OffsetDateTime) -> AppResult<()> {
     session.renew();
+    session.remove(PENDING_KEY);
     session
         .insert(USER_ID_KEY, user_id)
         .map_err(session_error)?;
     session
         .insert(CSRF_KEY, tokens::random_token(32))
         .map_err(session_error)?;
+    mark_verified(session, now)
+}
+
+/// The user proved who they are at `now` (a password or a code).
+pub fn mark_verified(session: &Session, now: OffsetDateTime) -> AppResult<()> {
+    session
+        .insert(VERIFIED_AT_KEY, now.unix_timestamp())
+        .map_err(session_error)
+}
+
+/// When the user last proved who they are in this session.
+pub fn verified_at(session: &Session) -> Option<OffsetDateTime> {
+    let seconds = session.get::<i64>(VERIFIED_AT_KEY).ok().flatten()?;
+    OffsetDateTime::from_unix_timestamp(seconds).ok()
+}
+
+/// A sign-in waiting for its second factor.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PendingSignIn {
+    pub user_id: UserId,
+    /// Unix seconds of the console's clock when the password was right.
+    pub started_at: i64,
+    /// Where to go once signed in.
+    pub next: String,
+}
+
+/// The password was right: the session (renewed, against fixation) waits
+/// for the code. It is not signed in.
+pub fn begin_two_factor(
+    session: &Session,
+    user_id: UserId,
+    next: &str,
+    now: OffsetDateTime,
+) -> AppResult<()> {
+    session.renew();
+    session.remove(USER_ID_KEY);
+    session.remove(VERIFIED_AT_KEY);
+    session
+        .insert(
+            PENDING_KEY,
+            PendingSignIn {
+                user_id,
+                started_at: now.unix_timestamp(),
+                next: next.to_string(),
+            },
+        )
+        .map_err(session_error)?;
+    session
+        .insert(CSRF_KEY, tokens::random_token(32))
+        .map_err(session_error)?;
     Ok(())
+}
+
+pub fn pending_sign_in(session: &Session) -> Option<PendingSignIn> {
+    session.get::<PendingSignIn>(PENDING_KEY).ok().flatten()
+}
+
+pub fn forget_pending_sign_in(session: &Session) {
+    session.remove(PENDING_KEY);
+}
+
+/// Keeps the sealed secret of an authenticator being set up.
+pub fn keep_setup_secret(session: &Session, sealed: &str) -> AppResult<()> {
+    session.insert(SETUP_KEY, sealed).map_err(session_error)
+}
+
+pub fn setup_secret(session: &Session) -> Option<String> {
+    session.get::<String>(SETUP_KEY).ok().flatten()
+}
+
+pub fn forget_setup_secret(session: &Session) {
+    session.remove(SETUP_KEY);
 }
 
 pub fn flash(session: &Session, level: FlashLevel, text: impl Into<String>) {

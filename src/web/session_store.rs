@@ -20,9 +20,10 @@ use diesel::prelude::*;
 
 use crate::accounts::models::Principal;
 use crate::accounts::sessions;
+use crate::audit::Origin;
 use crate::clock::Clock;
 use crate::db::{Blocked, Database};
-use crate::ids::UserId;
+use crate::ids::{SessionId, UserId};
 use crate::tokens;
 use crate::web::error::AppError;
 
@@ -44,6 +45,10 @@ struct RequestScope {
     failure: Cell<Option<Failure>>,
     /// The session's user and their memberships, loaded with the session.
     principal: RefCell<Option<Principal>>,
+    /// Where the request comes from, as the session's row records it.
+    origin: RefCell<Origin>,
+    /// The public id of the session the request came with, if any.
+    session_id: Cell<Option<SessionId>>,
 }
 
 tokio::task_local! {
@@ -60,6 +65,20 @@ pub fn take_principal(user_id: UserId) -> Option<Principal> {
         .filter(|(user, _)| user.id == user_id)
 }
 
+/// The id of the session this request came with (None for a new one).
+pub fn current_session_id() -> Option<SessionId> {
+    SCOPE
+        .try_with(|scope| scope.session_id.get())
+        .ok()
+        .flatten()
+}
+
+fn request_origin() -> Origin {
+    SCOPE
+        .try_with(|scope| scope.origin.borrow().clone())
+        .unwrap_or_default()
+}
+
 /// Wrapped just outside the session middleware, it gives each request the
 /// scope above. actix-session turns store errors into bare 500s raised
 /// outside every error page, so when the database is unreachable the store
@@ -70,8 +89,12 @@ pub async fn request_scope(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+    let scope = RequestScope {
+        origin: RefCell::new(crate::web::client::origin(req.request())),
+        ..RequestScope::default()
+    };
     let (res, failure) = SCOPE
-        .scope(RequestScope::default(), async {
+        .scope(scope, async {
             let res = next.call(req).await;
             (res, SCOPE.with(|scope| scope.failure.get()))
         })
@@ -173,14 +196,18 @@ impl SessionStore for PgSessionStore {
     async fn load(&self, key: &SessionKey) -> Result<Option<HashMap<String, String>>, LoadError> {
         let hash = tokens::sha256(key.as_ref());
         let (idle, now) = (self.idle, self.clock.now());
+        let origin = request_origin();
         let loaded = self
-            .run(move |conn| sessions::load(conn, &hash, now, idle))
+            .run(move |conn| sessions::load(conn, &hash, now, idle, &origin))
             .await;
         let loaded = Self::settle(loaded, None).map_err(LoadError::Other)?;
         let Some(loaded) = loaded else {
             return Ok(None);
         };
-        let _ = SCOPE.try_with(|scope| *scope.principal.borrow_mut() = loaded.principal);
+        let _ = SCOPE.try_with(|scope| {
+            *scope.principal.borrow_mut() = loaded.principal;
+            scope.session_id.set(Some(loaded.id));
+        });
         Ok(serde_json::from_value(loaded.state).ok())
     }
 
@@ -194,8 +221,9 @@ impl SessionStore for PgSessionStore {
         let (idle, now) = (self.idle, self.clock.now());
         let user_id = user_id_of(&state);
         let json = to_json(&state);
+        let origin = request_origin();
         let saved = self
-            .run(move |conn| sessions::insert(conn, &hash, user_id, json, now, idle))
+            .run(move |conn| sessions::insert(conn, &hash, user_id, json, now, idle, &origin))
             .await;
         Self::settle(saved, 0).map_err(SaveError::Other)?;
         SessionKey::try_from(key).map_err(|e| SaveError::Other(e.into()))

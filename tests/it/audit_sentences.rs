@@ -7,7 +7,7 @@ use team_console::db::schema::{audit_entries as a, pods, users};
 use time::Duration;
 use uuid::Uuid;
 
-use crate::support::{TestApp, TestUser, location};
+use crate::support::{PASSWORD, TestApp, TestUser, location};
 
 /// The page's text as a reader sees it: tags dropped, entities decoded.
 fn plain(html: &str) -> String {
@@ -94,10 +94,11 @@ async fn every_change_reads_as_a_sentence_that_survives_renames_and_removals() {
     team.dev.browser.post_form(&pod_action("stop"), &[]).await;
     app.create_invite(admin, id, "basic", "newbie@example.com")
         .await;
+    // 90 minutes after signing in: removing asks for the password again.
     admin
         .post_form(
             &format!("/accounts/{id}/members/{}/remove", team.billing.user_id),
-            &[],
+            &[("reauth_password", PASSWORD)],
         )
         .await;
 

@@ -390,3 +390,98 @@ async fn an_admin_invites_a_dev_who_signs_up_from_the_link_and_joins() {
     admin.close().await.unwrap();
     invitee.close().await.unwrap();
 }
+
+/// Issue 15: a person enrols an authenticator in Chromium by reading the
+/// key from the set-up page (as typing it into an app would), sees the
+/// QR code drawn in the page and their recovery codes, then signs in with
+/// a code.
+#[actix_web::test]
+async fn a_user_enrols_an_authenticator_and_signs_in_with_a_code() {
+    let Some(driver) = start_driver() else { return };
+    let app = TestApp::spawn().await;
+    let client = browser(&driver).await;
+    let code = |secret: &[u8], steps: i64| {
+        let now = time::OffsetDateTime::now_utc().unix_timestamp() + steps * 30;
+        team_console::accounts::two_factor::code_at(secret, now as u64, 6)
+    };
+
+    client
+        .goto(&format!("{}/sign-up", app.address))
+        .await
+        .unwrap();
+    fill(&client, "email", "tess@acme.example").await;
+    fill(&client, "display_name", "Tess Totp").await;
+    fill(&client, "password", PASSWORD).await;
+    click(&client, "form button[type=submit].primary").await;
+    wait_for_text(&client, "Welcome to Team Console, Tess Totp.").await;
+
+    // The name in the header leads to the profile.
+    click(&client, "a.user-name").await;
+    wait_for_text(&client, "Your profile").await;
+    client
+        .find(Locator::LinkText("Set up two-factor authentication"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for_text(&client, "Can't scan it?").await;
+    let modules = client
+        .execute(
+            "return document.querySelectorAll('svg.qr rect').length;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert!(modules.as_u64().unwrap() > 50, "a QR code: {modules}");
+    screenshot(&client, "20-two-factor-setup").await;
+    let key = client
+        .find(Locator::Id("totp-secret"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let secret = totp_rs::Secret::Encoded(key.split_whitespace().collect())
+        .to_bytes()
+        .expect("a base32 key");
+    fill(&client, "code", &code(&secret, 0)).await;
+    click(&client, "form button[type=submit].primary").await;
+    wait_for_text(&client, "Your recovery codes").await;
+    let codes = client
+        .find(Locator::Id("recovery-codes"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(codes.lines().filter(|l| !l.trim().is_empty()).count(), 10);
+    screenshot(&client, "21-recovery-codes").await;
+
+    // Signing in now takes a code.
+    click(&client, "form[action='/sign-out'] button").await;
+    wait_for_text(&client, "You are signed out.").await;
+    fill(&client, "email", "tess@acme.example").await;
+    fill(&client, "password", PASSWORD).await;
+    click(&client, "form button[type=submit].primary").await;
+    wait_for_text(&client, "enter the code it shows").await;
+    assert_eq!(
+        client.current_url().await.unwrap().path(),
+        "/sign-in/two-factor"
+    );
+    screenshot(&client, "22-code-page").await;
+    // The next step's code: the one used to confirm cannot serve again.
+    fill(&client, "code", &code(&secret, 1)).await;
+    click(&client, "form button[type=submit].primary").await;
+    wait_for_text(&client, "Your personal account").await;
+    click(&client, "a.user-name").await;
+    let profile = wait_for_text(&client, "Sessions").await;
+    assert!(
+        profile.contains("Recovery codes left: 10 of 10"),
+        "{profile}"
+    );
+    assert!(profile.contains("Chrome on Linux"), "{profile}");
+    screenshot(&client, "23-profile").await;
+
+    client.close().await.unwrap();
+}

@@ -44,6 +44,12 @@ enum Who {
     /// The same, with a fresh team and invite for each request: joining
     /// uses the invite up.
     NewInviteHolder,
+    /// A user signed up afresh for each request: a valid email or password
+    /// change is theirs alone.
+    NewUser,
+    /// A browser half signed in (the password was right, the code is to
+    /// come), a fresh one for each request: a valid code signs it in.
+    NewPendingSignIn,
 }
 
 /// What a route reads besides its path segments: the query parameters of
@@ -83,6 +89,29 @@ fn reads(method: &str, path: &str) -> Option<Reads> {
             ],
         ),
         ("POST", "/sign-out") => r(NewSession, NOTHING),
+        ("GET", "/sign-in/two-factor") => r(SignedOut, NOTHING),
+        ("POST", "/sign-in/two-factor") => r(NewPendingSignIn, &[("code", "123456")]),
+        ("GET", "/profile") => r(Admin, NOTHING),
+        ("POST", "/profile/name") => r(Admin, &[("display_name", "Hostile Admin")]),
+        ("POST", "/profile/email") => r(
+            NewUser,
+            &[("email", "{fresh_email}"), ("password", "{password}")],
+        ),
+        ("POST", "/profile/password") => r(
+            NewUser,
+            &[
+                ("current_password", "{password}"),
+                ("new_password", "quartz lantern meadow 42 ferry"),
+            ],
+        ),
+        ("GET", "/profile/two-factor") => r(Admin, &[("next", "/profile")]),
+        ("POST", "/profile/two-factor") => r(Admin, &[("code", "123456"), ("next", "")]),
+        ("POST", "/profile/two-factor/disable" | "/profile/recovery-codes") => r(Admin, NOTHING),
+        ("POST", "/profile/sessions/{session_id}/end") => r(Admin, NOTHING),
+        ("POST", "/profile/sessions/end-others") => r(NewSession, NOTHING),
+        ("POST", "/accounts/{account_id}/settings/two-factor") => {
+            r(Admin, &[("require", "on"), ("confirm", "yes")])
+        }
         ("GET", "/accounts/{account_id}") => r(Admin, NOTHING),
         ("GET", "/accounts/{account_id}/convert") => r(NewPersonalOwner, NOTHING),
         ("POST", "/accounts/{account_id}/convert") => r(
@@ -91,7 +120,7 @@ fn reads(method: &str, path: &str) -> Option<Reads> {
         ),
         ("GET", "/accounts/{account_id}/settings") => r(Admin, NOTHING),
         ("POST", "/accounts/{account_id}/settings") => r(Admin, &[("name", "Hostile Team")]),
-        ("GET", "/accounts/{account_id}/members") => r(Admin, NOTHING),
+        ("GET", "/accounts/{account_id}/members") => r(Admin, &[("two_factor", "off")]),
         ("POST", "/accounts/{account_id}/members/{user_id}/role") => r(Admin, &[("role", "dev")]),
         (_, "/accounts/{account_id}/members/{user_id}/remove") => r(Admin, NOTHING),
         (_, "/accounts/{account_id}/leave") => r(Admin, NOTHING),
@@ -250,6 +279,8 @@ struct People {
     regular: TestUser,
     /// A non-member who holds invite links.
     outsider: TestUser,
+    /// Has two-factor sign-in: signing in stops at the code page.
+    two_factor: TestUser,
     signed_out: Browser,
 }
 
@@ -268,6 +299,13 @@ async fn arrange(app: &TestApp, people: &People, who: Who) -> Fixture {
     match who {
         Who::SignedOut => fixture.browser = people.signed_out.clone(),
         Who::NewVisitor => fixture.browser = app.browser(),
+        Who::NewUser => fixture.browser = app.signed_up_user("Hostile User").await.browser,
+        Who::NewPendingSignIn => {
+            let browser = app.browser();
+            let res = browser.sign_in(&people.two_factor.email, PASSWORD).await;
+            assert_eq!(support::location(&res), "/sign-in/two-factor");
+            fixture.browser = browser;
+        }
         Who::NewSession => {
             let browser = app.browser();
             let res = browser.sign_in(&people.regular.email, PASSWORD).await;
@@ -341,6 +379,7 @@ fn fill(pattern: &str, f: &Fixture, hostile: Option<(&str, &str)>) -> String {
                 "invite_id" => f.invite.to_string(),
                 "token" => f.token.clone(),
                 "pod_id" => f.pod.to_string(),
+                "session_id" => Uuid::nil().to_string(),
                 "file" => "app.css".to_string(),
                 other => panic!("no valid value for the path segment {{{other}}}"),
             }
@@ -625,6 +664,11 @@ async fn no_route_fails_stores_half_or_logs_an_error_on_hostile_input() {
         target: app.signed_up_user("Hostile Target").await,
         regular: app.signed_up_user("Hostile Regular").await,
         outsider: app.signed_up_user("Hostile Outsider").await,
+        two_factor: {
+            let user = app.signed_up_user("Hostile Two Factor").await;
+            support::two_factor::enable(&user, time::OffsetDateTime::now_utc()).await;
+            user
+        },
         signed_out: app.browser(),
     };
     let values = hostile_values(people.admin.personal_account_id);
@@ -645,7 +689,12 @@ async fn no_route_fails_stores_half_or_logs_an_error_on_hostile_input() {
         }
         let fresh_each_time = matches!(
             reads.who,
-            Who::NewVisitor | Who::NewSession | Who::NewPersonalOwner | Who::NewInviteHolder
+            Who::NewVisitor
+                | Who::NewSession
+                | Who::NewPersonalOwner
+                | Who::NewInviteHolder
+                | Who::NewUser
+                | Who::NewPendingSignIn
         );
         let mut fixture = arrange(&app, &people, reads.who).await;
         // The domain tables as they stand, while nothing but this test's
@@ -668,7 +717,13 @@ async fn no_route_fails_stores_half_or_logs_an_error_on_hostile_input() {
                 };
                 let path = fill(route.path, &fixture, in_path);
                 let params = params(reads.fields, in_params, &people.regular.email);
-                if route.method == "POST" && route.path == "/sign-in" {
+                let checks_passwords = [
+                    "/sign-in",
+                    "/sign-in/two-factor",
+                    "/profile/email",
+                    "/profile/password",
+                ];
+                if route.method == "POST" && checks_passwords.contains(&route.path) {
                     // Most attempts fail on purpose: without this the
                     // throttle would soon answer 429 before the form is read.
                     diesel::sql_query("DELETE FROM sign_in_throttles")

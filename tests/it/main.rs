@@ -3,6 +3,7 @@
 
 mod support;
 
+mod account_security;
 mod architecture;
 mod audit_chain;
 mod audit_log;
@@ -24,3 +25,4 @@ mod sessions;
 mod sign_in;
 mod sign_up;
 mod teams;
+mod two_factor;

@@ -20,6 +20,9 @@ enum Access {
     Public,
     /// Whoever holds the invite link: never refused for who they are.
     Link,
+    /// Anyone signed in, about themselves (the profile): signed out goes
+    /// to sign-in.
+    SignedIn,
     /// Members of the account in the URL with one of these roles.
     Roles(&'static [Role]),
 }
@@ -30,11 +33,33 @@ fn expected(method: &str, path: &str) -> Option<Access> {
     Some(match (method, path) {
         (
             _,
-            "/" | "/sign-up" | "/sign-in" | "/sign-out" | "/healthz" | "/readyz" | "/static/{file}",
+            "/"
+            | "/sign-up"
+            | "/sign-in"
+            | "/sign-in/two-factor"
+            | "/sign-out"
+            | "/healthz"
+            | "/readyz"
+            | "/static/{file}",
         ) => Public,
+        // One's own profile, password, two-factor and sessions.
+        (
+            _,
+            "/profile"
+            | "/profile/name"
+            | "/profile/email"
+            | "/profile/password"
+            | "/profile/two-factor"
+            | "/profile/two-factor/disable"
+            | "/profile/recovery-codes"
+            | "/profile/sessions/{session_id}/end"
+            | "/profile/sessions/end-others",
+        ) => SignedIn,
         ("GET", "/accounts/{account_id}") => Roles(ALL),
         // Settings, renaming and conversion: account settings, Admin only.
         (_, "/accounts/{account_id}/settings" | "/accounts/{account_id}/convert") => Roles(ADMIN),
+        // Requiring two-factor sign-in of the team's members (SPEC §9).
+        ("POST", "/accounts/{account_id}/settings/two-factor") => Roles(ADMIN),
         ("GET", "/accounts/{account_id}/members") => Roles(ALL),
         (_, "/accounts/{account_id}/members/{user_id}/role") => Roles(ADMIN),
         (_, "/accounts/{account_id}/members/{user_id}/remove") => Roles(ADMIN),
@@ -90,6 +115,7 @@ fn fill(path: &str, f: &Fixture) -> String {
         .replace("{token}", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")
         .replace("{pod_id}", &f.pod.to_string())
         .replace("{file}", "app.css")
+        .replace("{session_id}", &Uuid::new_v4().to_string())
 }
 
 async fn request(browser: &Browser, method: &str, path: &str) -> reqwest::Response {
@@ -166,6 +192,26 @@ async fn every_route_answers_every_role_as_spec_section_2_says() {
                     let status = res.status();
                     if status == StatusCode::FORBIDDEN || status.is_server_error() {
                         failures.push(format!("{label}: got {status}"));
+                    }
+                }
+            }
+            Access::SignedIn => {
+                let res = request(&signed_out, route.method, &path).await;
+                if !(res.status().is_redirection() && location(&res).starts_with("/sign-in")) {
+                    failures.push(format!(
+                        "{label}: signed out got {} (want sign-in)",
+                        res.status()
+                    ));
+                }
+                // Anyone signed in may ask (an unknown session id is a 404
+                // of their own sessions, not a refusal).
+                for user in [&outsider, &admin] {
+                    let res = request(&user.browser, route.method, &path).await;
+                    let status = res.status();
+                    let to_sign_in =
+                        status.is_redirection() && location(&res).starts_with("/sign-in");
+                    if status == StatusCode::FORBIDDEN || to_sign_in || status.is_server_error() {
+                        failures.push(format!("{label}: signed in got {status}"));
                     }
                 }
             }

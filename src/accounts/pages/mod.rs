@@ -1,12 +1,17 @@
-//! The accounts area's pages: sign-up, sign-in, sign-out, the dashboard,
-//! settings and conversion.
+//! The accounts area's pages: sign-up, sign-in (and its second step),
+//! sign-out, the dashboard, settings (and the team's two-factor rule),
+//! conversion, and the profile with two-factor set-up.
 
 pub mod convert;
 pub mod dashboard;
+pub mod profile;
 pub mod settings;
 pub mod sign_in;
+pub mod sign_in_code;
 pub mod sign_out;
 pub mod sign_up;
+pub mod two_factor;
+pub mod two_factor_rule;
 
 use actix_web::http::StatusCode;
 
@@ -25,6 +30,17 @@ pub fn refusal(e: &AccountsError) -> (StatusCode, &'static str) {
         AccountsError::NotOwner => "Only the owner of a personal account can convert it.",
         AccountsError::NotATeam => {
             "Only a team account has a team name. Convert this account to a team first."
+        }
+        AccountsError::TwoFactorAlreadyOn => "Two-factor authentication is already on.",
+        AccountsError::TwoFactorOff => "Two-factor authentication is off.",
+        AccountsError::WrongCode => {
+            return (
+                StatusCode::BAD_REQUEST,
+                "That code is not right. Enter the 6-digit code your app shows now.",
+            );
+        }
+        AccountsError::TwoFactorFirst => {
+            "Turn on two-factor authentication for yourself (on your profile) before requiring it of the team."
         }
     };
     (StatusCode::CONFLICT, message)

@@ -25,13 +25,16 @@ struct SettingsPage {
     is_owner: bool,
     name: String,
     error: Option<String>,
+    require_two_factor: bool,
+    /// The Admin has two-factor sign-in (required to require it).
+    admin_has_two_factor: bool,
     /// Verifies the signed checkpoints of the audit log (hex).
     audit_public_key: String,
 }
 
-fn settings_page(
+fn settings_page<C>(
     state: &AppState,
-    member: &Member<can::ManageSettings>,
+    member: &Member<C>,
     name: String,
     error: Option<String>,
 ) -> AppResult<SettingsPage> {
@@ -45,7 +48,25 @@ fn settings_page(
         is_owner: account.owner_id == member.user().id,
         name,
         error,
+        require_two_factor: account.require_two_factor,
+        admin_has_two_factor: member.user().has_two_factor(),
     })
+}
+
+/// The settings page again, with a rule's refusal at the top of it.
+pub(crate) fn settings_refusal<C>(
+    state: &AppState,
+    member: &Member<C>,
+    status: StatusCode,
+    error: String,
+) -> AppResult<HttpResponse> {
+    let name = member.membership.account.name.clone();
+    let page = settings_page(state, member, name, None)?;
+    let page = SettingsPage {
+        layout: page.layout.with_error(Some(error)),
+        ..page
+    };
+    w::render(status, &page)
 }
 
 pub async fn show(

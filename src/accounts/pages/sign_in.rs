@@ -1,6 +1,8 @@
 //! Sign-in. An unknown email and a wrong password get the same page, the
 //! same status and (through the dummy hash) the same work. Failures are
-//! throttled per email and per client IP.
+//! throttled per email and per client IP. A user with two-factor sign-in
+//! goes on to the code page (`sign_in_code`) with a session that is not
+//! signed in yet.
 
 use actix_session::Session;
 use actix_web::http::StatusCode;
@@ -11,7 +13,7 @@ use serde::Deserialize;
 use crate::AppState;
 use crate::accounts::safe_next;
 use crate::accounts::users::{self, Attempt};
-use crate::audit::Origin;
+use crate::audit::{Origin, SignInFailure};
 use crate::web::error::AppResult;
 use crate::web::layout::Layout;
 use crate::web::{self as w, session};
@@ -106,18 +108,36 @@ pub async fn submit(
     let ok = state.passwords.verify(form.password, hash).await?;
 
     match user.filter(|_| ok) {
+        // The password was right; the session is not signed in until the
+        // second factor passes too (`sign_in_code`).
+        Some(user) if user.has_two_factor() => {
+            let user_id = user.id;
+            state
+                .db(move |conn| users::password_accepted(conn, &user, &origin))
+                .await?;
+            session::begin_two_factor(&session, user_id, &next, now)?;
+            Ok(w::see_other("/sign-in/two-factor"))
+        }
         Some(user) => {
             let user_id = user.id;
             state
-                .db(move |conn| users::signed_in(conn, &user, &origin))
+                .db(move |conn| users::signed_in(conn, &user, &origin, None))
                 .await?;
-            session::sign_in(&session, user_id)?;
+            session::sign_in(&session, user_id, now)?;
             Ok(w::see_other(if next.is_empty() { "/" } else { &next }))
         }
         None => {
             let attempted = email.clone();
             state
-                .db(move |conn| users::sign_in_failed(conn, &attempted, &origin, now))
+                .db(move |conn| {
+                    users::sign_in_failed(
+                        conn,
+                        &attempted,
+                        &origin,
+                        now,
+                        SignInFailure::BadCredentials,
+                    )
+                })
                 .await?;
             w::render(StatusCode::BAD_REQUEST, &page(WRONG.into(), &session)?)
         }

@@ -150,7 +150,7 @@ pub async fn submit(
             return rerender(status, errors, &session);
         }
     };
-    session::sign_in(&session, user_id)?;
+    session::sign_in(&session, user_id, now)?;
     session::success(
         &session,
         format!("Welcome to Team Console, {display_name}."),

@@ -106,12 +106,21 @@ struct LandingPage {
     notice: Option<String>,
     can_join: bool,
     member_of: Option<AccountId>,
+    /// The team requires two-factor sign-in, which the person lacks.
+    set_up_two_factor: bool,
 }
 
 /// Why a signed-in person cannot join, as the landing page says it, and
 /// the status it is said with after Join Team.
 fn notice(refusal: &JoinError, view: &InviteView) -> (StatusCode, String) {
     match refusal {
+        JoinError::TwoFactorRequired => (
+            StatusCode::FORBIDDEN,
+            format!(
+                "{} requires two-factor authentication. Set it up first, then come back here to join.",
+                view.team_name
+            ),
+        ),
         JoinError::WrongEmail => (
             StatusCode::FORBIDDEN,
             format!(
@@ -150,6 +159,7 @@ fn landing_page(
         can_join: signed_in.is_some() && refusal.is_none(),
         notice: refusal.map(|r| notice(r, view).1),
         member_of: already_member.then_some(view.invite.account_id),
+        set_up_two_factor: matches!(refusal, Some(JoinError::TwoFactorRequired)),
     })
 }
 
@@ -194,7 +204,11 @@ pub async fn join(
             );
             Ok(w::see_other(&format!("/accounts/{}", joined.account_id)))
         }
-        Err(refusal @ (JoinError::WrongEmail | JoinError::AlreadyMember)) => {
+        Err(
+            refusal @ (JoinError::WrongEmail
+            | JoinError::AlreadyMember
+            | JoinError::TwoFactorRequired),
+        ) => {
             let view = state
                 .core(move |conn| accept::view(conn, &hash))
                 .await?

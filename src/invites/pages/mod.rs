@@ -62,7 +62,7 @@ pub fn link_error(e: JoinError) -> AppError {
             "Invite expired",
             "This invite link has expired. Ask a team Admin for a new invite.",
         ),
-        JoinError::WrongEmail | JoinError::AlreadyMember => {
+        JoinError::WrongEmail | JoinError::AlreadyMember | JoinError::TwoFactorRequired => {
             return AppError::refused(StatusCode::CONFLICT, "You cannot join with this invite.");
         }
     };

@@ -1,4 +1,6 @@
 //! POST /accounts/{id}/members/{user_id}/role: an Admin changes a role.
+//! Making someone an Admin is dangerous: it asks the Admin to
+//! re-authenticate when their last check is older than ten minutes.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
@@ -9,7 +11,8 @@ use crate::audit::Origin;
 use crate::authz::{Role, can};
 use crate::members::{self, pages};
 use crate::web::auth::Member;
-use crate::web::error::AppResult;
+use crate::web::error::{AppError, AppResult};
+use crate::web::reauth::{self, Ask, Submitted};
 use crate::web::session;
 
 #[derive(Deserialize)]
@@ -23,13 +26,31 @@ pub async fn submit(
     member: Member<can::ManageMembers>,
     path: web::Path<pages::remove::MemberPath>,
     origin: Origin,
-    form: web::Form<RoleForm>,
+    submitted: Submitted<RoleForm>,
 ) -> AppResult<HttpResponse> {
     let target = path.user_id;
-    let Some(new_role) = Role::parse(&form.role) else {
+    let Some(new_role) = Role::parse(&submitted.form.role) else {
         let error = "Choose one of the roles: Basic, Billing, Dev or Admin.".to_string();
         return pages::team::render(&state, &member, StatusCode::BAD_REQUEST, Some(error)).await;
     };
+    if new_role == Role::Admin {
+        let account_id = member.account_id();
+        let found = state
+            .db(move |conn| members::find(conn, account_id, target)?.ok_or(AppError::NotFound))
+            .await?;
+        let ask = || {
+            Ok(Ask {
+                layout: member.layout()?.section("members"),
+                what: format!("make {} an Admin", found.display_name),
+                cancel: format!("/accounts/{account_id}/members"),
+            })
+        };
+        if let Some(page) =
+            reauth::confirm(&state, &member.signed_in, &origin, &submitted, ask).await?
+        {
+            return Ok(page);
+        }
+    }
     let cx = member.change(origin, state.clock.now());
     let changed = state
         .core(move |conn| members::change_role(conn, &cx, target, new_role))

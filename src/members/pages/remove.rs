@@ -1,6 +1,7 @@
 //! GET + POST /accounts/{id}/members/{user_id}/remove: an Admin removes a
-//! member after a confirmation step. The removed member loses access on
-//! their next request (memberships are read fresh on every request).
+//! member after a confirmation step (and, when their last check is older
+//! than ten minutes, re-authenticating). The removed member loses access
+//! on their next request (memberships are read fresh on every request).
 
 use actix_web::{HttpResponse, web};
 use askama::Template;
@@ -15,6 +16,7 @@ use crate::web as w;
 use crate::web::auth::Member;
 use crate::web::error::{AppError, AppResult};
 use crate::web::layout::Layout;
+use crate::web::reauth::{self, Ask, NoFields, Submitted};
 
 /// The member in `/accounts/{account_id}/members/{user_id}/…` (the account
 /// comes from `Member`).
@@ -54,8 +56,23 @@ pub async fn submit(
     member: Member<can::ManageMembers>,
     path: web::Path<MemberPath>,
     origin: Origin,
+    submitted: Submitted<NoFields>,
 ) -> AppResult<HttpResponse> {
-    let target = path.user_id;
+    let (account_id, target) = (member.account_id(), path.user_id);
+    let found = state
+        .db(move |conn| members::find(conn, account_id, target)?.ok_or(AppError::NotFound))
+        .await?;
+    let ask = || {
+        Ok(Ask {
+            layout: member.layout()?.section("members"),
+            what: format!("remove {} from the team", found.display_name),
+            cancel: format!("/accounts/{account_id}/members"),
+        })
+    };
+    if let Some(page) = reauth::confirm(&state, &member.signed_in, &origin, &submitted, ask).await?
+    {
+        return Ok(page);
+    }
     let cx = member.change(origin, state.clock.now());
     let outcome = state
         .core(move |conn| members::remove(conn, &cx, target))

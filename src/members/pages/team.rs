@@ -5,6 +5,7 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use askama::Template;
+use serde::Deserialize;
 
 use crate::AppState;
 use crate::authz::{AccountKind, Capability, Role, can};
@@ -29,6 +30,22 @@ struct MembersPage {
     can_invite: bool,
     show_emails: bool,
     invites: Vec<PendingInvite>,
+    /// The access review (Admins): two-factor status and last activity.
+    review: bool,
+    /// Only members without two-factor authentication are listed.
+    only_unprotected: bool,
+    /// Members without two-factor authentication (of the whole team).
+    unprotected: usize,
+    total: usize,
+    require_two_factor: bool,
+    now: time::OffsetDateTime,
+}
+
+/// `?two_factor=off`: the access review's filter.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct TeamQuery {
+    pub two_factor: String,
 }
 
 #[derive(Template)]
@@ -43,6 +60,7 @@ struct PersonalHintPage {
 pub async fn show(
     state: web::Data<AppState>,
     member: Member<can::UseAccount>,
+    query: web::Query<TeamQuery>,
 ) -> AppResult<HttpResponse> {
     if member.membership.account.kind == AccountKind::Personal {
         return w::page(&PersonalHintPage {
@@ -54,7 +72,8 @@ pub async fn show(
     if !member.can(Capability::ViewMembers) {
         return Err(AppError::Forbidden);
     }
-    render(&state, &member, StatusCode::OK, None).await
+    let only_unprotected = query.two_factor == "off";
+    render_filtered(&state, &member, StatusCode::OK, None, only_unprotected).await
 }
 
 /// A rule's refusal, as the Team page shows it: its status and sentence.
@@ -99,6 +118,18 @@ pub async fn render<C>(
     status: StatusCode,
     error: Option<String>,
 ) -> AppResult<HttpResponse> {
+    render_filtered(state, member, status, error, false).await
+}
+
+/// The Team page; with `only_unprotected`, Admins see only the members
+/// without two-factor authentication.
+async fn render_filtered<C>(
+    state: &AppState,
+    member: &Member<C>,
+    status: StatusCode,
+    error: Option<String>,
+    only_unprotected: bool,
+) -> AppResult<HttpResponse> {
     let account_id = member.account_id();
     let can_invite = member.can(Capability::ManageInvites);
     let links = state.invite_links.clone();
@@ -113,10 +144,26 @@ pub async fn render<C>(
         })
         .await?;
     let show_emails = member.can(Capability::ViewMemberEmails);
+    let review = member.can(Capability::ManageMembers);
     let mut list = list;
     if !show_emails {
         // Not even in the page's data: only Admins see members' emails.
         list.iter_mut().for_each(|m| m.email.clear());
+    }
+    let (total, unprotected) = (
+        list.len(),
+        list.iter().filter(|m| !m.has_two_factor()).count(),
+    );
+    let only_unprotected = review && only_unprotected;
+    if only_unprotected {
+        list.retain(|m| !m.has_two_factor());
+    }
+    if !review {
+        // The access review is the Admins': the others' pages hold none of it.
+        list.iter_mut().for_each(|m| {
+            m.two_factor_since = None;
+            m.last_active_at = None;
+        });
     }
     let layout = member.layout()?.section("members").with_error(error);
     w::render(
@@ -132,6 +179,12 @@ pub async fn render<C>(
             can_invite,
             show_emails,
             invites,
+            review,
+            only_unprotected,
+            unprotected,
+            total,
+            require_two_factor: member.membership.account.require_two_factor,
+            now,
         },
     )
 }

@@ -4,6 +4,7 @@
 
 pub mod database;
 pub mod pods;
+pub mod two_factor;
 
 use std::sync::{Arc, Mutex};
 
@@ -289,7 +290,7 @@ impl Browser {
             .send()
             .await
             .expect("POST failed");
-        if path == "/sign-in" || path == "/sign-up" || path == "/sign-out" {
+        if ["/sign-in", "/sign-up", "/sign-out", "/sign-in/two-factor"].contains(&path) {
             *self.csrf.lock().unwrap() = None;
         }
         res

@@ -1,0 +1,11 @@
+ALTER TABLE sessions DROP COLUMN last_seen_at;
+ALTER TABLE sessions DROP COLUMN user_agent;
+ALTER TABLE sessions DROP COLUMN ip;
+ALTER TABLE sessions DROP COLUMN id;
+ALTER TABLE memberships DROP COLUMN last_active_at;
+ALTER TABLE accounts DROP COLUMN require_two_factor;
+DROP TABLE recovery_codes;
+ALTER TABLE users DROP CONSTRAINT users_totp_whole;
+ALTER TABLE users DROP COLUMN totp_last_step;
+ALTER TABLE users DROP COLUMN totp_enabled_at;
+ALTER TABLE users DROP COLUMN totp_secret;
