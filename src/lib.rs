@@ -69,11 +69,14 @@ impl AppState {
         E: Into<AppError>,
         T: Send + 'static,
     {
+        let database = self.database.clone();
         self.database
             .block(move |checkout| {
                 let mut conn = checkout.get()?;
                 match f(&mut conn).map_err(Into::into) {
                     Err(AppError::Internal(e)) if db::connection_lost(&mut conn) => {
+                        drop(conn);
+                        database.drop_dead_idle();
                         Err(AppError::Unavailable(e.to_string()))
                     }
                     other => other,

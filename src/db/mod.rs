@@ -178,6 +178,21 @@ impl Database {
     }
 }
 
+impl Database {
+    /// After a lost connection (the server restarted or went away): pings
+    /// every idle pooled connection, so the dead ones are dropped now (the
+    /// pool discards a connection that reports itself broken) instead of
+    /// each failing one later request after the server is back.
+    pub fn drop_dead_idle(&self) {
+        use diesel::r2d2::R2D2Connection;
+        let mut held = Vec::new();
+        while let Some(mut conn) = self.pool.try_get() {
+            let _ = conn.ping();
+            held.push(conn);
+        }
+    }
+}
+
 /// The right to take one connection from the pool before a deadline.
 pub struct Checkout {
     pool: DbPool,

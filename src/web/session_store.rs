@@ -135,6 +135,7 @@ impl PgSessionStore {
         F: FnOnce(&mut PgConnection) -> QueryResult<T> + Send + 'static,
         T: Send + 'static,
     {
+        let database = self.database.clone();
         self.database
             .block(move |checkout| {
                 let mut conn = checkout.get().map_err(|e| {
@@ -144,6 +145,7 @@ impl PgSessionStore {
                 f(&mut conn).map_err(|e| {
                     if crate::db::connection_lost(&mut conn) {
                         tracing::warn!(error = %e, "session store: database connection lost");
+                        database.drop_dead_idle();
                         StoreError::Unavailable
                     } else {
                         StoreError::Other(e.into())

@@ -124,7 +124,11 @@ async fn a_killed_postgres_is_started_again_and_nothing_acknowledged_is_lost() {
     let gap = back_at.unwrap() - killed_at.unwrap();
     assert!(gap < Duration::from_secs(10), "served again after {gap:?}");
     let res = browser.get("/readyz").await;
-    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(
+        res.status(),
+        StatusCode::OK,
+        "no dead pooled connection is left"
+    );
     // Every acknowledged sign-up is there, with its audit entry.
     let mut conn = connect(&dir);
     for email in &acknowledged {
