@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::logging::LogFormat;
+
 /// Team Console: administer the team accounts of a GPU cloud.
 #[derive(Debug, Parser)]
 #[command(name = "team-console", version, about)]
@@ -84,6 +86,15 @@ pub struct Options {
     /// Argon2id iterations.
     #[arg(long, env = "ARGON2_T_COST", default_value_t = argon2::Params::DEFAULT_T_COST)]
     pub argon2_t_cost: u32,
+
+    /// Log format: text, or json (one object a line, for log collectors).
+    #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+
+    /// Address and port serving Prometheus metrics at /metrics; off unless
+    /// set. Keep it private: it is not the public listener.
+    #[arg(long, env = "METRICS_ADDR")]
+    pub metrics_addr: Option<String>,
 }
 
 /// Everything the application needs to run, fully resolved.
@@ -102,6 +113,8 @@ pub struct Settings {
     pub workers: Option<usize>,
     /// What time it is (tests substitute a manual clock).
     pub clock: crate::clock::Clock,
+    /// Where /metrics is served; `None`: nowhere.
+    pub metrics_addr: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -144,6 +157,7 @@ impl Options {
             argon2,
             workers: None,
             clock: crate::clock::Clock::system(),
+            metrics_addr: self.metrics_addr.clone(),
         })
     }
 }

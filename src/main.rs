@@ -21,12 +21,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,actix_server=warn".into()),
-        )
-        .init();
+    team_console::logging::init(cli.options.log_format);
     let options = cli.options;
 
     let mut cluster = None;
@@ -78,6 +73,7 @@ fn run(
         let app = Application::build(settings)?;
         tracing::info!(
             port = app.port(),
+            metrics_port = app.metrics_port(),
             "Team Console is listening (Ctrl-C to stop)"
         );
         app.run_until_stopped().await?;

@@ -11,6 +11,7 @@ use crate::audit::{self, Action, Actor, Origin, SignInFailure};
 use crate::authz::{AccountKind, Role};
 use crate::db::schema::{accounts, memberships, users};
 use crate::ids::{AccountId, UserId};
+use crate::telemetry;
 
 pub struct NewUser<'a> {
     pub email: &'a str,
@@ -25,7 +26,11 @@ pub fn sign_up_locked(
     origin: &Origin,
     now: OffsetDateTime,
 ) -> QueryResult<Option<u64>> {
-    throttle::retry_after(conn, &[throttle::sign_up_key(origin)], now)
+    let locked = throttle::retry_after(conn, &[throttle::sign_up_key(origin)], now)?;
+    if locked.is_some() {
+        metrics::counter!(telemetry::SIGN_UP_THROTTLED).increment(1);
+    }
+    Ok(locked)
 }
 
 /// Creates the user, their personal account and its Admin membership.
@@ -108,6 +113,7 @@ pub fn begin_sign_in(
 ) -> QueryResult<Attempt> {
     let keys = throttle::SignInKeys::new(email, origin);
     if let Some(retry_after) = throttle::retry_after(conn, &keys.all(), now)? {
+        metrics::counter!(telemetry::SIGN_IN_THROTTLED).increment(1);
         return Ok(Attempt::Locked { retry_after });
     }
     // No account has an email that is not one: no need to look.
@@ -165,7 +171,9 @@ pub fn sign_in_failed(
                 reason: SignInFailure::BadCredentials,
             },
         )
-    })
+    })?;
+    metrics::counter!(telemetry::SIGN_IN_FAILURES).increment(1);
+    Ok(())
 }
 
 pub fn signed_out(conn: &mut PgConnection, user: &User, origin: &Origin) -> QueryResult<()> {

@@ -94,5 +94,7 @@ pub fn record(
             audit_entries::details.eq(action.details()),
         ))
         .execute(conn)?;
+    metrics::counter!(crate::telemetry::AUDIT_ENTRIES, "action" => action.kind().name())
+        .increment(1);
     Ok(())
 }

@@ -14,6 +14,7 @@ mod health;
 mod hostile_input;
 mod invites;
 mod matrix;
+mod metrics;
 mod pods;
 mod resilience;
 mod security;
