@@ -5,6 +5,7 @@
 pub mod accounts;
 pub mod audit;
 pub mod authz;
+pub mod backup;
 pub mod billing;
 pub mod clock;
 pub mod config;
@@ -101,7 +102,7 @@ pub struct Application {
     server: Server,
     /// The /metrics listener's port and server, when METRICS_ADDR is set.
     metrics: Option<(u16, Server)>,
-    /// The session sweeper.
+    /// The session sweeper and the backup schedule.
     background: Vec<tokio::task::AbortHandle>,
 }
 
@@ -116,7 +117,7 @@ pub struct Handle {
 impl Handle {
     /// Ends the background work and tells every server to stop, at once;
     /// the future resolves when they have (dropping it does not cancel the
-    /// stop).
+    /// stop). A backup being written finishes on its thread, unreported.
     pub fn stop(&self, graceful: bool) -> impl std::future::Future<Output = ()> + use<> {
         for task in &self.background {
             task.abort();
@@ -163,10 +164,13 @@ impl Application {
         // hours ahead to bill Pods, and must not sign everyone out.
         let store = PgSessionStore::new(database.clone(), SESSION_IDLE, clock::Clock::system());
         let cookie_name = if secure { "__Host-session" } else { "session" };
-        let background = vec![spawn_session_sweeper(
+        let mut background = vec![spawn_session_sweeper(
             database.clone(),
             clock::Clock::system(),
         )];
+        if let Some(schedule) = settings.backup.clone() {
+            background.push(actix_web::rt::spawn(backup::schedule::run(schedule)).abort_handle());
+        }
         let metrics = match metrics_listener {
             Some(listener) => {
                 let port = listener.local_addr()?.port();

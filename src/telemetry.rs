@@ -23,6 +23,8 @@ pub const SIGN_IN_FAILURES: &str = "team_console_sign_in_failures_total";
 pub const SIGN_IN_THROTTLED: &str = "team_console_sign_in_throttled_total";
 pub const SIGN_UP_THROTTLED: &str = "team_console_sign_up_throttled_total";
 pub const AUDIT_ENTRIES: &str = "team_console_audit_entries_recorded_total";
+pub const BACKUPS: &str = "team_console_backups_total";
+pub const BACKUP_LAST_TAKEN: &str = "team_console_backup_last_taken_timestamp_seconds";
 
 /// Request latency buckets, in seconds: pages answer in milliseconds, the
 /// 503 of a busy pool takes about a second, a CSV export may take longer.
@@ -95,6 +97,14 @@ fn describe() {
     describe_counter!(
         AUDIT_ENTRIES,
         "Audit entries written, by action (a change that fails after writing its entry rolls both back, but is counted)."
+    );
+    describe_counter!(
+        BACKUPS,
+        "Scheduled backups this process attempted, by outcome (taken, failed)."
+    );
+    describe_gauge!(
+        BACKUP_LAST_TAKEN,
+        "When the last scheduled backup of the database was taken (by any console process), as a Unix time."
     );
 }
 

@@ -232,6 +232,7 @@ pub fn run(args: &BenchArgs, options: &Options) -> anyhow::Result<()> {
         workers: None,
         clock: team_console::clock::Clock::system(),
         metrics_addr: None,
+        backup: None,
     };
     let server = Server::start(settings)?;
     let (cookie, account_id) = sign_up_admin_team(server.addr)?;

@@ -248,6 +248,19 @@ pub fn connection_lost(conn: &mut PgConnection) -> bool {
     conn.is_broken() || conn.ping().is_err()
 }
 
+/// The versions of the migrations this console carries, oldest first, as
+/// `__diesel_schema_migrations` records them ("20261127000001").
+pub fn known_migrations() -> Vec<String> {
+    use diesel::migration::MigrationSource;
+    let mut versions: Vec<String> = MigrationSource::<Pg>::migrations(&MIGRATIONS)
+        .expect("the embedded migrations")
+        .iter()
+        .map(|m| m.name().version().to_string())
+        .collect();
+    versions.sort();
+    versions
+}
+
 /// Applies every pending migration.
 pub fn migrate(conn: &mut PgConnection) -> anyhow::Result<()> {
     conn.run_pending_migrations(MIGRATIONS)

@@ -36,6 +36,9 @@ const TABLE_PRIVILEGES: &[(&str, &str)] = &[
     ("audit_actors", "SELECT"),
     // Diesel's record of applied migrations is the migrating role's business.
     ("__diesel_schema_migrations", ""),
+    // Scheduled backups are taken and recorded as the owner (src/backup):
+    // the serving role cannot make a missed backup look taken.
+    ("backups", ""),
 ];
 
 /// Every other table: the console reads and writes rows; never TRUNCATE,

@@ -36,6 +36,17 @@ diesel::table! {
 }
 
 diesel::table! {
+    backups (id) {
+        id -> Int8,
+        taken_at -> Timestamptz,
+        file -> Text,
+        bytes -> Int8,
+        schema_version -> Text,
+        host -> Text,
+    }
+}
+
+diesel::table! {
     billing_transactions (id) {
         id -> Uuid,
         account_id -> Uuid,
@@ -136,6 +147,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     accounts,
     audit_actors,
     audit_entries,
+    backups,
     billing_transactions,
     invites,
     memberships,

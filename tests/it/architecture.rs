@@ -6,13 +6,14 @@ use std::path::{Path, PathBuf};
 
 const AREAS: [&str; 6] = ["accounts", "members", "invites", "pods", "billing", "audit"];
 /// Core modules outside the areas.
-const SHARED_CORE: [&str; 8] = [
+const SHARED_CORE: [&str; 9] = [
     "authz.rs",
     "ids.rs",
     "format.rs",
     "clock.rs",
     "tokens.rs",
     "db",
+    "backup",
     "telemetry.rs",
     "logging.rs",
 ];

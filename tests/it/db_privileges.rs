@@ -140,6 +140,7 @@ fn expected_privileges(table: &str) -> &'static str {
         "audit_entries" => "si-----",
         "audit_actors" => "s------",
         "__diesel_schema_migrations" => "-------",
+        "backups" => "-------",
         _ => "siud---",
     }
 }

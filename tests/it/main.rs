@@ -6,6 +6,7 @@ mod support;
 mod architecture;
 mod audit_log;
 mod audit_page;
+mod backups;
 mod billing;
 mod browser;
 mod db_privileges;

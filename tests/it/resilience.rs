@@ -158,7 +158,7 @@ async fn no_action_is_acknowledged_without_its_audit_entry() {
 /// The real binary, on its own data folder (embedded PostgreSQL).
 pub(crate) struct Console {
     child: Child,
-    address: String,
+    pub(crate) address: String,
 }
 
 impl Console {

@@ -44,6 +44,7 @@ pub fn test_settings(database_url: String) -> Settings {
         workers: Some(1),
         clock: team_console::clock::Clock::system(),
         metrics_addr: None,
+        backup: None,
     }
 }
 
@@ -218,6 +219,11 @@ impl TestApp {
 
     pub fn stop(&self) {
         drop(self.handle.stop(false));
+    }
+
+    /// Stops the app and its background work, and waits until it has.
+    pub async fn shut_down(&self) {
+        self.handle.stop(true).await;
     }
 }
 
