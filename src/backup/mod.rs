@@ -78,8 +78,9 @@ pub struct Taken {
 }
 
 /// Backs up the database of `url` (a role that owns the tables) to `out`:
-/// a folder gets a file named by [`files::name`], anything else is the
-/// file's own name (replaced if it exists). The archive is written under a
+/// a folder (or a path ending in `/`, created if missing) gets a file named
+/// by [`files::name`], anything else is the file's own name (replaced if it
+/// exists). The archive is written under a
 /// hidden name, made durable, read back for its schema version, and only
 /// then renamed into place, so a half-written backup never looks like one.
 /// The file is private (mode 0600): it holds password hashes, sessions and
@@ -90,6 +91,13 @@ pub fn take(
     out: &Path,
     taken_at: OffsetDateTime,
 ) -> Result<Taken, BackupError> {
+    let io_err = |what, path: &Path| {
+        let path = path.to_path_buf();
+        move |source| BackupError::Io { what, path, source }
+    };
+    if out.as_os_str().as_encoded_bytes().ends_with(b"/") {
+        fs::create_dir_all(out).map_err(io_err("cannot create", out))?;
+    }
     let (dir, fixed_name) = if out.is_dir() {
         (out.to_path_buf(), None)
     } else {
@@ -99,10 +107,6 @@ pub fn take(
         };
         let name = out.file_name().map(|n| n.to_string_lossy().into_owned());
         (dir, name)
-    };
-    let io_err = |what, path: &Path| {
-        let path = path.to_path_buf();
-        move |source| BackupError::Io { what, path, source }
     };
     let partial = dir.join(files::partial_name(
         fixed_name

@@ -286,16 +286,17 @@ async fn a_restored_older_backup_is_migrated_forward_and_owned_and_granted_as_on
     let urls = server.urls(&source);
     let known = db::known_migrations();
 
-    // Act
+    // Act: into a folder that does not exist yet (the trailing slash says
+    // it is one).
     let (ok, printed) = cli(
-        &["backup", "--out", &backups.to_string_lossy()],
+        &["backup", "--out", &format!("{}/daily/", backups.display())],
         &[
             ("DATABASE_URL", &urls.serving),
             ("MIGRATION_DATABASE_URL", &urls.migration),
         ],
     );
     assert!(ok, "{printed}");
-    let file = only_backup(&backups);
+    let file = only_backup(&backups.join("daily"));
     let (ok, printed) = cli(
         &["restore", &file.to_string_lossy()],
         &[("DATA_DIR", &new_machine.to_string_lossy())],
