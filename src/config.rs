@@ -5,8 +5,12 @@
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+
+use crate::backup::Schedule;
+use crate::logging::LogFormat;
 
 /// Team Console: administer the team accounts of a GPU cloud.
 #[derive(Debug, Parser)]
@@ -27,6 +31,23 @@ pub enum Command {
     /// The audit log as evidence (docs/audit-integrity.md).
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Back up the database (pg_dump's custom format) while the console
+    /// serves, as the role that owns the tables.
+    Backup {
+        /// Where to write it: a file, or a folder to write it in under a
+        /// name holding the time and the schema version.
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
+    /// Restore a backup into an empty database (or a new DATA_DIR), then
+    /// migrate it forward and grant the serving role its privileges.
+    Restore {
+        /// A file written by `team-console backup` or a scheduled backup.
+        file: PathBuf,
+        /// Replace a database that holds rows.
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 #[derive(Debug, Subcommand, Clone, PartialEq, Eq)]
@@ -107,6 +128,28 @@ pub struct Options {
     /// Argon2id iterations.
     #[arg(long, env = "ARGON2_T_COST", default_value_t = argon2::Params::DEFAULT_T_COST)]
     pub argon2_t_cost: u32,
+
+    /// Log format: text, or json (one object a line, for log collectors).
+    #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+
+    /// Address and port serving Prometheus metrics at /metrics; off unless
+    /// set. Keep it private: it is not the public listener.
+    #[arg(long, env = "METRICS_ADDR")]
+    pub metrics_addr: Option<String>,
+
+    /// Folder for scheduled backups; with BACKUP_EVERY, turns them on.
+    #[arg(long, env = "BACKUP_DIR", requires = "backup_every")]
+    pub backup_dir: Option<PathBuf>,
+
+    /// How often to back up (e.g. 24h, 6h, 30m), whichever console process
+    /// sharing the database takes it.
+    #[arg(long, env = "BACKUP_EVERY", value_parser = crate::backup::schedule::parse_every, requires = "backup_dir")]
+    pub backup_every: Option<Duration>,
+
+    /// How many scheduled backups BACKUP_DIR keeps (the newest).
+    #[arg(long, env = "BACKUP_KEEP", default_value_t = 7, value_parser = clap::value_parser!(u16).range(1..))]
+    pub backup_keep: u16,
 }
 
 /// Everything the application needs to run, fully resolved.
@@ -125,6 +168,10 @@ pub struct Settings {
     pub workers: Option<usize>,
     /// What time it is (tests substitute a manual clock).
     pub clock: crate::clock::Clock,
+    /// Where /metrics is served; `None`: nowhere.
+    pub metrics_addr: Option<String>,
+    /// Scheduled backups; `None`: off.
+    pub backup: Option<Schedule>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -141,8 +188,6 @@ pub enum ConfigError {
 }
 
 impl Options {
-    /// Resolves everything but the database URL (which may need the
-    /// embedded cluster to be started first).
     /// SECRET_KEY, or the one kept in DATA_DIR (made on first use).
     pub fn secret_key(&self) -> Result<Vec<u8>, ConfigError> {
         match &self.secret_key {
@@ -152,7 +197,14 @@ impl Options {
         }
     }
 
-    pub fn settings(&self, database_url: String) -> Result<Settings, ConfigError> {
+    /// Resolves everything but the database URLs (which may need the
+    /// embedded cluster to be started first): the console serves with
+    /// `database_url`, and takes scheduled backups with `owner_url`.
+    pub fn settings(
+        &self,
+        database_url: String,
+        owner_url: String,
+    ) -> Result<Settings, ConfigError> {
         let secret_key = self.secret_key()?;
         let argon2 = argon2::Params::new(
             self.argon2_m_cost,
@@ -172,6 +224,17 @@ impl Options {
             argon2,
             workers: None,
             clock: crate::clock::Clock::system(),
+            metrics_addr: self.metrics_addr.clone(),
+            backup: self.backup_schedule(owner_url),
+        })
+    }
+
+    fn backup_schedule(&self, owner_url: String) -> Option<Schedule> {
+        Some(Schedule {
+            dir: self.backup_dir.clone()?,
+            every: self.backup_every?,
+            keep: usize::from(self.backup_keep),
+            database_url: owner_url,
         })
     }
 }

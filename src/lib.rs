@@ -5,6 +5,7 @@
 pub mod accounts;
 pub mod audit;
 pub mod authz;
+pub mod backup;
 pub mod billing;
 pub mod clock;
 pub mod config;
@@ -13,9 +14,11 @@ pub mod format;
 pub mod health;
 pub mod ids;
 pub mod invites;
+pub mod logging;
 pub mod members;
 pub mod pods;
 pub mod routes;
+pub mod telemetry;
 pub mod tokens;
 pub mod web;
 
@@ -105,6 +108,35 @@ impl AppState {
 pub struct Application {
     port: u16,
     server: Server,
+    /// The /metrics listener's port and server, when METRICS_ADDR is set.
+    metrics: Option<(u16, Server)>,
+    /// The session sweeper and the backup schedule.
+    background: Vec<tokio::task::AbortHandle>,
+}
+
+/// Stops the console: its servers (the public one and /metrics) and its
+/// background work.
+#[derive(Clone)]
+pub struct Handle {
+    servers: Vec<actix_web::dev::ServerHandle>,
+    background: Vec<tokio::task::AbortHandle>,
+}
+
+impl Handle {
+    /// Ends the background work and tells every server to stop, at once;
+    /// the future resolves when they have (dropping it does not cancel the
+    /// stop). A backup being written finishes on its thread, unreported.
+    pub fn stop(&self, graceful: bool) -> impl std::future::Future<Output = ()> + use<> {
+        for task in &self.background {
+            task.abort();
+        }
+        let stopping: Vec<_> = self.servers.iter().map(|s| s.stop(graceful)).collect();
+        async move {
+            for stopped in stopping {
+                stopped.await;
+            }
+        }
+    }
 }
 
 impl Application {
@@ -118,6 +150,11 @@ impl Application {
     /// it starts PostgreSQL, so a taken port is said first).
     pub fn build_on(listener: TcpListener, settings: Settings) -> anyhow::Result<Application> {
         let bound = listener.local_addr()?;
+        // Bound before anything starts, so a taken port fails the start.
+        let metrics_listener = match &settings.metrics_addr {
+            Some(addr) => Some(TcpListener::bind(addr)?),
+            None => None,
+        };
         let public_url = settings.resolved_public_url(bound);
         let secure = settings
             .cookie_secure
@@ -142,11 +179,28 @@ impl Application {
         // hours ahead to bill Pods, and must not sign everyone out.
         let store = PgSessionStore::new(database.clone(), SESSION_IDLE, clock::Clock::system());
         let cookie_name = if secure { "__Host-session" } else { "session" };
-        spawn_session_sweeper(database.clone(), clock::Clock::system());
-        spawn_audit_sealer(
+        let mut background = vec![spawn_session_sweeper(
+            database.clone(),
+            clock::Clock::system(),
+        )];
+        background.push(spawn_audit_sealer(
             database.clone(),
             audit::chain::signing_key(&settings.secret_key),
-        );
+        ));
+        if let Some(schedule) = settings.backup.clone() {
+            background.push(actix_web::rt::spawn(backup::schedule::run(schedule)).abort_handle());
+        }
+        let metrics = match metrics_listener {
+            Some(listener) => {
+                let port = listener.local_addr()?.port();
+                let recorder = telemetry::install();
+                Some((
+                    port,
+                    web::metrics::server(listener, state.clone(), recorder)?,
+                ))
+            }
+            None => None,
+        };
 
         let workers = settings.workers;
         let server = HttpServer::new(move || {
@@ -202,6 +256,8 @@ impl Application {
         Ok(Application {
             port: bound.port(),
             server,
+            metrics,
+            background,
         })
     }
 
@@ -209,19 +265,44 @@ impl Application {
         self.port
     }
 
-    pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+    /// The port of the /metrics listener, if there is one.
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics.as_ref().map(|(port, _)| *port)
     }
 
-    /// The running server, for callers that stop it themselves.
-    pub fn handle(&self) -> actix_web::dev::ServerHandle {
-        self.server.handle()
+    /// Runs until the servers stop (a signal, or [`Handle::stop`]), then
+    /// ends the background work.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let result = match self.metrics {
+            Some((_, metrics)) => {
+                let (served, scraped) = futures_util::future::join(self.server, metrics).await;
+                served.and(scraped)
+            }
+            None => self.server.await,
+        };
+        for task in &self.background {
+            task.abort();
+        }
+        result
+    }
+
+    /// The running servers, for callers that stop them themselves.
+    pub fn handle(&self) -> Handle {
+        let mut servers = vec![self.server.handle()];
+        servers.extend(self.metrics.as_ref().map(|(_, s)| s.handle()));
+        Handle {
+            servers,
+            background: self.background.clone(),
+        }
     }
 }
 
 /// Seals every audit chain with a signed checkpoint every hour (one node
 /// at a time: `checkpoint_all` takes an advisory lock).
-fn spawn_audit_sealer(database: db::Database, key: ed25519_dalek::SigningKey) {
+fn spawn_audit_sealer(
+    database: db::Database,
+    key: ed25519_dalek::SigningKey,
+) -> tokio::task::AbortHandle {
     actix_web::rt::spawn(async move {
         let mut tick = actix_web::rt::time::interval(std::time::Duration::from_secs(3600));
         // The first tick is at once: wait a whole period first.
@@ -245,11 +326,12 @@ fn spawn_audit_sealer(database: db::Database, key: ed25519_dalek::SigningKey) {
                 Err(e) => tracing::warn!(error = ?e, "could not seal the audit chains"),
             }
         }
-    });
+    })
+    .abort_handle()
 }
 
 /// Deletes expired sessions every ten minutes.
-fn spawn_session_sweeper(database: db::Database, clock: clock::Clock) {
+fn spawn_session_sweeper(database: db::Database, clock: clock::Clock) -> tokio::task::AbortHandle {
     actix_web::rt::spawn(async move {
         let mut tick = actix_web::rt::time::interval(std::time::Duration::from_secs(600));
         loop {
@@ -269,5 +351,6 @@ fn spawn_session_sweeper(database: db::Database, clock: clock::Clock) {
                 Err(e) => tracing::warn!(error = ?e, "could not delete expired sessions"),
             }
         }
-    });
+    })
+    .abort_handle()
 }

@@ -1,17 +1,22 @@
-//! `team-console [serve|migrate]`: parse configuration, bind the port,
-//! provide a database (the given one, or a local cluster in DATA_DIR,
-//! locked to this process and restarted if it dies), migrate it as the
-//! owner role, serve as the serving role.
+//! `team-console [serve|migrate|backup|restore|audit]`: parse
+//! configuration, bind the port (serve), provide a database (the given
+//! one, or a local cluster in DATA_DIR, locked to this process and
+//! restarted if it dies), then serve (after migrating it as the owner
+//! role), migrate, back it up, restore a backup into it, or verify its
+//! audit log.
 
 use std::net::TcpListener;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
 use clap::Parser;
 use diesel::{Connection, PgConnection};
 use team_console::Application;
-use team_console::config::{AuditCommand, Cli, Command};
-use team_console::db::roles::DatabaseUrls;
+use team_console::backup::{self, PgTools};
+use team_console::config::{AuditCommand, Cli, Command, Options};
+use team_console::db::data_dir::DataDirLock;
+use team_console::db::roles::{self, DatabaseUrls};
 use team_console::db::supervisor::Supervisor;
 use team_console::db::{self, local_cluster::LocalCluster};
 
@@ -26,22 +31,17 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| team_console::LOG_FILTER.into()),
-        )
-        .init();
+    team_console::logging::init(cli.options.log_format);
     let options = cli.options;
     let command = cli.command.unwrap_or(Command::Serve);
 
     // The port first: a taken address is said before anything is started.
     let listener = match command {
         Command::Serve => Some(bind(&options.bind_addr)?),
-        Command::Migrate | Command::Audit(_) => None,
+        _ => None,
     };
 
-    let mut local = None;
+    let mut cluster: Option<Local> = None;
     let urls = match &options.database_url {
         Some(url) => DatabaseUrls {
             migration: options
@@ -50,37 +50,35 @@ fn main() -> anyhow::Result<()> {
                 .unwrap_or(url.clone()),
             serving: url.clone(),
         },
-        None if matches!(command, Command::Audit(_)) && db::data_dir::in_use(&options.data_dir) => {
-            // The console serving on this folder runs the cluster: use it
-            // through its socket, leave it running.
-            let cluster = LocalCluster::attach(&options.data_dir.join("postgres"))?;
-            DatabaseUrls {
-                migration: cluster.database_url_as(db::roles::LOCAL_OWNER, LOCAL_DATABASE),
-                serving: cluster.database_url_as(db::roles::LOCAL_SERVING, LOCAL_DATABASE),
-            }
-        }
         None => {
-            // Held until the process ends: one console per data folder.
-            let lock = db::data_dir::lock(&options.data_dir)?;
-            let cluster =
-                LocalCluster::start(&options.data_dir.join("postgres"), Default::default())?;
-            let urls = db::roles::local_database(&cluster, LOCAL_DATABASE)
-                .context("creating the console's database and roles in the local cluster")?;
-            local = Some((lock, Arc::new(Mutex::new(cluster))));
+            let (local, urls) = local_cluster(&command, &options.data_dir)?;
+            cluster = Some(local);
             urls
         }
     };
 
-    let supervisor = match (&local, &listener) {
-        (Some((_, cluster)), Some(_)) => Some(Supervisor::start(cluster.clone())),
+    let bindir = cluster.as_ref().map(|local| local.bindir().to_path_buf());
+    let tools = || match &bindir {
+        // The programs of the cluster's own server version.
+        Some(bindir) => Ok(PgTools::in_dir(bindir)),
+        None => PgTools::find(),
+    };
+    let supervisor = match (&cluster, &listener) {
+        (Some(Local::Owned { cluster, .. }), Some(_)) => Some(Supervisor::start(cluster.clone())),
         _ => None,
     };
     let result = match command {
+        Command::Backup { out } => tools()
+            .map_err(anyhow::Error::from)
+            .and_then(|tools| take_backup(&tools, &urls, &out)),
+        Command::Restore { file, force } => tools()
+            .map_err(anyhow::Error::from)
+            .and_then(|tools| restore_backup(&tools, &urls, &file, force, &options)),
         Command::Audit(audit) => audit_command(&audit, &options, urls),
-        _ => run(listener, &options, urls),
+        Command::Serve | Command::Migrate => run(listener, &options, urls),
     };
     drop(supervisor);
-    if let Some((_lock, cluster)) = local {
+    if let Some(Local::Owned { cluster, .. }) = cluster {
         let stopped = cluster.lock().map(|mut c| c.stop());
         match stopped {
             Ok(Ok(())) => tracing::info!("local PostgreSQL cluster stopped"),
@@ -93,10 +91,148 @@ fn main() -> anyhow::Result<()> {
     result
 }
 
+/// The console's own cluster: run by this process (holding the data
+/// folder's lock), or by the console serving there, used through its
+/// socket and left running.
+enum Local {
+    Owned {
+        _lock: DataDirLock,
+        cluster: Arc<Mutex<LocalCluster>>,
+        bindir: PathBuf,
+    },
+    Borrowed {
+        _cluster: LocalCluster,
+        bindir: PathBuf,
+    },
+}
+
+impl Local {
+    fn bindir(&self) -> &Path {
+        match self {
+            Local::Owned { bindir, .. } | Local::Borrowed { bindir, .. } => bindir,
+        }
+    }
+}
+
+/// The local cluster in DATA_DIR/postgres and its URLs. `backup`,
+/// `restore` and `audit` use the server of a console serving from that
+/// folder as it runs; otherwise (and always for `serve` and `migrate`)
+/// this process takes the folder's lock and starts the cluster
+/// (restarting one a killed console left). A second `serve` on a folder
+/// in use is refused by the lock.
+fn local_cluster(command: &Command, data_dir: &Path) -> anyhow::Result<(Local, DatabaseUrls)> {
+    let dir = data_dir.join("postgres");
+    let direct = |local: &LocalCluster| DatabaseUrls {
+        migration: local.database_url_as(roles::LOCAL_OWNER, LOCAL_DATABASE),
+        serving: local.database_url_as(roles::LOCAL_SERVING, LOCAL_DATABASE),
+    };
+    if let Command::Backup { .. } = command {
+        anyhow::ensure!(
+            LocalCluster::exists(&dir),
+            "{} holds no local database to back up (set DATA_DIR, or DATABASE_URL and MIGRATION_DATABASE_URL)",
+            dir.display()
+        );
+    }
+    let tool = !matches!(command, Command::Serve | Command::Migrate);
+    if tool && db::data_dir::in_use(data_dir) {
+        let local = LocalCluster::attach(&dir)?;
+        let urls = direct(&local);
+        let bindir = local.bindir().to_path_buf();
+        return Ok((
+            Local::Borrowed {
+                _cluster: local,
+                bindir,
+            },
+            urls,
+        ));
+    }
+    // Held until the process ends: one console per data folder.
+    let lock = db::data_dir::lock(data_dir)?;
+    let local = LocalCluster::start(&dir, Default::default())?;
+    let urls = match command {
+        // Reading needs no roles or database made: they exist or there is nothing to back up.
+        Command::Backup { .. } => direct(&local),
+        _ => roles::local_database(&local, LOCAL_DATABASE)
+            .context("creating the console's database and roles in the local cluster")?,
+    };
+    let bindir = local.bindir().to_path_buf();
+    Ok((
+        Local::Owned {
+            _lock: lock,
+            cluster: Arc::new(Mutex::new(local)),
+            bindir,
+        },
+        urls,
+    ))
+}
+
+fn take_backup(tools: &PgTools, urls: &DatabaseUrls, out: &Path) -> anyhow::Result<()> {
+    let now = time::OffsetDateTime::now_utc();
+    let taken = backup::take(tools, &urls.migration, out, now).context("backing up")?;
+    tracing::info!(
+        file = %taken.file.display(),
+        schema_version = %taken.schema_version,
+        taken_at = %team_console::format::rfc3339(&taken.taken_at),
+        bytes = taken.bytes,
+        "backup written"
+    );
+    Ok(())
+}
+
+fn restore_backup(
+    tools: &PgTools,
+    urls: &DatabaseUrls,
+    file: &Path,
+    force: bool,
+    options: &Options,
+) -> anyhow::Result<()> {
+    let restored = backup::restore(tools, file, urls, force)
+        .with_context(|| format!("restoring {}", file.display()))?;
+    tracing::info!(
+        file = %file.display(),
+        from_version = %restored.from_version,
+        to_version = %restored.to_version,
+        "backup restored"
+    );
+    if options.secret_key.is_none() && !options.data_dir.join("secret_key").exists() {
+        tracing::warn!(
+            data_dir = %options.data_dir.display(),
+            "no SECRET_KEY and no DATA_DIR/secret_key: put the old machine's key in place before \
+             serving, or a new one is generated, everyone must sign in again and invite links \
+             already sent stop working (Admins can copy the new ones from Pending invites)"
+        );
+    }
+    Ok(())
+}
+
+/// Migrates, then serves on `listener` (none: migrate only).
+fn run(listener: Option<TcpListener>, options: &Options, urls: DatabaseUrls) -> anyhow::Result<()> {
+    let mut conn = PgConnection::establish(&urls.migration)
+        .context("connecting to the database to migrate")?;
+    db::migrate(&mut conn)?;
+    db::roles::grant_to_serving_role(&mut conn, &urls.serving)?;
+    drop(conn);
+    let Some(listener) = listener else {
+        tracing::info!("database migrated");
+        return Ok(());
+    };
+    let settings = options.settings(urls.serving, urls.migration)?;
+    actix_web::rt::System::new().block_on(async move {
+        let app = Application::build_on(listener, settings)?;
+        tracing::info!(
+            port = app.port(),
+            metrics_port = app.metrics_port(),
+            "Team Console is listening (Ctrl-C to stop)"
+        );
+        app.run_until_stopped().await?;
+        Ok(())
+    })
+}
+
 /// `team-console audit …`: verify the chains, print the public key, seal.
 fn audit_command(
     command: &AuditCommand,
-    options: &team_console::config::Options,
+    options: &Options,
     urls: DatabaseUrls,
 ) -> anyhow::Result<()> {
     use team_console::audit::chain;
@@ -159,32 +295,5 @@ fn audit_command(
 fn bind(address: &str) -> anyhow::Result<TcpListener> {
     TcpListener::bind(address).with_context(|| {
         format!("cannot listen on {address}; set BIND_ADDR (or --bind-addr) to a free address")
-    })
-}
-
-/// Migrates, then serves on `listener` (none: migrate only).
-fn run(
-    listener: Option<TcpListener>,
-    options: &team_console::config::Options,
-    urls: DatabaseUrls,
-) -> anyhow::Result<()> {
-    let mut conn = PgConnection::establish(&urls.migration)
-        .context("connecting to the database to migrate")?;
-    db::migrate(&mut conn)?;
-    db::roles::grant_to_serving_role(&mut conn, &urls.serving)?;
-    drop(conn);
-    let Some(listener) = listener else {
-        tracing::info!("database migrated");
-        return Ok(());
-    };
-    let settings = options.settings(urls.serving)?;
-    actix_web::rt::System::new().block_on(async move {
-        let app = Application::build_on(listener, settings)?;
-        tracing::info!(
-            port = app.port(),
-            "Team Console is listening (Ctrl-C to stop)"
-        );
-        app.run_until_stopped().await?;
-        Ok(())
     })
 }

@@ -231,6 +231,8 @@ pub fn run(args: &BenchArgs, options: &Options) -> anyhow::Result<()> {
         argon2: argon2::Params::default(),
         workers: None,
         clock: team_console::clock::Clock::system(),
+        metrics_addr: None,
+        backup: None,
     };
     let server = Server::start(settings)?;
     let (cookie, account_id) = sign_up_admin_team(server.addr)?;
@@ -396,7 +398,7 @@ fn admin_id(conn: &mut PgConnection) -> anyhow::Result<Uuid> {
 /// `main` (src/main.rs) runs it.
 struct Server {
     addr: SocketAddr,
-    handle: actix_web::dev::ServerHandle,
+    handle: team_console::Handle,
     thread: std::thread::JoinHandle<()>,
 }
 

@@ -26,16 +26,26 @@ pub const MAX_LENGTH: usize = 128;
 pub struct Passwords {
     hasher: Arc<Hasher>,
     limit: Arc<Semaphore>,
+    permits: usize,
 }
 
 impl Passwords {
     /// At most one hash at a time per core but one (and at least one).
     pub fn new(params: Params) -> Passwords {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let permits = cores.saturating_sub(1).max(1);
         Passwords {
             hasher: Arc::new(Hasher::new(params)),
-            limit: Arc::new(Semaphore::new(cores.saturating_sub(1).max(1))),
+            limit: Arc::new(Semaphore::new(permits)),
+            permits,
         }
+    }
+
+    /// Hashing permits there are, and how many are taken (hashing or
+    /// resting): a storm of sign-ins shows as all of them taken.
+    pub fn permits(&self) -> (usize, usize) {
+        let available = self.limit.available_permits();
+        (self.permits, self.permits.saturating_sub(available))
     }
 
     pub async fn hash(&self, password: String) -> anyhow::Result<String> {
@@ -58,7 +68,8 @@ impl Passwords {
         let permit = self.limit.clone().acquire_owned().await?;
         let hasher = self.hasher.clone();
         let started = Instant::now();
-        let out = tokio::task::spawn_blocking(move || f(&hasher)).await;
+        let span = tracing::Span::current();
+        let out = tokio::task::spawn_blocking(move || span.in_scope(|| f(&hasher))).await;
         let rest = started.elapsed();
         tokio::spawn(async move {
             tokio::time::sleep(rest).await;
@@ -154,6 +165,7 @@ mod tests {
             let passwords = Passwords {
                 hasher: Arc::new(cheap()),
                 limit: Arc::new(Semaphore::new(1)),
+                permits: 1,
             };
             let started = Instant::now();
             let hash = passwords
@@ -161,9 +173,9 @@ mod tests {
                 .await
                 .unwrap();
             let ran = started.elapsed();
-            assert_eq!(passwords.limit.available_permits(), 0, "resting");
+            assert_eq!(passwords.permits(), (1, 1), "resting");
             tokio::time::sleep(ran + std::time::Duration::from_millis(100)).await;
-            assert_eq!(passwords.limit.available_permits(), 1, "rested");
+            assert_eq!(passwords.permits(), (1, 0), "rested");
             let right = passwords.verify("correct horse battery".into(), Some(hash));
             assert!(right.await.unwrap());
         });

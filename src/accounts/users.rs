@@ -12,6 +12,7 @@ use crate::audit::{self, Action, Actor, Origin, SignInFailure};
 use crate::authz::{AccountKind, Role};
 use crate::db::schema::{accounts, memberships, users};
 use crate::ids::{AccountId, UserId};
+use crate::telemetry;
 
 pub struct NewUser<'a> {
     pub email: &'a str,
@@ -26,7 +27,11 @@ pub fn sign_up_locked(
     origin: &Origin,
     now: OffsetDateTime,
 ) -> QueryResult<Option<u64>> {
-    throttle::retry_after(conn, &[throttle::sign_up_key(origin)], now)
+    let locked = throttle::retry_after(conn, &[throttle::sign_up_key(origin)], now)?;
+    if locked.is_some() {
+        metrics::counter!(telemetry::SIGN_UP_THROTTLED).increment(1);
+    }
+    Ok(locked)
 }
 
 /// Creates the user, their personal account and its Admin membership.
@@ -109,6 +114,7 @@ pub fn begin_sign_in(
 ) -> QueryResult<Attempt> {
     let keys = throttle::SignInKeys::new(email, origin);
     if let Some(retry_after) = throttle::retry_after(conn, &keys.all(), now)? {
+        metrics::counter!(telemetry::SIGN_IN_THROTTLED).increment(1);
         return Ok(Attempt::Locked { retry_after });
     }
     // No account has an email that is not one: no need to look.
@@ -181,7 +187,9 @@ pub fn sign_in_failed(
             origin,
             Action::UserSignInFailed { reason },
         )
-    })
+    })?;
+    metrics::counter!(telemetry::SIGN_IN_FAILURES).increment(1);
+    Ok(())
 }
 
 pub fn signed_out(conn: &mut PgConnection, user: &User, origin: &Origin) -> QueryResult<()> {

@@ -105,5 +105,8 @@ pub fn record(
     origin: &Origin,
     action: Action,
 ) -> QueryResult<()> {
-    chain::append(conn, account_id, actor, origin, action)
+    let name = action.kind().name();
+    chain::append(conn, account_id, actor, origin, action)?;
+    metrics::counter!(crate::telemetry::AUDIT_ENTRIES, "action" => name).increment(1);
+    Ok(())
 }

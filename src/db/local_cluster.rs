@@ -135,8 +135,48 @@ impl<T> Ctx<T> for io::Result<T> {
 }
 
 impl LocalCluster {
-    /// The cluster folder `dir` (made if missing), its paths and programs.
-    fn at(dir: &Path, options: ClusterOptions) -> Result<LocalCluster, ClusterError> {
+    /// Creates the cluster in `dir` on first use (initdb), otherwise reuses it, and starts it.
+    ///
+    /// If `pgdata/postmaster.pid` names a live postgres process running on this
+    /// data folder (a previous console run that was killed), that server is stopped
+    /// (`pg_ctl stop -m fast`) and started again, so the current options apply. A pid
+    /// file naming a dead or unrelated process is removed with stale socket files.
+    pub fn start(dir: &Path, options: ClusterOptions) -> Result<LocalCluster, ClusterError> {
+        let mut cluster = LocalCluster::new(dir, options)?;
+        cluster.init_if_needed()?;
+        cluster.start_server()?;
+        tracing::info!(
+            dir = %cluster.dir.display(),
+            bindir = %cluster.bindir.display(),
+            log = %cluster.log_file.display(),
+            "local PostgreSQL cluster started"
+        );
+        Ok(cluster)
+    }
+
+    /// The cluster in `dir` as it is: while a console serves from it, its
+    /// server is used as it runs (and left running); otherwise it is
+    /// started as by [`LocalCluster::start`] and stopped when dropped.
+    /// `backup` and `restore` use this, so they never restart the server
+    /// of a console that is serving.
+    pub fn attach_or_start(
+        dir: &Path,
+        options: ClusterOptions,
+    ) -> Result<LocalCluster, ClusterError> {
+        let cluster = LocalCluster::new(dir, options.clone())?;
+        if cluster.running_server().is_some() {
+            tracing::info!(dir = %cluster.dir.display(), "using the running local PostgreSQL cluster");
+            return Ok(cluster);
+        }
+        LocalCluster::start(dir, options)
+    }
+
+    /// Whether the cluster in `dir` was ever created (initdb ran to its end).
+    pub fn exists(dir: &Path) -> bool {
+        dir.join("pgdata").join("PG_VERSION").is_file()
+    }
+
+    fn new(dir: &Path, options: ClusterOptions) -> Result<LocalCluster, ClusterError> {
         fs::create_dir_all(dir).ctx("cannot create", dir)?;
         let dir = fs::canonicalize(dir).ctx("cannot resolve", dir)?;
         let run_dir = dir.join("run");
@@ -172,7 +212,7 @@ impl LocalCluster {
     /// that data folder) runs: reached through its socket, never started
     /// or stopped from here.
     pub fn attach(dir: &Path) -> Result<LocalCluster, ClusterError> {
-        let cluster = LocalCluster::at(dir, ClusterOptions::default())?;
+        let cluster = LocalCluster::new(dir, ClusterOptions::default())?;
         if !cluster.is_running() {
             return Err(ClusterError::Io {
                 what: format!("no PostgreSQL server runs on {}", cluster.pgdata.display()),
@@ -182,23 +222,10 @@ impl LocalCluster {
         Ok(cluster)
     }
 
-    /// Creates the cluster in `dir` on first use (initdb), otherwise reuses it, and starts it.
-    ///
-    /// If `pgdata/postmaster.pid` names a live postgres process running on this
-    /// data folder (a previous console run that was killed), that server is stopped
-    /// (`pg_ctl stop -m fast`) and started again, so the current options apply. A pid
-    /// file naming a dead or unrelated process is removed with stale socket files.
-    pub fn start(dir: &Path, options: ClusterOptions) -> Result<LocalCluster, ClusterError> {
-        let mut cluster = LocalCluster::at(dir, options)?;
-        cluster.init_if_needed()?;
-        cluster.start_server()?;
-        tracing::info!(
-            dir = %cluster.dir.display(),
-            bindir = %cluster.bindir.display(),
-            log = %cluster.log_file.display(),
-            "local PostgreSQL cluster started"
-        );
-        Ok(cluster)
+    /// The folder of the server programs this cluster runs with (pg_dump
+    /// and pg_restore of the same version are there too).
+    pub fn bindir(&self) -> &Path {
+        &self.bindir
     }
 
     /// libpq URL for database `dbname` through the Unix socket, as the
@@ -277,6 +304,7 @@ impl LocalCluster {
         let result = self.pg_ctl_stop(mode);
         if result.is_ok() || !self.pgdata.join("postmaster.pid").exists() {
             self.started = false;
+            tracing::info!(dir = %self.dir.display(), "local PostgreSQL cluster stopped");
             return Ok(());
         }
         result
@@ -345,6 +373,14 @@ impl LocalCluster {
             }
         }
         Ok(())
+    }
+
+    /// The pid of a postgres serving this data folder, with its socket in place.
+    fn running_server(&self) -> Option<i32> {
+        let contents = fs::read_to_string(self.pgdata.join("postmaster.pid")).ok()?;
+        let pid = contents.lines().next()?.trim().parse::<i32>().ok()?;
+        let socket = self.run_dir.join(format!(".s.PGSQL.{PORT}"));
+        (pid > 0 && self.is_our_postgres(pid) && socket.exists()).then_some(pid)
     }
 
     fn is_our_postgres(&self, pid: i32) -> bool {
@@ -475,14 +511,17 @@ fn log_tail(path: &Path, lines: usize) -> String {
     format!("\n--- last lines of {} ---\n{tail}", path.display())
 }
 
-fn has_server_programs(dir: &Path) -> bool {
-    ["initdb", "pg_ctl", "postgres"]
-        .iter()
-        .all(|p| dir.join(p).is_file())
+/// What the cluster runs: its server programs.
+const SERVER_PROGRAMS: &[&str] = &["initdb", "pg_ctl", "postgres"];
+
+fn find_bindir() -> Option<PathBuf> {
+    find_programs(SERVER_PROGRAMS)
 }
 
-/// `pg_config --bindir`, then PATH, then the newest `/usr/lib/postgresql/*/bin`.
-fn find_bindir() -> Option<PathBuf> {
+/// The folder holding every one of `programs`: `pg_config --bindir`, then
+/// PATH, then the newest `/usr/lib/postgresql/*/bin`.
+pub fn find_programs(programs: &[&str]) -> Option<PathBuf> {
+    let has_programs = |dir: &Path| programs.iter().all(|p| dir.join(p).is_file());
     let from_pg_config = Command::new("pg_config")
         .arg("--bindir")
         .stdin(Stdio::null())
@@ -491,11 +530,11 @@ fn find_bindir() -> Option<PathBuf> {
         .ok()
         .filter(|o| o.status.success())
         .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()));
-    if let Some(dir) = from_pg_config.filter(|d| has_server_programs(d)) {
+    if let Some(dir) = from_pg_config.filter(|d| has_programs(d)) {
         return Some(dir);
     }
     if let Some(path) = std::env::var_os("PATH")
-        && let Some(dir) = std::env::split_paths(&path).find(|d| has_server_programs(d))
+        && let Some(dir) = std::env::split_paths(&path).find(|d| has_programs(d))
     {
         return Some(dir);
     }
@@ -505,7 +544,7 @@ fn find_bindir() -> Option<PathBuf> {
         .filter_map(|e| {
             let version: f64 = e.file_name().to_str()?.parse().ok()?;
             let bin = e.path().join("bin");
-            has_server_programs(&bin).then_some((version, bin))
+            has_programs(&bin).then_some((version, bin))
         })
         .max_by(|a, b| a.0.total_cmp(&b.0))
         .map(|(_, bin)| bin)

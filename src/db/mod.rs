@@ -9,6 +9,7 @@ pub mod schema;
 pub mod supervisor;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use diesel::PgConnection;
@@ -138,6 +139,38 @@ impl diesel::r2d2::CustomizeConnection<PgConnection, diesel::r2d2::Error> for Se
 pub struct Database {
     pool: DbPool,
     slots: Arc<tokio::sync::Semaphore>,
+    /// Tasks waiting at the gate for their turn (for /metrics).
+    waiting: Arc<AtomicUsize>,
+}
+
+/// How busy the pool is, as /metrics reports it.
+#[derive(Debug, Clone, Copy)]
+pub struct PoolState {
+    /// Connections the pool may open.
+    pub max: u32,
+    /// Connections checked out by a task.
+    pub in_use: u32,
+    /// Open connections nobody uses.
+    pub idle: u32,
+    /// Tasks waiting at the gate for a connection to come free.
+    pub waiting: usize,
+}
+
+/// Counts a task as waiting at the gate until dropped (whether it got its
+/// turn, timed out or was cancelled).
+struct Waiting(Arc<AtomicUsize>);
+
+impl Waiting {
+    fn new(count: &Arc<AtomicUsize>) -> Waiting {
+        count.fetch_add(1, Ordering::Relaxed);
+        Waiting(count.clone())
+    }
+}
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// Why `Database::block` did not run its work.
@@ -152,25 +185,44 @@ pub enum Blocked {
 impl Database {
     pub fn new(pool: DbPool) -> Database {
         let slots = Arc::new(tokio::sync::Semaphore::new(pool.max_size() as usize));
-        Database { pool, slots }
+        Database {
+            pool,
+            slots,
+            waiting: Arc::new(AtomicUsize::new(0)),
+        }
+    }
+
+    pub fn state(&self) -> PoolState {
+        let state = self.pool.state();
+        PoolState {
+            max: self.pool.max_size(),
+            in_use: state.connections - state.idle_connections,
+            idle: state.idle_connections,
+            waiting: self.waiting.load(Ordering::Relaxed),
+        }
     }
 
     /// Runs `f` on actix's blocking thread pool once a connection is
     /// free for it; `f` checks the connection out. Waiting for the slot
-    /// and for the connection share one `CONNECTION_TIMEOUT`.
+    /// and for the connection share one `CONNECTION_TIMEOUT`. `f` runs in
+    /// the caller's tracing span, so what it logs carries the request id.
     pub async fn block<T, F>(&self, f: F) -> Result<T, Blocked>
     where
         F: FnOnce(Checkout) -> T + Send + 'static,
         T: Send + 'static,
     {
         let deadline = Instant::now() + CONNECTION_TIMEOUT;
+        let waiting = Waiting::new(&self.waiting);
         let slot = tokio::time::timeout(CONNECTION_TIMEOUT, self.slots.clone().acquire_owned())
             .await
             .map_err(|_| Blocked::Busy)?
             .expect("the gate is never closed");
+        drop(waiting);
         let pool = self.pool.clone();
+        let span = tracing::Span::current();
         tokio::task::spawn_blocking(move || {
             let _slot = slot;
+            let _span = span.enter();
             f(Checkout { pool, deadline })
         })
         .await
@@ -211,6 +263,19 @@ impl Checkout {
 pub fn connection_lost(conn: &mut PgConnection) -> bool {
     use diesel::r2d2::R2D2Connection;
     conn.is_broken() || conn.ping().is_err()
+}
+
+/// The versions of the migrations this console carries, oldest first, as
+/// `__diesel_schema_migrations` records them ("20261127000001").
+pub fn known_migrations() -> Vec<String> {
+    use diesel::migration::MigrationSource;
+    let mut versions: Vec<String> = MigrationSource::<Pg>::migrations(&MIGRATIONS)
+        .expect("the embedded migrations")
+        .iter()
+        .map(|m| m.name().version().to_string())
+        .collect();
+    versions.sort();
+    versions
 }
 
 /// Applies every pending migration.

@@ -48,6 +48,17 @@ diesel::table! {
 }
 
 diesel::table! {
+    backups (id) {
+        id -> Int8,
+        taken_at -> Timestamptz,
+        file -> Text,
+        bytes -> Int8,
+        schema_version -> Text,
+        host -> Text,
+    }
+}
+
+diesel::table! {
     billing_transactions (id) {
         id -> Uuid,
         account_id -> Uuid,
@@ -167,6 +178,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     audit_actors,
     audit_chains,
     audit_entries,
+    backups,
     billing_transactions,
     invites,
     memberships,

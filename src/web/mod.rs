@@ -8,6 +8,7 @@ pub mod error;
 pub mod headers;
 pub mod input;
 pub mod layout;
+pub mod metrics;
 pub mod reauth;
 pub mod request_id;
 pub mod session;

@@ -1,7 +1,12 @@
-//! A request id for every request, and the access log.
+//! A request id for every request, the span that carries it, the access
+//! log and the request metrics.
 //!
-//! The log line holds method, path (never the query string, which may carry
-//! tokens), status and duration: no passwords, session keys or tokens.
+//! Each request runs inside a `request` span holding its id, so every line
+//! logged while it is answered (database work on the blocking pool
+//! included, see `db::Database::block`) names it, in text and JSON alike.
+//! The access log line holds method, path (never the query string, which
+//! may carry tokens), status and duration: no passwords, session keys or
+//! tokens. Metrics are counted by route pattern, never by path.
 
 use std::fmt;
 use std::time::Instant;
@@ -10,6 +15,9 @@ use actix_web::HttpMessage;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
+use tracing::Instrument;
+
+use crate::telemetry;
 
 #[derive(Clone, Copy)]
 pub struct RequestId(uuid::Uuid);
@@ -35,21 +43,33 @@ pub async fn access_log(
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let id = RequestId(uuid::Uuid::new_v4());
     req.extensions_mut().insert(id);
-    let method = req.method().clone();
-    // Invite links carry their token in the path: log the route pattern there.
-    let path = req
-        .match_pattern()
-        .filter(|p| p.contains("token"))
-        .unwrap_or_else(|| req.path().to_string());
-    let started = Instant::now();
-    let res = next.call(req).await?;
-    tracing::info!(
-        request_id = %id,
-        %method,
-        path,
-        status = res.status().as_u16(),
-        ms = started.elapsed().as_secs_f64() * 1000.0,
-        "request"
-    );
-    Ok(res)
+    let span = tracing::info_span!("request", request_id = %id);
+    async move {
+        let method = req.method().clone();
+        let pattern = req.match_pattern();
+        // Invite links carry their token in the path: log the route pattern there.
+        let path = pattern
+            .clone()
+            .filter(|p| p.contains("token"))
+            .unwrap_or_else(|| req.path().to_string());
+        let route = pattern.unwrap_or_else(|| telemetry::UNMATCHED_ROUTE.to_string());
+        let started = Instant::now();
+        let res = next.call(req).await;
+        let status = match &res {
+            Ok(res) => res.status(),
+            Err(e) => e.as_response_error().status_code(),
+        };
+        let elapsed = started.elapsed().as_secs_f64();
+        telemetry::record_request(method.as_str(), &route, status.as_u16(), elapsed);
+        tracing::info!(
+            %method,
+            path,
+            status = status.as_u16(),
+            ms = elapsed * 1000.0,
+            "request"
+        );
+        res
+    }
+    .instrument(span)
+    .await
 }

@@ -6,13 +6,16 @@ use std::path::{Path, PathBuf};
 
 const AREAS: [&str; 6] = ["accounts", "members", "invites", "pods", "billing", "audit"];
 /// Core modules outside the areas.
-const SHARED_CORE: [&str; 6] = [
+const SHARED_CORE: [&str; 9] = [
     "authz.rs",
     "ids.rs",
     "format.rs",
     "clock.rs",
     "tokens.rs",
     "db",
+    "backup",
+    "telemetry.rs",
+    "logging.rs",
 ];
 /// What a core file may not name: the web layer, the HTTP stack, the
 /// templates, the app state, the routes, any area's pages.

@@ -141,6 +141,7 @@ fn expected_privileges(table: &str) -> &'static str {
         "audit_actors" => "s------",
         "audit_chains" => "siu----",
         "__diesel_schema_migrations" => "-------",
+        "backups" => "-------",
         _ => "siud---",
     }
 }

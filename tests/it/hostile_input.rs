@@ -581,10 +581,13 @@ fn errors_of(logs: &str, reference: Option<&str>) -> Vec<String> {
     logs.lines()
         .filter(|line| line.contains(" ERROR "))
         .filter(|line| {
-            match line
-                .split_once("request_id=")
-                .map(|(_, rest)| rest.split(' ').next().unwrap_or_default())
-            {
+            // The request's span names it first: `request{request_id=…}:`.
+            match line.split_once("request_id=").map(|(_, rest)| {
+                let end = rest
+                    .find(|c: char| !c.is_ascii_hexdigit())
+                    .unwrap_or(rest.len());
+                &rest[..end]
+            }) {
                 Some(id) => Some(id) == reference,
                 None => true,
             }

@@ -502,20 +502,63 @@ async fn tokens_passwords_and_session_keys_never_reach_the_logs() {
     let cookie = admin.browser.cookie_header().unwrap();
     let session_value = cookie.split_once('=').unwrap().1.to_string();
 
-    let logs = crate::support::logs();
+    let text = crate::support::logs();
+    let json = crate::support::json_logs();
 
-    assert!(
-        logs.contains("/invites/{token}"),
-        "the access log names the route, not the link"
-    );
-    assert!(!logs.contains(&token), "an invite token was logged");
-    assert!(!logs.contains(PASSWORD), "a password was logged");
-    assert!(
-        !logs.contains(&session_value),
-        "a session cookie was logged"
-    );
-    assert!(
-        !logs.contains("secret-query-marker"),
-        "a query string was logged"
-    );
+    for logs in [&text, &json] {
+        assert!(
+            logs.contains("/invites/{token}"),
+            "the access log names the route, not the link"
+        );
+        assert!(!logs.contains(&token), "an invite token was logged");
+        assert!(!logs.contains(PASSWORD), "a password was logged");
+        assert!(
+            !logs.contains(&session_value),
+            "a session cookie was logged"
+        );
+        assert!(
+            !logs.contains("secret-query-marker"),
+            "a query string was logged"
+        );
+    }
+}
+
+/// LOG_FORMAT=json: one JSON object a line, and every line written while
+/// a request is answered names it (its span's request id), the access
+/// log's line included.
+#[actix_web::test]
+async fn json_log_lines_parse_and_carry_their_request_id() {
+    let mark = crate::support::json_log_mark();
+    let app = TestApp::spawn().await;
+    let admin = app.signed_up_user("Alice").await;
+    app.browser()
+        .sign_in(&admin.email, "a wrong password entirely")
+        .await;
+
+    let logs = crate::support::json_logs_since(mark);
+
+    let lines: Vec<serde_json::Value> = logs
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
+        .collect();
+    let requests: Vec<&serde_json::Value> = lines
+        .iter()
+        .filter(|line| line["message"] == "request")
+        .collect();
+    assert!(requests.len() >= 3, "{logs}");
+    for line in &lines {
+        assert!(
+            line["timestamp"].is_string() && line["level"].is_string(),
+            "{line}"
+        );
+    }
+    for line in requests {
+        let id = line["span"]["request_id"].as_str().unwrap_or_default();
+        assert_eq!(id.len(), 32, "a request id: {line}");
+        assert!(
+            line["status"].is_u64() && line["path"].is_string(),
+            "{line}"
+        );
+    }
+    assert!(!logs.contains(PASSWORD) && !logs.contains("a wrong password entirely"));
 }

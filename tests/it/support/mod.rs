@@ -26,7 +26,9 @@ pub struct TestApp {
     pub db_url: String,
     /// What the app serves with (the restricted serving role).
     pub serving_url: String,
-    handle: actix_web::dev::ServerHandle,
+    /// Where it serves /metrics, if its settings asked for it.
+    pub metrics_address: Option<String>,
+    handle: team_console::Handle,
 }
 
 pub fn test_settings(database_url: String) -> Settings {
@@ -42,15 +44,25 @@ pub fn test_settings(database_url: String) -> Settings {
         argon2: argon2::Params::new(256, 1, 1, None).unwrap(),
         workers: Some(1),
         clock: team_console::clock::Clock::system(),
+        metrics_addr: None,
+        backup: None,
     }
 }
 
 /// Every log line the apps of this test run wrote (access logs included),
-/// so tests can check what never appears in them.
+/// in the text format, so tests can check what never appears in them.
 static LOGS: Mutex<Vec<u8>> = Mutex::new(Vec::new());
+/// The same lines in the JSON format (LOG_FORMAT=json), written by the
+/// same subscriber.
+static JSON_LOGS: Mutex<Vec<u8>> = Mutex::new(Vec::new());
 
 pub fn logs() -> String {
     String::from_utf8_lossy(&LOGS.lock().unwrap()).into_owned()
+}
+
+/// Every line the apps of this run logged, as LOG_FORMAT=json writes them.
+pub fn json_logs() -> String {
+    String::from_utf8_lossy(&JSON_LOGS.lock().unwrap()).into_owned()
 }
 
 /// Where the captured logs end now. With `logs_since`, a test reads only
@@ -66,12 +78,28 @@ pub fn logs_since(mark: usize) -> String {
     String::from_utf8_lossy(&logs[mark.min(logs.len())..]).into_owned()
 }
 
-struct LogWriter;
+/// Where the JSON logs end now (see `json_logs_since`).
+pub fn json_log_mark() -> usize {
+    JSON_LOGS.lock().unwrap().len()
+}
+
+/// The JSON log lines written since `mark` (by any app of the run).
+pub fn json_logs_since(mark: usize) -> String {
+    let logs = JSON_LOGS.lock().unwrap();
+    String::from_utf8_lossy(&logs[mark.min(logs.len())..]).into_owned()
+}
+
+/// Appends what the subscriber writes to one of the captures.
+#[derive(Clone, Copy)]
+struct LogWriter {
+    to: &'static Mutex<Vec<u8>>,
+    echo: bool,
+}
 
 impl std::io::Write for LogWriter {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        LOGS.lock().unwrap().extend_from_slice(buf);
-        if std::env::var_os("TEST_LOG").is_some() {
+        self.to.lock().unwrap().extend_from_slice(buf);
+        if self.echo && std::env::var_os("TEST_LOG").is_some() {
             eprint!("{}", String::from_utf8_lossy(buf));
         }
         Ok(buf.len())
@@ -82,14 +110,26 @@ impl std::io::Write for LogWriter {
     }
 }
 
-/// Captures the apps' logs (info and up); TEST_LOG=1 also prints them.
+/// Captures the apps' logs (info and up) in both formats, through the
+/// layers the console logs with; TEST_LOG=1 also prints the text.
 fn init_logs() {
+    use team_console::logging::{LogFormat, layer};
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
-        let _ = tracing_subscriber::fmt()
-            .with_env_filter(team_console::LOG_FILTER)
-            .with_ansi(false)
-            .with_writer(|| LogWriter)
+        let text = LogWriter {
+            to: &LOGS,
+            echo: true,
+        };
+        let json = LogWriter {
+            to: &JSON_LOGS,
+            echo: false,
+        };
+        let _ = tracing_subscriber::registry()
+            .with(tracing_subscriber::EnvFilter::new(team_console::LOG_FILTER))
+            .with(layer(LogFormat::Text, move || text, false))
+            .with(layer(LogFormat::Json, move || json, false))
             .try_init();
     });
 }
@@ -113,11 +153,14 @@ impl TestApp {
         };
         let app = Application::build(settings).expect("build the application");
         let port = app.port();
+        let metrics_address = app
+            .metrics_port()
+            .map(|port| format!("http://127.0.0.1:{port}"));
         let handle = app.handle();
         actix_web::rt::spawn(app.run_until_stopped());
         TestApp {
             address: format!("http://127.0.0.1:{port}"),
-
+            metrics_address,
             db_name,
             db_url,
             serving_url,
@@ -177,6 +220,11 @@ impl TestApp {
 
     pub fn stop(&self) {
         drop(self.handle.stop(false));
+    }
+
+    /// Stops the app and its background work, and waits until it has.
+    pub async fn shut_down(&self) {
+        self.handle.stop(true).await;
     }
 }
 
