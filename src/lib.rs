@@ -16,6 +16,7 @@ pub mod invites;
 pub mod members;
 pub mod pods;
 pub mod routes;
+pub mod spend;
 pub mod tokens;
 pub mod web;
 
