@@ -102,6 +102,9 @@ pub struct Settings {
     pub workers: Option<usize>,
     /// What time it is (tests substitute a manual clock).
     pub clock: crate::clock::Clock,
+    /// How often this console tries the spend sweep (`spend::sweep`);
+    /// `None`: never (tests call the sweep themselves).
+    pub spend_sweep_interval: Option<std::time::Duration>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -144,6 +147,7 @@ impl Options {
             argon2,
             workers: None,
             clock: crate::clock::Clock::system(),
+            spend_sweep_interval: Some(crate::spend::sweep::INTERVAL),
         })
     }
 }

@@ -131,6 +131,9 @@ impl Application {
         let store = PgSessionStore::new(database.clone(), SESSION_IDLE, clock::Clock::system());
         let cookie_name = if secure { "__Host-session" } else { "session" };
         spawn_session_sweeper(database.clone(), clock::Clock::system());
+        if let Some(every) = settings.spend_sweep_interval {
+            spawn_spend_sweeper(database.clone(), settings.clock.clone(), every);
+        }
 
         let workers = settings.workers;
         let server = HttpServer::new(move || {
@@ -201,6 +204,38 @@ impl Application {
     pub fn handle(&self) -> actix_web::dev::ServerHandle {
         self.server.handle()
     }
+}
+
+/// Runs the spend sweep (`spend::sweep`) every `every`, by the console's
+/// clock. Every console runs this; the sweep's advisory lock lets one of
+/// them sweep at a time, and the others skip that round.
+fn spawn_spend_sweeper(database: db::Database, clock: clock::Clock, every: std::time::Duration) {
+    actix_web::rt::spawn(async move {
+        let mut tick = actix_web::rt::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let now = clock.now();
+            let swept = database
+                .block(move |checkout| -> anyhow::Result<spend::SweepReport> {
+                    Ok(spend::sweep(&mut *checkout.get()?, now)?)
+                })
+                .await;
+            match swept {
+                Ok(Ok(report)) if !report.stopped.is_empty() || report.alerts > 0 => {
+                    tracing::info!(
+                        running = report.running,
+                        stopped = report.stopped.len(),
+                        alerts = report.alerts,
+                        "spend sweep stopped Pods or raised alerts"
+                    );
+                }
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => tracing::warn!(error = %e, "the spend sweep failed"),
+                Err(e) => tracing::warn!(error = ?e, "the spend sweep could not run"),
+            }
+        }
+    });
 }
 
 /// Deletes expired sessions every ten minutes.

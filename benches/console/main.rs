@@ -231,6 +231,7 @@ pub fn run(args: &BenchArgs, options: &Options) -> anyhow::Result<()> {
         argon2: argon2::Params::default(),
         workers: None,
         clock: team_console::clock::Clock::system(),
+        spend_sweep_interval: Some(team_console::spend::sweep::INTERVAL),
     };
     let server = Server::start(settings)?;
     let (cookie, account_id) = sign_up_admin_team(server.addr)?;

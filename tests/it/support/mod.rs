@@ -4,6 +4,7 @@
 
 pub mod database;
 pub mod pods;
+pub mod spend;
 
 use std::sync::{Arc, Mutex};
 
@@ -41,6 +42,8 @@ pub fn test_settings(database_url: String) -> Settings {
         argon2: argon2::Params::new(256, 1, 1, None).unwrap(),
         workers: Some(1),
         clock: team_console::clock::Clock::system(),
+        // Tests sweep when they choose to (`spend::sweep`), by their clock.
+        spend_sweep_interval: None,
     }
 }
 
