@@ -21,4 +21,7 @@ mod security;
 mod sessions;
 mod sign_in;
 mod sign_up;
+mod spend_limits;
+mod spend_pages;
+mod spend_sweep;
 mod teams;
