@@ -92,6 +92,41 @@ impl Change {
         )
     }
 
+    /// Appends every entry of `entries`, each in its account, with this
+    /// change's actor and origin, in one statement and in order (call it
+    /// inside the change's transaction). For changes of many things at
+    /// once: the spend sweep stops Pods in many accounts.
+    pub fn record_all(
+        &self,
+        conn: &mut PgConnection,
+        entries: Vec<(AccountId, Action)>,
+    ) -> QueryResult<()> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let rows: Vec<_> = entries
+            .iter()
+            .map(|(account_id, action)| {
+                (
+                    audit_entries::account_id.eq(Some(*account_id)),
+                    audit_entries::actor_id.eq(self.actor.id),
+                    audit_entries::actor_email.eq(Some(self.actor.email.as_str())),
+                    audit_entries::actor_name.eq(self.actor.name.as_deref()),
+                    audit_entries::action.eq(action.kind().name()),
+                    audit_entries::resource_type.eq(action.kind().resource_type()),
+                    audit_entries::resource_id.eq(action.resource_id()),
+                    audit_entries::ip.eq(self.origin.ip.as_deref()),
+                    audit_entries::user_agent.eq(self.origin.user_agent.as_deref()),
+                    audit_entries::details.eq(action.details()),
+                )
+            })
+            .collect();
+        diesel::insert_into(audit_entries::table)
+            .values(rows)
+            .execute(conn)?;
+        Ok(())
+    }
+
     /// The same actor, origin and time, in another account.
     pub fn in_account(&self, account_id: AccountId) -> Change {
         Change {

@@ -160,104 +160,104 @@ pub fn start(conn: &mut PgConnection, cx: &Change, pod_id: PodId) -> Result<Outc
     })
 }
 
-/// The run a transition ends: its seconds, its charge, who started it.
+/// The run a transition ends: its seconds, its charge, who started it,
+/// and the entry of its charge (None when nothing was charged).
 struct EndedRun {
     seconds: i64,
     cents: i64,
     started_by: Option<UserId>,
     started_by_name: Option<String>,
+    charge_entry: Option<Action>,
 }
 
-/// Ends the Pod's current run (if running): charges it, adds it to its
-/// starter's usage of each month it ran in, and returns it.
-fn end_run(conn: &mut PgConnection, cx: &Change, pod: &Pod) -> QueryResult<EndedRun> {
-    let started_by_name = match pod.started_by {
-        Some(user) => Some(crate::accounts::models::display_name(conn, user)?),
-        None => None,
+/// Ends the current runs of `pods` (locked by the caller) at `cx.now`:
+/// charges them, adds them to their starters' usage of each month they ran
+/// in, and returns them in order. A few statements however many Pods:
+/// one stop and the sweep's hundred stops take the same path. A Pod that
+/// is not running ends a run of nothing.
+fn end_runs(conn: &mut PgConnection, cx: &Change, pods: &[&Pod]) -> QueryResult<Vec<EndedRun>> {
+    let starters: Vec<UserId> = pods.iter().filter_map(|p| p.started_by).collect();
+    let names = if starters.is_empty() {
+        Default::default()
+    } else {
+        usage::names(conn, &starters)?
     };
-    let Some(started_at) = pod.started_at else {
-        return Ok(EndedRun {
-            seconds: 0,
-            cents: 0,
-            started_by: None,
-            started_by_name: None,
-        });
-    };
-    let seconds = billable_seconds(started_at, cx.now);
-    let cents = usage_cents(seconds, pod.hourly_price_cents);
-    let description = format!(
-        "Pod {}: {} on {} at {}/h",
-        pod.name,
-        duration(seconds),
-        pod.gpus(),
-        money(pod.hourly_price_cents)
-    );
-    let charge = billing::Usage {
-        pod_id: pod.id,
-        pod_name: &pod.name,
-        description: &description,
-        seconds,
-        amount_cents: cents,
-    };
-    billing::charge_usage(conn, cx, &charge)?;
-    usage::record_run(
-        conn,
-        &usage::EndedRun {
+    let runs: Vec<(i64, i64, String)> = pods
+        .iter()
+        .map(|pod| {
+            let seconds = pod
+                .started_at
+                .map_or(0, |started| billable_seconds(started, cx.now));
+            let description = format!(
+                "Pod {}: {} on {} at {}/h",
+                pod.name,
+                duration(seconds),
+                pod.gpus(),
+                money(pod.hourly_price_cents)
+            );
+            (
+                seconds,
+                usage_cents(seconds, pod.hourly_price_cents),
+                description,
+            )
+        })
+        .collect();
+    let charges: Vec<billing::Usage<'_>> = pods
+        .iter()
+        .zip(&runs)
+        .map(|(pod, (seconds, cents, description))| billing::Usage {
             account_id: pod.account_id,
             pod_id: pod.id,
+            pod_name: &pod.name,
+            description,
+            seconds: *seconds,
+            amount_cents: *cents,
+        })
+        .collect();
+    let entries = billing::charge_usages(conn, cx, &charges)?;
+    let ended: Vec<usage::EndedRun> = pods
+        .iter()
+        .filter_map(|pod| {
+            Some(usage::EndedRun {
+                account_id: pod.account_id,
+                pod_id: pod.id,
+                started_by: pod.started_by,
+                started_at: pod.started_at?,
+                ended_at: cx.now,
+                hourly_price_cents: pod.hourly_price_cents,
+                gpu_count: pod.gpu_count,
+            })
+        })
+        .collect();
+    usage::record_runs(conn, &ended)?;
+    Ok(pods
+        .iter()
+        .zip(runs)
+        .zip(entries)
+        .map(|((pod, (seconds, cents, _)), charge_entry)| EndedRun {
+            seconds,
+            cents,
             started_by: pod.started_by,
-            started_at,
-            ended_at: cx.now,
-            hourly_price_cents: pod.hourly_price_cents,
-            gpu_count: pod.gpu_count,
-        },
-    )?;
-    Ok(EndedRun {
-        seconds,
-        cents,
-        started_by: pod.started_by,
-        started_by_name,
-    })
+            started_by_name: pod.started_by.and_then(|u| names.get(&u).cloned()),
+            charge_entry,
+        })
+        .collect())
 }
 
-/// Stops a Pod locked by the caller and known to be running.
-fn stop_locked(
-    conn: &mut PgConnection,
-    cx: &Change,
-    pod: Pod,
-    reason: Option<StopReason>,
-) -> QueryResult<Outcome> {
-    let run = end_run(conn, cx, &pod)?;
-    let pod: Pod = diesel::update(pods::table.find(pod.id))
-        .set((
-            pods::status.eq(STOPPED),
-            pods::started_at.eq(None::<OffsetDateTime>),
-            pods::started_by.eq(None::<UserId>),
-            pods::total_running_seconds.eq(pods::total_running_seconds + run.seconds),
-            pods::total_charged_cents.eq(pods::total_charged_cents + run.cents),
-        ))
-        .returning(Pod::as_returning())
-        .get_result(conn)?;
-    cx.record(
-        conn,
-        Action::PodStopped {
-            pod: pod.id,
-            name: pod.name.clone(),
-            gpus: pod.gpus(),
-            from: RUNNING,
-            to: STOPPED,
-            running_seconds: run.seconds,
-            charged_cents: run.cents,
-            started_by: run.started_by,
-            started_by_name: run.started_by_name,
-            reason,
-        },
-    )?;
-    Ok(Outcome {
-        pod,
+/// The Pod as it is once its run has ended and it is stopped.
+fn stopped_entry(pod: &Pod, run: &EndedRun, reason: Option<StopReason>) -> Action {
+    Action::PodStopped {
+        pod: pod.id,
+        name: pod.name.clone(),
+        gpus: pod.gpus(),
+        from: RUNNING,
+        to: STOPPED,
+        running_seconds: run.seconds,
         charged_cents: run.cents,
-        run_seconds: run.seconds,
-    })
+        started_by: run.started_by,
+        started_by_name: run.started_by_name.clone(),
+        reason,
+    }
 }
 
 pub fn stop(conn: &mut PgConnection, cx: &Change, pod_id: PodId) -> Result<Outcome, PodsError> {
@@ -270,37 +270,103 @@ pub fn stop(conn: &mut PgConnection, cx: &Change, pod_id: PodId) -> Result<Outco
             }
             _ => {}
         }
-        Ok(stop_locked(conn, cx, pod, None)?)
+        let mut runs = end_runs(conn, cx, &[&pod])?;
+        let run = runs.remove(0);
+        let pod: Pod = diesel::update(pods::table.find(pod.id))
+            .set((
+                pods::status.eq(STOPPED),
+                pods::started_at.eq(None::<OffsetDateTime>),
+                pods::started_by.eq(None::<UserId>),
+                pods::total_running_seconds.eq(pods::total_running_seconds + run.seconds),
+                pods::total_charged_cents.eq(pods::total_charged_cents + run.cents),
+            ))
+            .returning(Pod::as_returning())
+            .get_result(conn)?;
+        let stopped = stopped_entry(&pod, &run, None);
+        let entries = run.charge_entry.into_iter().chain([stopped]);
+        cx.record_all(conn, entries.map(|e| (pod.account_id, e)).collect())?;
+        Ok(Outcome {
+            pod,
+            charged_cents: run.cents,
+            run_seconds: run.seconds,
+        })
     })
 }
 
-/// The console stops a Pod on its own (`cx` is the system's), if it is
-/// still in the run that began at `run_started_at` and no one else holds
-/// it right now (SKIP LOCKED: a person stopping it wins, and the next
-/// sweep looks again). None when it was left alone.
-pub fn system_stop(
+/// A Pod the console is to stop on its own: while still in the run that
+/// began at `run_started_at`, for `reason`.
+pub struct SystemStop {
+    pub pod_id: PodId,
+    pub run_started_at: OffsetDateTime,
+    pub reason: StopReason,
+}
+
+/// What a system stop did to one Pod.
+pub struct SystemStopped {
+    pub pod_id: PodId,
+    pub account_id: AccountId,
+    pub reason: StopReason,
+    pub charged_cents: i64,
+}
+
+/// The console stops Pods on its own (`cx` is the system's, at the sweep's
+/// time), each only if it is still in the run the sweep saw and no one
+/// else holds it right now (SKIP LOCKED: a person stopping it wins, and
+/// the next sweep looks again). The same charges, usage and entries as a
+/// person's stop, written for all of them in a few statements; each entry
+/// goes to the Pod's account. Returns the Pods stopped.
+pub fn system_stop_all(
     conn: &mut PgConnection,
     cx: &Change,
-    pod_id: PodId,
-    run_started_at: OffsetDateTime,
-    reason: StopReason,
-) -> QueryResult<Option<Outcome>> {
-    conn.transaction(|conn| {
-        let pod: Option<Pod> = pods::table
-            .filter(pods::account_id.eq(cx.account_id))
-            .filter(pods::id.eq(pod_id))
-            .select(Pod::as_select())
-            .for_update()
-            .skip_locked()
-            .first(conn)
-            .optional()?;
-        match pod {
-            Some(pod) if pod.is_running() && pod.started_at == Some(run_started_at) => {
-                stop_locked(conn, cx, pod, Some(reason)).map(Some)
-            }
-            _ => Ok(None),
+    stops: &[SystemStop],
+) -> QueryResult<Vec<SystemStopped>> {
+    if stops.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<PodId> = stops.iter().map(|s| s.pod_id).collect();
+    let locked: Vec<Pod> = pods::table
+        .filter(pods::id.eq_any(&ids))
+        .filter(pods::status.eq(RUNNING))
+        .order(pods::id.asc())
+        .select(Pod::as_select())
+        .for_update()
+        .skip_locked()
+        .load(conn)?;
+    let wanted: Vec<(&Pod, StopReason)> = locked
+        .iter()
+        .filter_map(|pod| {
+            let stop = stops.iter().find(|s| s.pod_id == pod.id)?;
+            (pod.started_at == Some(stop.run_started_at)).then_some((pod, stop.reason))
+        })
+        .collect();
+    let pods_to_end: Vec<&Pod> = wanted.iter().map(|(pod, _)| *pod).collect();
+    let runs = end_runs(conn, cx, &pods_to_end)?;
+    let mut entries = Vec::new();
+    let mut stopped = Vec::new();
+    for ((pod, reason), run) in wanted.into_iter().zip(runs) {
+        diesel::update(pods::table.find(pod.id))
+            .set((
+                pods::status.eq(STOPPED),
+                pods::started_at.eq(None::<OffsetDateTime>),
+                pods::started_by.eq(None::<UserId>),
+                pods::total_running_seconds.eq(pods::total_running_seconds + run.seconds),
+                pods::total_charged_cents.eq(pods::total_charged_cents + run.cents),
+            ))
+            .execute(conn)?;
+        let entry = stopped_entry(pod, &run, Some(reason));
+        if let Some(charge) = run.charge_entry {
+            entries.push((pod.account_id, charge));
         }
-    })
+        entries.push((pod.account_id, entry));
+        stopped.push(SystemStopped {
+            pod_id: pod.id,
+            account_id: pod.account_id,
+            reason,
+            charged_cents: run.cents,
+        });
+    }
+    cx.record_all(conn, entries)?;
+    Ok(stopped)
 }
 
 /// Terminates a running or stopped Pod, charging a running one's usage.
@@ -314,7 +380,8 @@ pub fn terminate(
         if pod.is_terminated() {
             return Err(terminated(&pod));
         }
-        let run = end_run(conn, cx, &pod)?;
+        let mut runs = end_runs(conn, cx, &[&pod])?;
+        let run = runs.remove(0);
         let pod_before = pod.status.clone();
         let pod: Pod = diesel::update(pods::table.find(pod.id))
             .set((
@@ -327,20 +394,19 @@ pub fn terminate(
             ))
             .returning(Pod::as_returning())
             .get_result(conn)?;
-        cx.record(
-            conn,
-            Action::PodTerminated {
-                pod: pod.id,
-                name: pod.name.clone(),
-                gpus: pod.gpus(),
-                from: pod_before,
-                to: TERMINATED,
-                running_seconds: run.seconds,
-                charged_cents: run.cents,
-                started_by: run.started_by,
-                started_by_name: run.started_by_name,
-            },
-        )?;
+        let terminated = Action::PodTerminated {
+            pod: pod.id,
+            name: pod.name.clone(),
+            gpus: pod.gpus(),
+            from: pod_before,
+            to: TERMINATED,
+            running_seconds: run.seconds,
+            charged_cents: run.cents,
+            started_by: run.started_by,
+            started_by_name: run.started_by_name,
+        };
+        let entries = run.charge_entry.into_iter().chain([terminated]);
+        cx.record_all(conn, entries.map(|e| (pod.account_id, e)).collect())?;
         Ok(Outcome {
             pod,
             charged_cents: run.cents,

@@ -32,40 +32,67 @@ pub struct NewAlert {
     pub month: Month,
 }
 
-/// Raises `alert` unless it was raised this month; returns whether it was.
-pub fn raise(conn: &mut PgConnection, alert: &NewAlert, now: OffsetDateTime) -> QueryResult<bool> {
-    let inserted = diesel::insert_into(spend_alerts::table)
-        .values((
-            spend_alerts::month.eq(alert.month.first_day()),
-            spend_alerts::account_id.eq(alert.account_id),
-            spend_alerts::user_id.eq(alert.member.as_ref().map(|m| m.0)),
-            spend_alerts::threshold.eq(alert.threshold),
-            spend_alerts::used_cents.eq(alert.used_cents),
-            spend_alerts::limit_cents.eq(alert.limit_cents),
-            spend_alerts::raised_at.eq(now),
-        ))
-        .on_conflict_do_nothing()
-        .execute(conn)?;
-    if inserted == 0 {
-        return Ok(false);
+/// Raises each of `alerts` that was not raised this month (by the console
+/// itself, at `now`), with its audit entry, in two statements however
+/// many; returns how many were raised.
+pub fn raise_all(
+    conn: &mut PgConnection,
+    alerts: &[NewAlert],
+    now: OffsetDateTime,
+) -> QueryResult<usize> {
+    if alerts.is_empty() {
+        return Ok(0);
     }
-    Change::system(alert.account_id, now).record(
-        conn,
-        Action::SpendAlertRaised {
-            account: alert.account_id,
-            member: alert.member.as_ref().map(|m| m.0),
-            limit: match alert.member {
-                Some(_) => SpendLimitKind::MemberLimit,
-                None => SpendLimitKind::TeamBudget,
-            },
-            name: alert.member.as_ref().map(|m| m.1.clone()),
-            threshold: alert.threshold,
-            used_cents: alert.used_cents,
-            limit_cents: alert.limit_cents,
-            month: alert.month.param(),
-        },
-    )?;
-    Ok(true)
+    let rows: Vec<_> = alerts
+        .iter()
+        .map(|a| {
+            (
+                spend_alerts::month.eq(a.month.first_day()),
+                spend_alerts::account_id.eq(a.account_id),
+                spend_alerts::user_id.eq(a.member.as_ref().map(|m| m.0)),
+                spend_alerts::threshold.eq(a.threshold),
+                spend_alerts::used_cents.eq(a.used_cents),
+                spend_alerts::limit_cents.eq(a.limit_cents),
+                spend_alerts::raised_at.eq(now),
+            )
+        })
+        .collect();
+    let raised: Vec<(AccountId, Option<UserId>, i32)> = diesel::insert_into(spend_alerts::table)
+        .values(rows)
+        .on_conflict_do_nothing()
+        .returning((
+            spend_alerts::account_id,
+            spend_alerts::user_id,
+            spend_alerts::threshold,
+        ))
+        .get_results(conn)?;
+    let entries: Vec<(AccountId, Action)> = alerts
+        .iter()
+        .filter(|a| raised.contains(&(a.account_id, a.member.as_ref().map(|m| m.0), a.threshold)))
+        .map(|a| {
+            let action = Action::SpendAlertRaised {
+                account: a.account_id,
+                member: a.member.as_ref().map(|m| m.0),
+                limit: match a.member {
+                    Some(_) => SpendLimitKind::MemberLimit,
+                    None => SpendLimitKind::TeamBudget,
+                },
+                name: a.member.as_ref().map(|m| m.1.clone()),
+                threshold: a.threshold,
+                used_cents: a.used_cents,
+                limit_cents: a.limit_cents,
+                month: a.month.param(),
+            };
+            (a.account_id, action)
+        })
+        .collect();
+    let count = entries.len();
+    // The entries' account is each alert's; the system's change is only
+    // their actor and time.
+    if let Some((account, _)) = entries.first() {
+        Change::system(*account, now).record_all(conn, entries)?;
+    }
+    Ok(count)
 }
 
 /// The highest alert of a limit this month, as banners show it.

@@ -71,17 +71,18 @@ pub struct EndedRun {
     pub gpu_count: i32,
 }
 
-/// Adds an ended run to the usage of each month it ran in (call it in the
-/// transaction that charges the run).
-pub fn record_run(conn: &mut PgConnection, run: &EndedRun) -> QueryResult<()> {
-    let mut month = Month::of(run.started_at);
-    let last = Month::of(run.ended_at);
-    while month <= last {
-        let (seconds, cents) =
-            run_in_month(run.started_at, run.ended_at, run.hourly_price_cents, month);
-        if seconds > 0 || cents > 0 {
-            diesel::insert_into(monthly_usage::table)
-                .values((
+/// Adds ended runs to the usage of each month they ran in, in one
+/// statement (call it in the transaction that charges the runs).
+pub fn record_runs(conn: &mut PgConnection, runs: &[EndedRun]) -> QueryResult<()> {
+    let mut rows = Vec::new();
+    for run in runs {
+        let mut month = Month::of(run.started_at);
+        let last = Month::of(run.ended_at);
+        while month <= last {
+            let (seconds, cents) =
+                run_in_month(run.started_at, run.ended_at, run.hourly_price_cents, month);
+            if seconds > 0 || cents > 0 {
+                rows.push((
                     monthly_usage::month.eq(month.first_day()),
                     monthly_usage::account_id.eq(run.account_id),
                     monthly_usage::user_id.eq(run.started_by),
@@ -89,27 +90,33 @@ pub fn record_run(conn: &mut PgConnection, run: &EndedRun) -> QueryResult<()> {
                     monthly_usage::running_seconds.eq(seconds),
                     monthly_usage::gpu_seconds.eq(seconds * i64::from(run.gpu_count)),
                     monthly_usage::cost_cents.eq(cents),
-                ))
-                .on_conflict((
-                    monthly_usage::month,
-                    monthly_usage::account_id,
-                    monthly_usage::user_id,
-                    monthly_usage::pod_id,
-                ))
-                .do_update()
-                .set((
-                    monthly_usage::running_seconds
-                        .eq(monthly_usage::running_seconds
-                            + excluded(monthly_usage::running_seconds)),
-                    monthly_usage::gpu_seconds
-                        .eq(monthly_usage::gpu_seconds + excluded(monthly_usage::gpu_seconds)),
-                    monthly_usage::cost_cents
-                        .eq(monthly_usage::cost_cents + excluded(monthly_usage::cost_cents)),
-                ))
-                .execute(conn)?;
+                ));
+            }
+            month = month.next();
         }
-        month = month.next();
     }
+    if rows.is_empty() {
+        return Ok(());
+    }
+    // Each row is another (month, Pod): no two can hit the same key.
+    diesel::insert_into(monthly_usage::table)
+        .values(rows)
+        .on_conflict((
+            monthly_usage::month,
+            monthly_usage::account_id,
+            monthly_usage::user_id,
+            monthly_usage::pod_id,
+        ))
+        .do_update()
+        .set((
+            monthly_usage::running_seconds
+                .eq(monthly_usage::running_seconds + excluded(monthly_usage::running_seconds)),
+            monthly_usage::gpu_seconds
+                .eq(monthly_usage::gpu_seconds + excluded(monthly_usage::gpu_seconds)),
+            monthly_usage::cost_cents
+                .eq(monthly_usage::cost_cents + excluded(monthly_usage::cost_cents)),
+        ))
+        .execute(conn)?;
     Ok(())
 }
 

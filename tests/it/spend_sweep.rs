@@ -150,26 +150,38 @@ async fn two_consoles_sweeping_at_once_charge_each_pod_once() {
 
 #[actix_web::test]
 async fn a_console_that_dies_mid_sweep_leaves_nothing_half_charged() {
-    // Arrange: two teams whose Pods must stop; the second team's account
-    // row is held by someone else, so the sweep stops the first team's
-    // Pods, then waits on the second's.
+    // Arrange: two teams whose Pods must stop. Someone holds a row the
+    // sweep will write last (the second team's usage this month), so the
+    // sweep raises its alerts, charges every run and moves the balances,
+    // then waits there, mid-sweep.
     let (app, _clock) = TestApp::spawn_with_clock().await;
     let first = app.team().await;
     let second = app.team().await;
     let mut all = pods_over_the_limit(&app, &first, 2).await;
-    all.extend(pods_over_the_limit(&app, &second, 2).await);
-    let (early, late) = if first.id < second.id {
-        (&first, &second)
-    } else {
-        (&second, &first)
-    };
+    let held = pods_over_the_limit(&app, &second, 2).await;
+    all.extend(&held);
     let later = T0 + Duration::hours(3);
+    {
+        use team_console::db::schema::monthly_usage as u;
+        diesel::insert_into(u::table)
+            .values((
+                u::month.eq(time::macros::date!(2026 - 11 - 01)),
+                u::account_id.eq(second.id),
+                u::user_id.eq(Some(second.dev.user_id)),
+                u::pod_id.eq(held[0]),
+                u::running_seconds.eq(1_i64),
+                u::gpu_seconds.eq(1_i64),
+                u::cost_cents.eq(1_i64),
+            ))
+            .execute(&mut app.conn())
+            .unwrap();
+    }
     let mut holder = PgConnection::establish(&app.db_url).unwrap();
     let mut watcher = app.conn();
     diesel::sql_query("BEGIN").execute(&mut holder).unwrap();
     diesel::sql_query(format!(
-        "SELECT id FROM accounts WHERE id = '{}' FOR UPDATE",
-        late.id
+        "SELECT id FROM monthly_usage WHERE pod_id = '{}' FOR UPDATE",
+        held[0]
     ))
     .execute(&mut holder)
     .unwrap();
@@ -192,9 +204,8 @@ async fn a_console_that_dies_mid_sweep_leaves_nothing_half_charged() {
     });
     let pid = pid_rx.recv().unwrap();
     wait_until_blocked(&mut watcher, pid);
-    // The first team's Pods are stopped in the sweep's transaction, which
-    // no one else sees before it commits.
-    assert_eq!(app.running_pods(early.id).len(), 2);
+    // What the sweep wrote so far is in its transaction: no one sees it.
+    assert_eq!(app.running_pods(first.id).len(), 2);
     diesel::sql_query(format!("SELECT pg_terminate_backend({pid})"))
         .execute(&mut watcher)
         .unwrap();
@@ -203,9 +214,13 @@ async fn a_console_that_dies_mid_sweep_leaves_nothing_half_charged() {
     diesel::sql_query("ROLLBACK").execute(&mut holder).unwrap();
 
     // Assert: nothing of the dead sweep remains; the next one does it all, once.
-    assert_eq!(app.running_pods(early.id).len(), 2);
-    assert!(app.transactions(early.id).is_empty());
+    for team in [&first, &second] {
+        assert_eq!(app.running_pods(team.id).len(), 2);
+        assert!(app.transactions(team.id).is_empty());
+        assert_eq!(app.balance_of(team.id), 1_000_000);
+    }
     assert!(app.entries_of("pod.stopped").is_empty());
+    assert!(app.entries_of("billing.usage_charged").is_empty());
     assert!(app.entries_of("spend.alert_raised").is_empty());
     let report = app.sweep(later);
     assert_eq!(report.stopped.len(), 4);
