@@ -66,7 +66,8 @@ struct DashboardPage {
     can_billing: bool,
     can_members: bool,
     month: String,
-    own: OwnUsage,
+    /// Everyone's (SPEC §2: see own usage this month and own limit).
+    own: Option<OwnUsage>,
     team: Option<TeamSpend>,
     show_running: bool,
     running: Vec<RunningRow>,
@@ -113,7 +114,7 @@ pub async fn show(
             Some(format!("{max} × {} ({running} running)", gpu.label))
         })
         .collect();
-    let own = OwnUsage {
+    let own = member.can(Capability::ViewOwnUsage).then(|| OwnUsage {
         gpu_hours: gpu_hours(used.gpu_seconds),
         spent: money_shown.then(|| money(used.cents)),
         limit_of: applied.map(|(_, source)| match source {
@@ -125,7 +126,7 @@ pub async fn show(
             .map(|(cents, _)| money(cents)),
         share: applied.map(|(cents, _)| percent(used.cents, cents)),
         quotas,
-    };
+    });
     let team = money_shown.then(|| {
         let spent = overview.usage.team();
         let budget = overview.limits.budget_cents;
