@@ -7,6 +7,7 @@ pub mod alerts;
 pub mod guard;
 pub mod limits;
 pub mod month;
+pub mod overview;
 pub mod pages;
 pub mod quotas;
 pub mod sweep;
@@ -19,33 +20,9 @@ use crate::ids::AccountId;
 
 pub use guard::Block;
 pub use month::Month;
+pub use overview::{Overview, overview};
 pub use sweep::{SweepReport, sweep};
 pub use usage::Totals;
-
-/// Everything the spend pages and the dashboard show of an account, as of
-/// `now`.
-pub struct Overview {
-    pub month: Month,
-    pub usage: usage::AccountUsage,
-    pub limits: limits::Limits,
-    pub quotas: quotas::Quotas,
-    pub alerts: Vec<alerts::Alert>,
-}
-
-pub fn overview(
-    conn: &mut PgConnection,
-    account_id: AccountId,
-    now: time::OffsetDateTime,
-) -> QueryResult<Overview> {
-    let usage = usage::account_usage(conn, account_id, now)?;
-    Ok(Overview {
-        month: usage.month,
-        limits: limits::load(conn, account_id)?,
-        quotas: quotas::load(conn, account_id)?,
-        alerts: alerts::this_month(conn, account_id, usage.month)?,
-        usage,
-    })
-}
 
 /// Serialises what must see an account's spend settings, usage and
 /// running Pods still: setting limits and quotas, and starting Pods

@@ -17,7 +17,7 @@ use crate::format::{gpu_hours, money, percent};
 use crate::ids::UserId;
 use crate::pods::catalogue;
 use crate::spend::limits::LimitSource;
-use crate::spend::{self, alerts, usage};
+use crate::spend::{self, alerts};
 use crate::web::auth::{Member, SignedIn};
 use crate::web::error::AppResult;
 use crate::web::layout::Layout;
@@ -87,18 +87,8 @@ pub async fn show(
     let account = &member.membership.account;
     let account_id = account.id;
     let now = state.clock.now();
-    let (overview, names) = state
-        .db(move |conn| {
-            let overview = spend::overview(conn, account_id, now)?;
-            let starters: Vec<UserId> = overview
-                .usage
-                .running
-                .iter()
-                .filter_map(|p| p.started_by)
-                .collect();
-            let names = usage::names(conn, &starters)?;
-            Ok::<_, diesel::result::Error>((overview, names))
-        })
+    let overview = state
+        .db(move |conn| spend::overview(conn, account_id, now))
         .await?;
     let money_shown = member.can(Capability::ViewBilling);
     let me = member.user().id;
@@ -146,7 +136,7 @@ pub async fn show(
         .map(|p| RunningRow {
             name: p.name.clone(),
             gpus: p.gpus(),
-            started_by: started_by(p.started_by, &names),
+            started_by: started_by(p.started_by, &overview.starters),
             burn: money_shown.then(|| money(p.hourly_price_cents)),
         })
         .collect();

@@ -168,6 +168,7 @@ pub async fn render<C>(
         limits,
         quotas,
         alerts,
+        ..
     } = &overview;
 
     let team = usage.team();
