@@ -133,12 +133,12 @@ pub fn allows(kind: AccountKind, role: Role, capability: Capability) -> bool {
         return false;
     }
     match capability {
-        UseAccount | ViewMembers | Leave => true,
+        UseAccount | ViewMembers | Leave | ViewOwnUsage => true,
         UsePods => matches!(role, Basic | Dev | Admin),
         ManagePods => matches!(role, Dev | Admin),
-        ViewBilling | ManageBilling => matches!(role, Billing | Admin),
+        ViewBilling | ManageBilling | ManageSpend => matches!(role, Billing | Admin),
         ViewMemberEmails | ManageInvites | ManageMembers | ManageSettings | ViewAuditLog
-        | RequireTwoFactor => role == Admin,
+        | RequireTwoFactor | ManageQuotas => role == Admin,
     }
 }
 
@@ -184,4 +184,12 @@ capabilities!(
     Leave,
     /// Require two-factor sign-in of the team's members (SPEC §9).
     RequireTwoFactor,
+    /// Their own usage this month (GPU-hours) and the share of their limit
+    /// (SPEC §10: everyone; money only with `ViewBilling`).
+    ViewOwnUsage,
+    /// Usage per member and Pod, the team budget and the monthly spend
+    /// limits per role and per member (SPEC §10: Billing, Admin).
+    ManageSpend,
+    /// GPU quotas per role and per member (SPEC §10: Admin only).
+    ManageQuotas,
 );

@@ -44,6 +44,11 @@ impl ClockHand {
     pub fn advance(&self, by: Duration) {
         *self.0.lock().unwrap_or_else(|e| e.into_inner()) += by;
     }
+
+    /// Sets the hand to `to` (a test jumping to the turn of a month).
+    pub fn set(&self, to: OffsetDateTime) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = to;
+    }
 }
 
 #[cfg(test)]

@@ -172,6 +172,9 @@ pub struct Settings {
     pub metrics_addr: Option<String>,
     /// Scheduled backups; `None`: off.
     pub backup: Option<Schedule>,
+    /// How often this console tries the spend sweep (`spend::sweep`);
+    /// `None`: never (tests call the sweep themselves).
+    pub spend_sweep_interval: Option<std::time::Duration>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -226,6 +229,7 @@ impl Options {
             clock: crate::clock::Clock::system(),
             metrics_addr: self.metrics_addr.clone(),
             backup: self.backup_schedule(owner_url),
+            spend_sweep_interval: Some(crate::spend::sweep::INTERVAL),
         })
     }
 

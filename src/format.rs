@@ -65,6 +65,42 @@ pub fn money(cents: i64) -> String {
     format!("{sign}${grouped}.{:02}", cents % 100)
 }
 
+/// "12.5" GPU-hours from GPU-seconds, to the tenth ("< 0.1" for a
+/// little); integer arithmetic, as for money.
+pub fn gpu_hours(gpu_seconds: i64) -> String {
+    let tenths = (gpu_seconds.max(0) + 180) / 360;
+    if tenths == 0 && gpu_seconds > 0 {
+        return "< 0.1".into();
+    }
+    let whole = (tenths / 10).to_string();
+    let mut grouped = String::new();
+    for (i, c) in whole.chars().enumerate() {
+        if i > 0 && (whole.len() - i).is_multiple_of(3) {
+            grouped.push(',');
+        }
+        grouped.push(c);
+    }
+    format!("{grouped}.{}", tenths % 10)
+}
+
+/// The share of `limit` that `used` is, in whole percent, rounded down
+/// (a limit of 0 is all used).
+pub fn percent(used: i64, limit: i64) -> i64 {
+    if limit <= 0 {
+        return 100;
+    }
+    i64::try_from(i128::from(used.max(0)) * 100 / i128::from(limit)).unwrap_or(i64::MAX)
+}
+
+/// "Alice", "Alice or Bob", "Alice, Bob or Carol".
+pub fn either(names: &[String]) -> String {
+    match names {
+        [] => String::new(),
+        [one] => one.clone(),
+        [rest @ .., last] => format!("{} or {last}", rest.join(", ")),
+    }
+}
+
 /// "1 h 30 min", "2 d 4 h", "45 s".
 pub fn duration(seconds: i64) -> String {
     let (d, h, m, s) = (
@@ -159,6 +195,19 @@ mod tests {
         );
         assert_eq!(time_ago(&(now - time::Duration::hours(3)), now), "3 h ago");
         assert_eq!(time_ago(&(now - time::Duration::days(2)), now), "2 d ago");
+    }
+
+    #[test]
+    fn gpu_hours_and_shares_read_naturally() {
+        assert_eq!(gpu_hours(0), "0.0");
+        assert_eq!(gpu_hours(10), "< 0.1");
+        assert_eq!(gpu_hours(3600), "1.0");
+        assert_eq!(gpu_hours(5400 * 2), "3.0");
+        assert_eq!(gpu_hours(3600 * 1234 + 1800), "1,234.5");
+        assert_eq!(percent(40_000, 50_000), 80);
+        assert_eq!(percent(51_240, 50_000), 102);
+        assert_eq!(percent(0, 0), 100);
+        assert_eq!(either(&["A".into(), "B".into(), "C".into()]), "A, B or C");
     }
 
     #[test]

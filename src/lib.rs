@@ -18,6 +18,7 @@ pub mod logging;
 pub mod members;
 pub mod pods;
 pub mod routes;
+pub mod spend;
 pub mod telemetry;
 pub mod tokens;
 pub mod web;
@@ -187,6 +188,13 @@ impl Application {
             database.clone(),
             audit::chain::signing_key(&settings.secret_key),
         ));
+        if let Some(every) = settings.spend_sweep_interval {
+            background.push(spawn_spend_sweeper(
+                database.clone(),
+                settings.clock.clone(),
+                every,
+            ));
+        }
         if let Some(schedule) = settings.backup.clone() {
             background.push(actix_web::rt::spawn(backup::schedule::run(schedule)).abort_handle());
         }
@@ -324,6 +332,43 @@ fn spawn_audit_sealer(
                 Ok(Ok(_)) => {}
                 Ok(Err(e)) => tracing::warn!(error = %e, "could not seal the audit chains"),
                 Err(e) => tracing::warn!(error = ?e, "could not seal the audit chains"),
+            }
+        }
+    })
+    .abort_handle()
+}
+
+/// Runs the spend sweep (`spend::sweep`) every `every`, by the console's
+/// clock. Every console runs this; the sweep's advisory lock lets one of
+/// them sweep at a time, and the others skip that round.
+fn spawn_spend_sweeper(
+    database: db::Database,
+    clock: clock::Clock,
+    every: std::time::Duration,
+) -> tokio::task::AbortHandle {
+    actix_web::rt::spawn(async move {
+        let mut tick = actix_web::rt::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let now = clock.now();
+            let swept = database
+                .block(move |checkout| -> anyhow::Result<spend::SweepReport> {
+                    Ok(spend::sweep(&mut *checkout.get()?, now)?)
+                })
+                .await;
+            match swept {
+                Ok(Ok(report)) if !report.stopped.is_empty() || report.alerts > 0 => {
+                    tracing::info!(
+                        running = report.running,
+                        stopped = report.stopped.len(),
+                        alerts = report.alerts,
+                        "spend sweep stopped Pods or raised alerts"
+                    );
+                }
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => tracing::warn!(error = %e, "the spend sweep failed"),
+                Err(e) => tracing::warn!(error = ?e, "the spend sweep could not run"),
             }
         }
     })

@@ -4,7 +4,7 @@
 
 use actix_web::{Route, web};
 
-use crate::{accounts, audit, billing, health, invites, members, pods};
+use crate::{accounts, audit, billing, health, invites, members, pods, spend};
 
 pub struct RouteDef {
     pub method: &'static str,
@@ -78,6 +78,13 @@ routes! {
     get "/accounts/{account_id}/billing" => billing::pages::page::show,
     post "/accounts/{account_id}/billing/funds" => billing::pages::actions::add_funds,
     post "/accounts/{account_id}/billing/email" => billing::pages::actions::change_email,
+    get "/accounts/{account_id}/billing/usage" => spend::pages::usage::show,
+    get "/accounts/{account_id}/billing/spend" => spend::pages::controls::show,
+    post "/accounts/{account_id}/billing/spend/budget" => spend::pages::forms::set_budget,
+    post "/accounts/{account_id}/billing/spend/roles" => spend::pages::forms::set_role_limits,
+    post "/accounts/{account_id}/billing/spend/members" => spend::pages::forms::set_member_limit,
+    post "/accounts/{account_id}/billing/spend/quotas" => spend::pages::forms::set_role_quotas,
+    post "/accounts/{account_id}/billing/spend/member-quotas" => spend::pages::forms::set_member_quotas,
     get "/healthz" => health::healthz,
     get "/readyz" => health::readyz,
     get "/static/{file}" => crate::web::static_files::serve,

@@ -20,6 +20,7 @@ mod pages;
 mod seed;
 mod sql;
 mod storm;
+mod sweep;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -92,6 +93,10 @@ pub struct BenchArgs {
     /// Which part to run.
     #[arg(long, value_enum, default_value_t = Suite::All)]
     pub only: Suite,
+    /// Rounds of the spend sweep measurement (`--only sweep`), each with a
+    /// different 1 % of the Pods over a limit.
+    #[arg(long, default_value_t = 5)]
+    pub sweep_rounds: usize,
     /// Where PostgreSQL runs: on cores of its own (split), or on the same
     /// cores as the console, wrk and pgbench (shared).
     #[arg(long, value_enum, default_value_t = cores::Cores::Split)]
@@ -113,6 +118,10 @@ pub enum Suite {
     /// the Admin's cookie, and serves until interrupted (for profiling the
     /// console under a load of your own).
     Serve,
+    /// Issue 16: the spend sweep over 1,000 teams and 10,000 running Pods,
+    /// 1 % of them over a limit (needs neither wrk nor pgbench). Not part
+    /// of `all`.
+    Sweep,
 }
 
 /// The running application and what the cases need.
@@ -188,8 +197,13 @@ pub fn run(args: &BenchArgs, options: &Options) -> anyhow::Result<()> {
     if args.sizes.is_empty() || args.sizes.windows(2).any(|w| w[0] >= w[1]) {
         bail!("--sizes must be ascending, e.g. 100000,1000000,10000000");
     }
-    load::require_wrk()?;
-    let pgbench = sql::find_pgbench()?;
+    let pgbench = match args.only {
+        Suite::Sweep => PathBuf::new(),
+        _ => {
+            load::require_wrk()?;
+            sql::find_pgbench()?
+        }
+    };
     std::fs::create_dir_all(&args.out)?;
 
     let dir = TempDir(std::env::temp_dir().join(format!(
@@ -216,6 +230,24 @@ pub fn run(args: &BenchArgs, options: &Options) -> anyhow::Result<()> {
         diesel::sql_query("CREATE EXTENSION pg_stat_statements"),
         &mut conn,
     )?;
+    if args.only == Suite::Sweep {
+        let mut report = format!(
+            "# Spend sweep benchmark\n\n{} UTC. {}.\n\n",
+            time::OffsetDateTime::now_utc()
+                .format(&time::format_description::well_known::Rfc3339)
+                .unwrap_or_default(),
+            placement.description
+        );
+        report.push_str(&sweep::run(&mut conn, &args)?);
+        let stamp = time::OffsetDateTime::now_utc().unix_timestamp();
+        let path = args.out.join(format!("sweep-{stamp}.md"));
+        std::fs::write(&path, &report)?;
+        println!("{report}");
+        eprintln!("report written to {}", path.display());
+        drop(conn);
+        cluster.stop()?;
+        return Ok(());
+    }
     let work_dir = dir.0.join("work");
     std::fs::create_dir_all(&work_dir)?;
 
@@ -233,6 +265,10 @@ pub fn run(args: &BenchArgs, options: &Options) -> anyhow::Result<()> {
         clock: team_console::clock::Clock::system(),
         metrics_addr: None,
         backup: None,
+        // The sweep is measured on its own (`--only sweep`); left running
+        // here it would stop the seeded Pods (their accounts have no
+        // funds) in the middle of the page measurements.
+        spend_sweep_interval: None,
     };
     let server = Server::start(settings)?;
     let (cookie, account_id) = sign_up_admin_team(server.addr)?;
@@ -241,7 +277,7 @@ pub fn run(args: &BenchArgs, options: &Options) -> anyhow::Result<()> {
     // measured one right after the other; the Audit part needs them all.
     let sizes = match args.only {
         Suite::All | Suite::Audit => args.sizes.clone(),
-        Suite::Pages | Suite::Serve => vec![args.sizes[0]],
+        Suite::Pages | Suite::Serve | Suite::Sweep => vec![args.sizes[0]],
     };
     eprintln!(
         "seeding {} teams of 50 members and 50 Pods, and a second account",

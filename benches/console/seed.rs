@@ -128,7 +128,8 @@ pub fn team(conn: &mut PgConnection, account_id: Uuid) -> anyhow::Result<Seeded>
          INSERT INTO bench.resources SELECT '{acct}', 'invite', i, gen_random_uuid()::text FROM generate_series(0, 299) i;
          INSERT INTO bench.resources SELECT '{acct}', 'member', i, id::text FROM bench.members;
          INSERT INTO bench.resources SELECT '{acct}', 'user', i, id::text FROM bench.members;
-         INSERT INTO bench.resources VALUES ('{acct}', 'account', 0, '{acct}'), ('{acct}', 'billing', 0, '{acct}');
+         INSERT INTO bench.resources VALUES ('{acct}', 'account', 0, '{acct}'), ('{acct}', 'billing', 0, '{acct}'),
+                                            ('{acct}', 'spend', 0, '{acct}');
          INSERT INTO bench.pools SELECT account_id, resource_type, count(*)::int FROM bench.resources
            WHERE account_id = '{acct}' GROUP BY 1, 2;"
     ))

@@ -51,6 +51,12 @@ action_kinds! {
     PodStarted = "pod.started" on "pod",
     PodStopped = "pod.stopped" on "pod",
     PodTerminated = "pod.terminated" on "pod",
+    SpendAlertRaised = "spend.alert_raised" on "spend",
+    SpendBudgetChanged = "spend.budget_changed" on "spend",
+    SpendMemberLimitChanged = "spend.member_limit_changed" on "spend",
+    SpendMemberQuotaChanged = "spend.member_quota_changed" on "spend",
+    SpendRoleLimitChanged = "spend.role_limit_changed" on "spend",
+    SpendRoleQuotaChanged = "spend.role_quota_changed" on "spend",
     UserSignedUp = "user.signed_up" on "user",
     UserSignedIn = "user.signed_in" on "user",
     UserSignInFailed = "user.sign_in_failed" on "user",
@@ -68,7 +74,7 @@ action_kinds! {
 
 /// Every resource type entries refer to.
 pub const RESOURCE_TYPES: &[&str] = &[
-    "account", "audit", "billing", "invite", "member", "pod", "user",
+    "account", "audit", "billing", "invite", "member", "pod", "spend", "user",
 ];
 
 impl ActionKind {
@@ -113,6 +119,26 @@ pub enum Stage {
     SignIn,
     /// Confirming it is them before a dangerous action.
     Reauthentication,
+}
+
+/// Why the console itself stopped a Pod (the spend sweep).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StopReason {
+    /// The member who started it reached their monthly spend limit.
+    MemberLimit,
+    /// The team reached its monthly budget.
+    TeamBudget,
+    /// The account's balance, less what running Pods have accrued, reached zero.
+    NoFunds,
+}
+
+/// Which limit a spend alert is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SpendLimitKind {
+    MemberLimit,
+    TeamBudget,
 }
 
 /// One happening: its resource (a field the details leave out) and its
@@ -260,6 +286,14 @@ pub enum Action {
         to: &'static str,
         running_seconds: i64,
         charged_cents: i64,
+        /// Who started the run that ended, when known.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        started_by: Option<UserId>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        started_by_name: Option<String>,
+        /// Set when the console stopped it (the actor is then the system).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        reason: Option<StopReason>,
     },
     PodTerminated {
         #[serde(skip)]
@@ -270,6 +304,64 @@ pub enum Action {
         to: &'static str,
         running_seconds: i64,
         charged_cents: i64,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        started_by: Option<UserId>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        started_by_name: Option<String>,
+    },
+    /// A limit crossed a threshold (50, 80 or 100 %) this month.
+    SpendAlertRaised {
+        #[serde(skip)]
+        account: AccountId,
+        /// The member whose limit it is; None for the team's budget.
+        #[serde(skip)]
+        member: Option<UserId>,
+        limit: SpendLimitKind,
+        /// The member's name then.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        name: Option<String>,
+        threshold: i32,
+        used_cents: i64,
+        limit_cents: i64,
+        /// "2026-11".
+        month: String,
+    },
+    SpendBudgetChanged {
+        #[serde(skip)]
+        account: AccountId,
+        old_cents: Option<i64>,
+        new_cents: Option<i64>,
+    },
+    SpendMemberLimitChanged {
+        #[serde(skip)]
+        member: UserId,
+        name: String,
+        role: Role,
+        old_cents: Option<i64>,
+        new_cents: Option<i64>,
+    },
+    SpendMemberQuotaChanged {
+        #[serde(skip)]
+        member: UserId,
+        name: String,
+        gpu_type: String,
+        old_gpus: Option<i32>,
+        new_gpus: Option<i32>,
+    },
+    SpendRoleLimitChanged {
+        #[serde(skip)]
+        account: AccountId,
+        role: Role,
+        old_cents: Option<i64>,
+        new_cents: Option<i64>,
+    },
+    SpendRoleQuotaChanged {
+        #[serde(skip)]
+        account: AccountId,
+        role: Role,
+        gpu_type: String,
+        old_gpus: Option<i32>,
+        new_gpus: Option<i32>,
     },
     UserSignedUp {
         #[serde(skip)]
@@ -366,6 +458,12 @@ impl Action {
             Action::PodStarted { .. } => K::PodStarted,
             Action::PodStopped { .. } => K::PodStopped,
             Action::PodTerminated { .. } => K::PodTerminated,
+            Action::SpendAlertRaised { .. } => K::SpendAlertRaised,
+            Action::SpendBudgetChanged { .. } => K::SpendBudgetChanged,
+            Action::SpendMemberLimitChanged { .. } => K::SpendMemberLimitChanged,
+            Action::SpendMemberQuotaChanged { .. } => K::SpendMemberQuotaChanged,
+            Action::SpendRoleLimitChanged { .. } => K::SpendRoleLimitChanged,
+            Action::SpendRoleQuotaChanged { .. } => K::SpendRoleQuotaChanged,
             Action::UserSignedUp { .. } => K::UserSignedUp,
             Action::UserSignedIn { .. } => K::UserSignedIn,
             Action::UserSignInFailed { .. } => K::UserSignInFailed,
@@ -390,8 +488,16 @@ impl Action {
             | Action::AccountTwoFactorRuleChanged { account, .. }
             | Action::BillingEmailChanged { account, .. }
             | Action::BillingFundsAdded { account, .. }
-            | Action::BillingUsageCharged { account, .. } => Some(account.to_string()),
+            | Action::BillingUsageCharged { account, .. }
+            | Action::SpendBudgetChanged { account, .. }
+            | Action::SpendRoleLimitChanged { account, .. }
+            | Action::SpendRoleQuotaChanged { account, .. } => Some(account.to_string()),
             Action::AuditCheckpoint { chain, .. } => Some(chain.to_string()),
+            Action::SpendAlertRaised {
+                account, member, ..
+            } => Some(member.map_or_else(|| account.to_string(), |m| m.to_string())),
+            Action::SpendMemberLimitChanged { member, .. }
+            | Action::SpendMemberQuotaChanged { member, .. } => Some(member.to_string()),
             Action::InviteAcceptFailed { invite, .. } => invite.map(|id| id.to_string()),
             Action::InviteAccepted { invite, .. }
             | Action::InviteCreated { invite, .. }

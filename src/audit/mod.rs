@@ -13,7 +13,9 @@ pub mod sentence;
 use diesel::prelude::*;
 use time::OffsetDateTime;
 
-pub use action::{Action, ActionKind, RESOURCE_TYPES, SignInFailure, Stage};
+pub use action::{
+    Action, ActionKind, RESOURCE_TYPES, SignInFailure, SpendLimitKind, Stage, StopReason,
+};
 
 use crate::ids::{AccountId, UserId};
 
@@ -34,7 +36,21 @@ pub struct Actor {
     pub name: Option<String>,
 }
 
+/// How entries name the console itself, for what no person did (the
+/// spend sweep's stops and alerts): no user id, this email and this name.
+pub const SYSTEM_EMAIL: &str = "system";
+pub const SYSTEM_NAME: &str = "Team Console";
+
 impl Actor {
+    /// The console itself.
+    pub fn system() -> Actor {
+        Actor {
+            id: None,
+            email: SYSTEM_EMAIL.to_string(),
+            name: Some(SYSTEM_NAME.to_string()),
+        }
+    }
+
     pub fn user(id: UserId, email: &str, name: &str) -> Actor {
         Actor {
             id: Some(id),
@@ -55,6 +71,17 @@ pub struct Change {
 }
 
 impl Change {
+    /// A change the console makes on its own in `account_id` (no request:
+    /// no IP, no user agent).
+    pub fn system(account_id: AccountId, now: OffsetDateTime) -> Change {
+        Change {
+            account_id,
+            actor: Actor::system(),
+            origin: Origin::default(),
+            now,
+        }
+    }
+
     /// Appends `action` to this account's log (call it inside the change's
     /// transaction).
     pub fn record(&self, conn: &mut PgConnection, action: Action) -> QueryResult<()> {
@@ -65,6 +92,27 @@ impl Change {
             &self.origin,
             action,
         )
+    }
+
+    /// Appends every entry of `entries`, each in its account's chain, with
+    /// this change's actor and origin, in order (call it inside the
+    /// change's transaction). For changes of many things at once: the
+    /// spend sweep stops Pods in many accounts.
+    pub fn record_all(
+        &self,
+        conn: &mut PgConnection,
+        entries: Vec<(AccountId, Action)>,
+    ) -> QueryResult<()> {
+        for (account_id, action) in entries {
+            record(
+                conn,
+                Some(account_id),
+                Some(&self.actor),
+                &self.origin,
+                action,
+            )?;
+        }
+        Ok(())
     }
 
     /// The same actor, origin and time, in another account.

@@ -50,6 +50,15 @@ pub struct Details {
     pub count: Option<i64>,
     pub sessions_ended: Option<i64>,
     pub device: Option<String>,
+    pub started_by_name: Option<String>,
+    pub limit: Option<String>,
+    pub threshold: Option<i64>,
+    pub used_cents: Option<i64>,
+    pub limit_cents: Option<i64>,
+    pub old_cents: Option<i64>,
+    pub new_cents: Option<i64>,
+    pub old_gpus: Option<i64>,
+    pub new_gpus: Option<i64>,
 }
 
 impl Details {
@@ -128,6 +137,58 @@ fn run_and_charge(d: &Details) -> String {
 fn plural(n: i64, noun: &str, after: &str) -> String {
     let s = if n == 1 { "" } else { "s" };
     format!("{n} {noun}{s} {after}")
+}
+
+/// " because Dan Dev reached their monthly spend limit", for a Pod the
+/// console stopped; nothing for one a person stopped.
+fn stop_reason(d: &Details) -> Sentence {
+    let said = Sentence::default();
+    match d.reason.as_deref() {
+        Some("member_limit") => said
+            .words(" because ")
+            .name(d.started_by_name.as_deref().unwrap_or("its starter"))
+            .words(" reached their monthly spend limit"),
+        Some("team_budget") => said.words(" because the team reached its monthly budget"),
+        Some("no_funds") => said.words(" because the account ran out of funds"),
+        _ => said,
+    }
+}
+
+impl Sentence {
+    fn then(mut self, more: Sentence) -> Sentence {
+        for part in more.parts {
+            self = match part {
+                Part::Words(w) => self.words(&w),
+                Part::Name(n) => self.name(&n),
+            };
+        }
+        self
+    }
+}
+
+/// "set X to new", "changed X from old to new", "removed X (was old)".
+fn set_or_changed(
+    who: Sentence,
+    what: Sentence,
+    old: Option<String>,
+    new: Option<String>,
+) -> Sentence {
+    match (old, new) {
+        (None, Some(new)) => who.words(" set ").then(what).words(&format!(" to {new}")),
+        (Some(old), Some(new)) => who
+            .words(" changed ")
+            .then(what)
+            .words(&format!(" from {old} to {new}")),
+        (Some(old), None) => who
+            .words(" removed ")
+            .then(what)
+            .words(&format!(" (was {old})")),
+        (None, None) => who.words(" changed ").then(what),
+    }
+}
+
+fn gpu_count(n: i64) -> String {
+    format!("{n} GPU{}", if n == 1 { "" } else { "s" })
 }
 
 /// The entry's sentence. `actor` is who acted, as the entry names them
@@ -246,7 +307,8 @@ pub fn sentence(kind: ActionKind, actor: Option<&str>, d: &Details) -> Sentence 
                 None => said,
             };
             match kind {
-                K::PodStopped | K::PodTerminated => said.words(&run_and_charge(d)),
+                K::PodStopped => said.words(&run_and_charge(d)).then(stop_reason(d)),
+                K::PodTerminated => said.words(&run_and_charge(d)),
                 _ => said,
             }
         }
@@ -261,6 +323,65 @@ pub fn sentence(kind: ActionKind, actor: Option<&str>, d: &Details) -> Sentence 
                 )
             )),
         },
+        K::SpendAlertRaised => {
+            let share = format!("{} % of", d.threshold.unwrap_or_default());
+            let figures = format!(
+                " ({} of {})",
+                money(d.used_cents.unwrap_or_default()),
+                money(d.limit_cents.unwrap_or_default())
+            );
+            let said = who.words(" raised an alert: ");
+            match d.limit.as_deref() {
+                Some("team_budget") => said.words(&format!(
+                    "the team has used {share} its monthly budget{figures}"
+                )),
+                _ => said.name(&member(d)).words(&format!(
+                    " has used {share} their monthly spend limit{figures}"
+                )),
+            }
+        }
+        K::SpendBudgetChanged => set_or_changed(
+            who,
+            Sentence::default().words("the team's monthly budget"),
+            d.old_cents.map(money),
+            d.new_cents.map(money),
+        ),
+        K::SpendRoleLimitChanged => set_or_changed(
+            who,
+            Sentence::default().words(&format!(
+                "the {} role's monthly spend limit",
+                role_label(d.role.as_deref())
+            )),
+            d.old_cents.map(money),
+            d.new_cents.map(money),
+        ),
+        K::SpendMemberLimitChanged => set_or_changed(
+            who,
+            Sentence::default()
+                .name(&member(d))
+                .words("'s own monthly spend limit"),
+            d.old_cents.map(money),
+            d.new_cents.map(money),
+        ),
+        K::SpendRoleQuotaChanged => set_or_changed(
+            who,
+            Sentence::default().words(&format!(
+                "the {} role's {} quota",
+                role_label(d.role.as_deref()),
+                catalogue::label(d.gpu_type.as_deref().unwrap_or("GPU"))
+            )),
+            d.old_gpus.map(gpu_count),
+            d.new_gpus.map(gpu_count),
+        ),
+        K::SpendMemberQuotaChanged => set_or_changed(
+            who,
+            Sentence::default().name(&member(d)).words(&format!(
+                "'s own {} quota",
+                catalogue::label(d.gpu_type.as_deref().unwrap_or("GPU"))
+            )),
+            d.old_gpus.map(gpu_count),
+            d.new_gpus.map(gpu_count),
+        ),
         K::UserSignedUp => who.words(" signed up"),
         K::UserSignedIn => match d.second_factor.as_deref() {
             Some("code") => who.words(" signed in with an authenticator code"),
@@ -346,6 +467,44 @@ mod tests {
                 json!({"role": "dev", "invited_by_name": "Carol", "invited_by": "4942b445-0000-0000-0000-000000000000"})
             ),
             "Alice Admin joined with an invite from Carol (Dev)"
+        );
+        assert_eq!(
+            said(
+                K::PodStopped,
+                json!({"name": "train-7", "gpus": "1 × A100 80GB", "running_seconds": 7200,
+                       "charged_cents": 378, "reason": "member_limit", "started_by_name": "Dan Dev"})
+            ),
+            "Alice Admin stopped Pod train-7 (1 × A100 80GB) after 2 h 0 min ($3.78 charged) \
+             because Dan Dev reached their monthly spend limit"
+        );
+        assert_eq!(
+            said(
+                K::SpendAlertRaised,
+                json!({"limit": "member_limit", "name": "Dan Dev", "threshold": 80,
+                       "used_cents": 40000, "limit_cents": 50000, "month": "2026-11"})
+            ),
+            "Alice Admin raised an alert: Dan Dev has used 80 % of their monthly spend limit ($400.00 of $500.00)"
+        );
+        assert_eq!(
+            said(
+                K::SpendBudgetChanged,
+                json!({"old_cents": null, "new_cents": 200000})
+            ),
+            "Alice Admin set the team's monthly budget to $2,000.00"
+        );
+        assert_eq!(
+            said(
+                K::SpendRoleLimitChanged,
+                json!({"role": "dev", "old_cents": 50000, "new_cents": null})
+            ),
+            "Alice Admin removed the Dev role's monthly spend limit (was $500.00)"
+        );
+        assert_eq!(
+            said(
+                K::SpendRoleQuotaChanged,
+                json!({"role": "dev", "gpu_type": "a100-80gb", "old_gpus": 4, "new_gpus": 8})
+            ),
+            "Alice Admin changed the Dev role's A100 80GB quota from 4 GPUs to 8 GPUs"
         );
         let d = Details::parse(br#"{"reason": "expired"}"#);
         assert_eq!(

@@ -7,6 +7,8 @@ pub mod amount;
 pub mod history;
 pub mod pages;
 
+use std::collections::{BTreeMap, HashMap};
+
 use diesel::prelude::*;
 use uuid::Uuid;
 
@@ -104,6 +106,8 @@ pub fn add_funds(
 
 /// A Pod's usage to charge, computed by the caller.
 pub struct Usage<'a> {
+    /// The account the Pod belongs to (and is charged).
+    pub account_id: AccountId,
     pub pod_id: PodId,
     pub pod_name: &'a str,
     pub description: &'a str,
@@ -111,32 +115,74 @@ pub struct Usage<'a> {
     pub amount_cents: i64,
 }
 
-/// Charges Pod usage. Must run inside the transaction that stops or
-/// terminates the Pod, so usage is charged exactly when the state changes.
-/// Nothing is written for a zero amount. Returns the new balance.
-pub fn charge_usage(conn: &mut PgConnection, cx: &Change, usage: &Usage<'_>) -> QueryResult<i64> {
-    if usage.amount_cents <= 0 {
-        return balance(conn, cx.account_id);
+/// Charges the usage of runs that end, in one set of statements however
+/// many: a `usage_charged` transaction per positive amount, and each
+/// account's balance moved once by their sum (one UPDATE: concurrent
+/// charges of an account serialise on its row). Must run inside the
+/// transaction that stops or terminates the Pods, so usage is charged
+/// exactly when the state changes. Returns, for each usage in order, its
+/// `billing.usage_charged` entry with the balance after it (None for a zero
+/// amount, which writes nothing), for the caller to record with its own
+/// entries in that transaction.
+pub fn charge_usages(
+    conn: &mut PgConnection,
+    cx: &Change,
+    usages: &[Usage<'_>],
+) -> QueryResult<Vec<Option<Action>>> {
+    let charged: Vec<&Usage<'_>> = usages.iter().filter(|u| u.amount_cents > 0).collect();
+    if charged.is_empty() {
+        return Ok(vec![None; usages.len()]);
     }
-    let tx = NewTransaction {
-        kind: USAGE_CHARGED,
-        amount_cents: -usage.amount_cents,
-        description: usage.description,
-        pod_id: Some(usage.pod_id),
-    };
-    let balance = append(conn, cx, tx)?;
-    cx.record(
-        conn,
-        Action::BillingUsageCharged {
-            account: cx.account_id,
-            pod_id: usage.pod_id,
-            pod_name: usage.pod_name.to_string(),
-            running_seconds: usage.seconds,
-            amount_cents: -usage.amount_cents,
-            balance_cents: balance,
-        },
-    )?;
-    Ok(balance)
+    let rows: Vec<_> = charged
+        .iter()
+        .map(|u| {
+            (
+                billing_transactions::id.eq(Uuid::new_v4()),
+                billing_transactions::account_id.eq(u.account_id),
+                billing_transactions::kind.eq(USAGE_CHARGED),
+                billing_transactions::amount_cents.eq(-u.amount_cents),
+                billing_transactions::description.eq(u.description),
+                billing_transactions::pod_id.eq(Some(u.pod_id)),
+                billing_transactions::created_by.eq(cx.actor.id),
+                billing_transactions::created_at.eq(cx.now),
+            )
+        })
+        .collect();
+    diesel::insert_into(billing_transactions::table)
+        .values(rows)
+        .execute(conn)?;
+    let mut totals: BTreeMap<AccountId, i64> = BTreeMap::new();
+    for u in &charged {
+        *totals.entry(u.account_id).or_default() += u.amount_cents;
+    }
+    // Each account's balance before these charges; then, charge by charge,
+    // the balance after it.
+    let mut balances: HashMap<AccountId, i64> = HashMap::new();
+    for (account, total) in totals {
+        let after: i64 = diesel::update(accounts::table.find(account))
+            .set(accounts::balance_cents.eq(accounts::balance_cents - total))
+            .returning(accounts::balance_cents)
+            .get_result(conn)?;
+        balances.insert(account, after + total);
+    }
+    Ok(usages
+        .iter()
+        .map(|u| {
+            if u.amount_cents <= 0 {
+                return None;
+            }
+            let balance = balances.entry(u.account_id).or_default();
+            *balance -= u.amount_cents;
+            Some(Action::BillingUsageCharged {
+                account: u.account_id,
+                pod_id: u.pod_id,
+                pod_name: u.pod_name.to_string(),
+                running_seconds: u.seconds,
+                amount_cents: -u.amount_cents,
+                balance_cents: *balance,
+            })
+        })
+        .collect())
 }
 
 /// Sets (or, with `None`, clears) the billing email. Returns false when

@@ -89,12 +89,44 @@ diesel::table! {
 }
 
 diesel::table! {
+    member_gpu_quotas (account_id, user_id, gpu_type) {
+        account_id -> Uuid,
+        user_id -> Uuid,
+        gpu_type -> Text,
+        max_gpus -> Int4,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    member_spend_limits (account_id, user_id) {
+        account_id -> Uuid,
+        user_id -> Uuid,
+        monthly_cents -> Int8,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     memberships (account_id, user_id) {
         account_id -> Uuid,
         user_id -> Uuid,
         role -> Text,
         created_at -> Timestamptz,
         last_active_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    monthly_usage (id) {
+        id -> Int8,
+        month -> Date,
+        account_id -> Uuid,
+        user_id -> Nullable<Uuid>,
+        pod_id -> Uuid,
+        running_seconds -> Int8,
+        gpu_seconds -> Int8,
+        cost_cents -> Int8,
     }
 }
 
@@ -113,6 +145,26 @@ diesel::table! {
         total_running_seconds -> Int8,
         total_charged_cents -> Int8,
         terminated_at -> Nullable<Timestamptz>,
+        started_by -> Nullable<Uuid>,
+    }
+}
+
+diesel::table! {
+    role_gpu_quotas (account_id, role, gpu_type) {
+        account_id -> Uuid,
+        role -> Text,
+        gpu_type -> Text,
+        max_gpus -> Int4,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    role_spend_limits (account_id, role) {
+        account_id -> Uuid,
+        role -> Text,
+        monthly_cents -> Int8,
+        updated_at -> Timestamptz,
     }
 }
 
@@ -150,6 +202,27 @@ diesel::table! {
 }
 
 diesel::table! {
+    spend_alerts (id) {
+        id -> Int8,
+        month -> Date,
+        account_id -> Uuid,
+        user_id -> Nullable<Uuid>,
+        threshold -> Int4,
+        used_cents -> Int8,
+        limit_cents -> Int8,
+        raised_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    team_budgets (account_id) {
+        account_id -> Uuid,
+        monthly_cents -> Int8,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     users (id) {
         id -> Uuid,
         email -> Text,
@@ -169,9 +242,18 @@ diesel::joinable!(billing_transactions -> users (created_by));
 diesel::joinable!(invites -> accounts (account_id));
 diesel::joinable!(memberships -> accounts (account_id));
 diesel::joinable!(memberships -> users (user_id));
+diesel::joinable!(monthly_usage -> accounts (account_id));
+diesel::joinable!(monthly_usage -> pods (pod_id));
+diesel::joinable!(monthly_usage -> users (user_id));
 diesel::joinable!(pods -> accounts (account_id));
 diesel::joinable!(recovery_codes -> users (user_id));
+diesel::joinable!(pods -> users (started_by));
+diesel::joinable!(role_gpu_quotas -> accounts (account_id));
+diesel::joinable!(role_spend_limits -> accounts (account_id));
 diesel::joinable!(sessions -> users (user_id));
+diesel::joinable!(spend_alerts -> accounts (account_id));
+diesel::joinable!(spend_alerts -> users (user_id));
+diesel::joinable!(team_budgets -> accounts (account_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     accounts,
@@ -181,10 +263,17 @@ diesel::allow_tables_to_appear_in_same_query!(
     backups,
     billing_transactions,
     invites,
+    member_gpu_quotas,
+    member_spend_limits,
     memberships,
+    monthly_usage,
     pods,
     recovery_codes,
+    role_gpu_quotas,
+    role_spend_limits,
     sessions,
     sign_in_throttles,
+    spend_alerts,
+    team_budgets,
     users,
 );

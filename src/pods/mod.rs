@@ -12,7 +12,7 @@ use time::OffsetDateTime;
 
 use crate::billing::usage_cents;
 use crate::db::schema::pods;
-use crate::ids::{AccountId, PodId};
+use crate::ids::{AccountId, PodId, UserId};
 
 /// What the pods core refuses: transitions the Pod's state does not allow.
 #[derive(Debug, thiserror::Error)]
@@ -23,9 +23,20 @@ pub enum PodsError {
     AlreadyRunning { name: String },
     #[error("the Pod is already stopped")]
     AlreadyStopped { name: String },
-    /// The account's balance is at or below zero.
+    /// The account's balance, less what its running Pods have accrued, is
+    /// at or below zero.
     #[error("no funds to start the Pod")]
-    NoFunds { name: String, balance_cents: i64 },
+    NoFunds {
+        name: String,
+        balance_cents: i64,
+        accrued_cents: i64,
+    },
+    /// A spend limit or a GPU quota keeps the member from it.
+    #[error("blocked by a spend control")]
+    Blocked {
+        name: String,
+        block: crate::spend::Block,
+    },
     #[error(transparent)]
     Db(#[from] diesel::result::Error),
 }
@@ -55,6 +66,8 @@ pub struct Pod {
     pub total_running_seconds: i64,
     pub total_charged_cents: i64,
     pub terminated_at: Option<OffsetDateTime>,
+    /// Who started the current run; set while running (when known).
+    pub started_by: Option<UserId>,
 }
 
 impl Pod {
@@ -103,14 +116,20 @@ pub fn billable_seconds(start: OffsetDateTime, end: OffsetDateTime) -> i64 {
     i64::try_from((micros + 999_999) / 1_000_000).unwrap_or(i64::MAX)
 }
 
-/// The account's Pods, newest first, terminated ones last.
-pub fn list_pods(conn: &mut PgConnection, account_id: AccountId) -> QueryResult<Vec<Pod>> {
-    let mut all: Vec<Pod> = pods::table
+/// The account's Pods, newest first, terminated ones last, each with the
+/// name of who started its current run.
+pub fn list_pods(
+    conn: &mut PgConnection,
+    account_id: AccountId,
+) -> QueryResult<Vec<(Pod, Option<String>)>> {
+    use crate::db::schema::users;
+    let mut all: Vec<(Pod, Option<String>)> = pods::table
+        .left_join(users::table)
         .filter(pods::account_id.eq(account_id))
         .order((pods::created_at.desc(), pods::id.desc()))
-        .select(Pod::as_select())
+        .select((Pod::as_select(), users::display_name.nullable()))
         .load(conn)?;
-    all.sort_by_key(Pod::is_terminated);
+    all.sort_by_key(|(pod, _)| pod.is_terminated());
     Ok(all)
 }
 

@@ -95,6 +95,22 @@ impl Layout {
         self
     }
 
+    /// Adds notices above the page (spend alerts): `(text, warning)`, a
+    /// warning shown as an error.
+    pub fn with_notices(mut self, notices: impl IntoIterator<Item = (String, bool)>) -> Layout {
+        for (text, warning) in notices {
+            self.flashes.push(crate::web::session::Flash {
+                level: if warning {
+                    crate::web::session::FlashLevel::Error
+                } else {
+                    crate::web::session::FlashLevel::Info
+                },
+                text,
+            });
+        }
+        self
+    }
+
     /// For pages seen signed out (sign-in, sign-up, invite landing).
     pub fn public(session: &actix_session::Session) -> crate::web::error::AppResult<Layout> {
         Ok(Layout {

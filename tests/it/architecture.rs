@@ -4,7 +4,9 @@
 
 use std::path::{Path, PathBuf};
 
-const AREAS: [&str; 6] = ["accounts", "members", "invites", "pods", "billing", "audit"];
+const AREAS: [&str; 7] = [
+    "accounts", "members", "invites", "pods", "billing", "audit", "spend",
+];
 /// Core modules outside the areas.
 const SHARED_CORE: [&str; 9] = [
     "authz.rs",

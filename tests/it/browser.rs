@@ -485,3 +485,76 @@ async fn a_user_enrols_an_authenticator_and_signs_in_with_a_code() {
 
     client.close().await.unwrap();
 }
+
+/// Spend controls in a real browser: the quota and limit inputs sit in
+/// table cells outside their forms (`form=` attributes), which only a
+/// browser submits; the page fits a phone.
+#[actix_web::test]
+async fn an_admin_gives_devs_a_limit_and_an_a100_quota_from_spend_controls() {
+    let Some(driver) = start_driver() else { return };
+    let app = TestApp::spawn().await;
+    let team = app.team().await;
+    let admin = browser(&driver).await;
+    admin
+        .goto(&format!("{}/sign-in", app.address))
+        .await
+        .unwrap();
+    fill(&admin, "email", &team.admin.email).await;
+    fill(&admin, "password", PASSWORD).await;
+    click(&admin, "form button[type=submit].primary").await;
+    wait_for_text(&admin, "Acme GPU").await;
+
+    // Billing, then Spend controls.
+    admin
+        .goto(&format!("{}/accounts/{}/billing", app.address, team.id))
+        .await
+        .unwrap();
+    admin
+        .find(Locator::LinkText("Spend controls"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for_text(&admin, "Monthly limit per role").await;
+    fill(&admin, "limit_dev", "500").await;
+    click(&admin, "form[action$='/billing/spend/roles'] button").await;
+    wait_for_text(&admin, "One role's monthly limit was changed.").await;
+    fill(&admin, "quota-dev-a100-80gb", "4").await;
+    click(&admin, "form#quota-dev button").await;
+    wait_for_text(&admin, "One of the Dev role's GPU quotas was changed.").await;
+    let member_limit = format!("limit-{}-limit", team.dev.user_id);
+    fill(&admin, &member_limit, "800").await;
+    click(&admin, &format!("form#limit-{} button", team.dev.user_id)).await;
+    let text = wait_for_text(&admin, "Dan Dev's own monthly limit is now $800.00.").await;
+    assert!(text.contains("$800.00 (own)"), "{text}");
+    screenshot(&admin, "09-spend-controls").await;
+
+    use diesel::prelude::*;
+    use team_console::db::schema::role_gpu_quotas;
+    let quota: i32 = role_gpu_quotas::table
+        .select(role_gpu_quotas::max_gpus)
+        .first(&mut app.conn())
+        .unwrap();
+    assert_eq!(quota, 4);
+
+    // The page fits a phone: its tables scroll inside their frames.
+    admin.set_window_size(390, 844).await.unwrap();
+    for page in ["billing/spend", "billing/usage"] {
+        admin
+            .goto(&format!("{}/accounts/{}/{page}", app.address, team.id))
+            .await
+            .unwrap();
+        wait_for_text(&admin, "Acme GPU").await;
+        let fit = admin
+            .execute(
+                "return [document.documentElement.scrollWidth, window.innerWidth];",
+                vec![],
+            )
+            .await
+            .unwrap();
+        let (scroll, inner) = (fit[0].as_i64().unwrap(), fit[1].as_i64().unwrap());
+        assert!(scroll <= inner, "{page} on a phone: {scroll} > {inner}");
+    }
+    admin.close().await.unwrap();
+}

@@ -55,7 +55,8 @@ enum Who {
 /// What a route reads besides its path segments: the query parameters of
 /// a GET or the form fields of a POST, each with a valid value (`""`:
 /// left out while another field is hostile). Placeholders: `{fresh_email}`
-/// (an unused address), `{user_email}` (the signing-in user's), `{password}`.
+/// (an unused address), `{user_email}` (the signing-in user's), `{password}`,
+/// `{target}` (the id of the fixture's Basic member).
 struct Reads {
     who: Who,
     fields: &'static [(&'static str, &'static str)],
@@ -174,6 +175,41 @@ fn reads(method: &str, path: &str) -> Option<Reads> {
         ("POST", "/accounts/{account_id}/billing/email") => {
             r(Admin, &[("email", "billing@example.com")])
         }
+        ("GET", "/accounts/{account_id}/billing/usage") => r(Admin, &[("month", "2026-11")]),
+        ("GET", "/accounts/{account_id}/billing/spend") => r(Admin, NOTHING),
+        ("POST", "/accounts/{account_id}/billing/spend/budget") => r(Admin, &[("budget", "2000")]),
+        ("POST", "/accounts/{account_id}/billing/spend/roles") => r(
+            Admin,
+            &[
+                ("limit_basic", "0"),
+                ("limit_billing", ""),
+                ("limit_dev", "500"),
+                ("limit_admin", ""),
+            ],
+        ),
+        ("POST", "/accounts/{account_id}/billing/spend/members") => {
+            r(Admin, &[("member", "{target}"), ("limit", "800")])
+        }
+        ("POST", "/accounts/{account_id}/billing/spend/quotas") => r(
+            Admin,
+            &[
+                ("role", "dev"),
+                ("rtx-4090", "8"),
+                ("l40s", ""),
+                ("a100-80gb", "4"),
+                ("h100-80gb", "0"),
+            ],
+        ),
+        ("POST", "/accounts/{account_id}/billing/spend/member-quotas") => r(
+            Admin,
+            &[
+                ("member", "{target}"),
+                ("rtx-4090", "2"),
+                ("l40s", ""),
+                ("a100-80gb", "1"),
+                ("h100-80gb", ""),
+            ],
+        ),
         ("GET", "/healthz" | "/readyz" | "/static/{file}") => r(SignedOut, NOTHING),
         _ => None,
     }
@@ -393,7 +429,12 @@ fn encode(value: &str) -> String {
 }
 
 /// `name=value&…` with the valid values encoded and `hostile` as is.
-fn params(fields: &[(&str, &str)], hostile: Option<(&str, &str)>, user_email: &str) -> Vec<String> {
+fn params(
+    fields: &[(&str, &str)],
+    hostile: Option<(&str, &str)>,
+    user_email: &str,
+    target: Uuid,
+) -> Vec<String> {
     let mut out = Vec::new();
     for (name, valid) in fields {
         if let Some((_, wire)) = hostile.filter(|(h, _)| h == name) {
@@ -404,6 +445,7 @@ fn params(fields: &[(&str, &str)], hostile: Option<(&str, &str)>, user_email: &s
             "{fresh_email}" => format!("hostile-{}@example.com", Uuid::new_v4().simple()),
             "{user_email}" => user_email.to_string(),
             "{password}" => PASSWORD.to_string(),
+            "{target}" => target.to_string(),
             "" => continue,
             other => other.to_string(),
         };
@@ -533,13 +575,20 @@ fn send_raw(
 }
 
 /// The domain tables, compared whole before and after a refused request.
-const DOMAIN_TABLES: [&str; 6] = [
+const DOMAIN_TABLES: [&str; 13] = [
     "users",
     "accounts",
     "memberships",
     "invites",
     "pods",
     "billing_transactions",
+    "team_budgets",
+    "role_spend_limits",
+    "member_spend_limits",
+    "role_gpu_quotas",
+    "member_gpu_quotas",
+    "monthly_usage",
+    "spend_alerts",
 ];
 
 #[derive(QueryableByName, PartialEq)]
@@ -719,7 +768,12 @@ async fn no_route_fails_stores_half_or_logs_an_error_on_hostile_input() {
                     Slot::Unread => (None, Some((UNREAD, value.wire.as_str()))),
                 };
                 let path = fill(route.path, &fixture, in_path);
-                let params = params(reads.fields, in_params, &people.regular.email);
+                let params = params(
+                    reads.fields,
+                    in_params,
+                    &people.regular.email,
+                    fixture.target,
+                );
                 let checks_passwords = [
                     "/sign-in",
                     "/sign-in/two-factor",

@@ -26,5 +26,8 @@ mod security;
 mod sessions;
 mod sign_in;
 mod sign_up;
+mod spend_limits;
+mod spend_pages;
+mod spend_sweep;
 mod teams;
 mod two_factor;

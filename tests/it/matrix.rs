@@ -92,6 +92,21 @@ fn expected(method: &str, path: &str) -> Option<Access> {
             | "/accounts/{account_id}/billing/funds"
             | "/accounts/{account_id}/billing/email",
         ) => Roles(BILLING),
+        // Usage per member, the budget and spend limits: Billing and Admin (§10).
+        (
+            _,
+            "/accounts/{account_id}/billing/usage"
+            | "/accounts/{account_id}/billing/spend"
+            | "/accounts/{account_id}/billing/spend/budget"
+            | "/accounts/{account_id}/billing/spend/roles"
+            | "/accounts/{account_id}/billing/spend/members",
+        ) => Roles(BILLING),
+        // GPU quotas per role or member: Admin only (§10).
+        (
+            "POST",
+            "/accounts/{account_id}/billing/spend/quotas"
+            | "/accounts/{account_id}/billing/spend/member-quotas",
+        ) => Roles(ADMIN),
         _ => return None,
     })
 }
@@ -292,6 +307,107 @@ async fn a_personal_account_has_no_members_page_invites_or_leaving() {
         )
         .await;
     assert_eq!(res.status(), StatusCode::FORBIDDEN);
+}
+
+/// Whether `body` shows an amount of money ("$" then a digit).
+fn shows_money(body: &str) -> Option<String> {
+    body.match_indices('$').find_map(|(i, _)| {
+        let next = body[i + 1..].chars().next()?;
+        next.is_ascii_digit()
+            .then(|| body[i.saturating_sub(80)..(i + 20).min(body.len())].to_string())
+    })
+}
+
+/// SPEC §2 and §10: Basic and Dev see no billing information, so no page
+/// they may open shows an amount: not the dashboard, not the Pods pages,
+/// not their flashes, refusals or spend alerts. Every GET route of the app
+/// is opened by each, on a team with money, limits, alerts and usage.
+#[actix_web::test]
+async fn roles_without_billing_access_see_no_money_anywhere() {
+    use crate::support::pods::T0;
+    use crate::support::spend::{pods_path, start};
+    use time::Duration;
+
+    // Arrange: money, a budget, limits, a quota, usage and alerts.
+    let (app, clock) = TestApp::spawn_with_clock().await;
+    let team = app.team().await;
+    app.set_balance(team.id, 100_000);
+    let admin = &team.admin.browser;
+    app.set_budget(admin, team.id, "50").await;
+    app.set_role_limit(admin, team.id, "dev", "10").await;
+    app.set_role_quota(admin, team.id, "dev", "h100-80gb", "1")
+        .await;
+    let dev = &team.dev.browser;
+    let mine = app
+        .create_pod_as(dev, team.id, "mine", "h100-80gb", "1")
+        .await;
+    start(dev, team.id, mine).await;
+    let theirs = app
+        .create_pod_as(admin, team.id, "theirs", "l40s", "2")
+        .await;
+    start(admin, team.id, theirs).await;
+    clock.advance(Duration::hours(3)); // the Dev: $8.97 of $10
+    app.sweep(clock.now());
+    // The Dev's own actions leave flashes and refusals.
+    let refused = [
+        dev.post_form(
+            &pods_path(team.id),
+            &[
+                ("name", "big"),
+                ("gpu_type", "h100-80gb"),
+                ("gpu_count", "2"),
+                ("image", "x"),
+            ],
+        )
+        .await,
+        start(dev, team.id, theirs).await,
+    ];
+    for res in refused {
+        assert_eq!(res.status(), StatusCode::CONFLICT);
+        let body = res.text().await.unwrap();
+        assert_eq!(shows_money(&body), None, "a refusal shows money");
+    }
+    dev.post_form(&format!("/accounts/{}/pods/{mine}/stop", team.id), &[])
+        .await;
+    start(dev, team.id, mine).await;
+    clock.advance(Duration::hours(1)); // past the limit: the Dev's Pod stops
+    assert_eq!(app.sweep(clock.now()).stopped.len(), 1);
+    let (_, body) = admin.get_page(&format!("/accounts/{}", team.id)).await;
+    assert!(shows_money(&body).is_some(), "the Admin sees the figures");
+    app.set_balance(team.id, 0);
+    let res = start(dev, team.id, mine).await;
+    assert_eq!(shows_money(&res.text().await.unwrap()), None);
+    let _ = T0;
+
+    // Act and assert: every page the two roles may open.
+    let invite = insert_invite(&app, team.id, team.admin.user_id);
+    let fixture = Fixture {
+        team: team.id,
+        invite,
+        target: team.basic.user_id,
+        pod: mine,
+    };
+    let mut opened = 0;
+    let mut failures = Vec::new();
+    for user in [&team.basic, &team.dev] {
+        for route in team_console::routes::all() {
+            if route.method != "GET" || route.path.starts_with("/invite") {
+                continue;
+            }
+            let path = fill(route.path, &fixture);
+            let res = user.browser.get(&path).await;
+            if res.status() != StatusCode::OK {
+                continue;
+            }
+            opened += 1;
+            let body = res.text().await.unwrap();
+            if let Some(around) = shows_money(&body) {
+                failures.push(format!("{} {path}: …{around}…", user.email));
+            }
+        }
+    }
+    assert!(opened >= 10, "only {opened} pages opened");
+    assert!(failures.is_empty(), "money shown:\n{}", failures.join("\n"));
 }
 
 /// Arrange: a pending invite in the team (its link is not needed here).

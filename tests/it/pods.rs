@@ -76,9 +76,13 @@ async fn an_h100_running_90_minutes_is_charged_449_cents() {
         .await;
     assert!(body.contains("Usage accrued by 1 running Pod"), "{body}");
     assert!(body.contains("$4.49"));
-    let (_, body) = team.basic.browser.get_page(&pods_path(team.id)).await;
+    let (_, body) = team.admin.browser.get_page(&pods_path(team.id)).await;
     assert!(body.contains("1 h 30 min"));
     assert!(body.contains("$4.49"));
+    // Basic sees the running time, never money (SPEC §2).
+    let (_, body) = team.basic.browser.get_page(&pods_path(team.id)).await;
+    assert!(body.contains("1 h 30 min"));
+    assert!(!body.contains("$4.49"));
 
     let res = team
         .dev
@@ -87,7 +91,8 @@ async fn an_h100_running_90_minutes_is_charged_449_cents() {
         .await;
     assert_redirect_to(&res, &pods_path(team.id));
     let (_, body) = team.dev.browser.get_page(&pods_path(team.id)).await;
-    assert!(body.contains("is stopped. It ran 1 h 30 min and $4.49 was charged."));
+    assert!(body.contains("is stopped. It ran 1 h 30 min."));
+    assert!(!body.contains("$4.49"), "the Dev is not told the charge");
 
     assert_eq!(app.balance_of(team.id), 10_000 - 449);
     assert_eq!(
@@ -142,10 +147,14 @@ async fn runs_add_up_and_terminating_a_running_pod_charges_its_run() {
     clock.advance(Duration::minutes(20)); // 126 cents
 
     let terminate = pod_path(team.id, pod, "terminate");
-    let (status, body) = team.dev.browser.get_page(&terminate).await;
+    let (status, body) = team.admin.browser.get_page(&terminate).await;
     assert_eq!(status, StatusCode::OK);
     assert!(body.contains("cannot be started again"));
     assert!(body.contains("$1.26 so far"));
+    let (status, body) = team.dev.browser.get_page(&terminate).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.contains("its current run ends and is charged now"));
+    assert!(!body.contains("$1.26"), "no money for a Dev");
     let res = team.dev.browser.post_form(&terminate, &[]).await;
     assert_redirect_to(&res, &pods_path(team.id));
 
@@ -154,7 +163,8 @@ async fn runs_add_up_and_terminating_a_running_pod_charges_its_run() {
     assert_eq!(charges, [-63, -1, -126]);
     assert_eq!(app.balance_of(team.id), 1_000 - 190);
     let (_, body) = team.dev.browser.get_page(&pods_path(team.id)).await;
-    assert!(body.contains("is terminated. It ran 20 min 0 s and $1.26 was charged."));
+    assert!(body.contains("is terminated. It ran 20 min 0 s."));
+    let (_, body) = team.admin.browser.get_page(&pods_path(team.id)).await;
     assert!(body.contains("$1.90"), "cost so far of the Pod");
     let terminated = &audit_details(&app, "pod.terminated")[0];
     assert_eq!(terminated["from"], "running");
@@ -276,7 +286,7 @@ async fn basic_lists_and_connects_but_cannot_change_pods() {
     assert_eq!(status, StatusCode::OK);
     assert!(body.contains("Shared box"));
     assert!(body.contains("1 × RTX 4090"));
-    assert!(body.contains("$0.69/h"));
+    assert!(!body.contains("$0.69/h"), "no prices for Basic (SPEC §2)");
     assert!(!body.contains("Create a Pod"));
     assert!(!body.contains("/start\""));
 

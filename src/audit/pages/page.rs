@@ -53,6 +53,7 @@ fn action_groups() -> Vec<ActionGroup> {
             "invite" => "Invites",
             "pod" => "Pods",
             "billing" => "Billing",
+            "spend" => "Spend controls",
             "account" => "Settings",
             "audit" => "Audit log",
             _ => "Sign-up and sign-in",

@@ -7,12 +7,15 @@ use askama::Template;
 use serde::Deserialize;
 
 use crate::AppState;
-use crate::authz::can;
+use crate::authz::{Capability, can};
 use crate::billing::amount;
 use crate::billing::history::{self, Cursor, Position, Transaction};
 use crate::format::money;
 use crate::ids::AccountId;
 use crate::pods;
+use crate::spend::Month;
+use crate::spend::alerts;
+use crate::spend::usage::{self, MonthReport};
 use crate::web::auth::Member;
 use crate::web::error::{AppError, AppResult};
 use crate::web::layout::Layout;
@@ -33,6 +36,10 @@ struct BillingPage {
     transactions: Vec<Transaction>,
     older: Option<String>,
     newer: Option<String>,
+    /// This month's usage by member and by Pod.
+    report: MonthReport,
+    /// (param, label) of last month, one click away.
+    previous_month: (String, String),
 }
 
 /// What the two forms show: the values typed and their messages.
@@ -75,14 +82,21 @@ pub async fn render<C>(
 ) -> AppResult<HttpResponse> {
     let account_id = member.account_id();
     let now = state.clock.now();
-    let ((running_pods, accrued), page) = state
+    let month = Month::of(now);
+    let ((running_pods, accrued), page, report, alerts) = state
         .db(move |conn| {
             Ok::<_, diesel::result::Error>((
                 pods::accrued_usage(conn, account_id, now)?,
                 history::page(conn, account_id, position)?,
+                usage::month_report(conn, account_id, month, now)?,
+                alerts::this_month(conn, account_id, month)?,
             ))
         })
         .await?;
+    let sees_everyone = member.can(Capability::ManageSpend);
+    let notices = alerts::banners(&alerts, member.user().id, sees_everyone, true, month)
+        .into_iter()
+        .map(|b| (b.text, b.reached));
     // Balance and billing email came with the membership, this request.
     let account = &member.membership.account;
     let mut forms = forms;
@@ -92,7 +106,7 @@ pub async fn render<C>(
     w::render(
         status,
         &BillingPage {
-            layout: member.layout()?.section("billing"),
+            layout: member.layout()?.section("billing").with_notices(notices),
             account_id,
             balance: money(account.balance_cents),
             cannot_start: account.balance_cents <= 0,
@@ -107,6 +121,8 @@ pub async fn render<C>(
             transactions: page.rows,
             older: page.older.map(|c| c.encode()),
             newer: page.newer.map(|c| c.encode()),
+            report,
+            previous_month: (month.previous().param(), month.previous().label()),
         },
     )
 }

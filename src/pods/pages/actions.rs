@@ -9,7 +9,7 @@ use askama::Template;
 
 use crate::AppState;
 use crate::audit::{Change, Origin};
-use crate::authz::can;
+use crate::authz::{Capability, can};
 use crate::format::{duration, money};
 use crate::ids::{AccountId, PodId};
 use crate::pods::pages::list::{self, PodForm};
@@ -30,7 +30,7 @@ async fn run(
     path: web::Path<PodPath>,
     origin: Origin,
     transition: Transition,
-    done: fn(&Outcome) -> String,
+    done: fn(&Outcome, bool) -> String,
 ) -> AppResult<HttpResponse> {
     let pod_id = path.pod_id;
     let cx = member.change(origin, state.clock.now());
@@ -39,20 +39,26 @@ async fn run(
         .await?;
     match result {
         Ok(outcome) => {
-            session::success(member.session(), done(&outcome));
+            let money_shown = member.can(Capability::ViewBilling);
+            session::success(member.session(), done(&outcome, money_shown));
             let account_id = member.account_id();
             Ok(w::see_other(&format!("/accounts/{account_id}/pods")))
         }
         Err(refused) => {
-            let (status, message) = refusal(&refused);
+            let (status, message) = refusal(&refused, member.can(Capability::ViewBilling));
             list::render(&state, &member, status, PodForm::default(), Some(message)).await
         }
     }
 }
 
-fn charged(o: &Outcome) -> String {
+/// " It ran 1 h 30 min and $4.49 was charged." (without the amount for
+/// those who may not see billing).
+fn charged(o: &Outcome, money_shown: bool) -> String {
     if o.run_seconds == 0 {
         return String::new();
+    }
+    if !money_shown {
+        return format!(" It ran {}.", duration(o.run_seconds));
     }
     format!(
         " It ran {} and {} was charged.",
@@ -67,13 +73,24 @@ pub async fn start(
     path: web::Path<PodPath>,
     origin: Origin,
 ) -> AppResult<HttpResponse> {
-    run(state, member, path, origin, transitions::start, |o| {
-        format!(
-            "{} is running, at {}/h.",
-            o.pod.name,
-            money(o.pod.hourly_price_cents)
-        )
-    })
+    run(
+        state,
+        member,
+        path,
+        origin,
+        transitions::start,
+        |o, money_shown| {
+            if money_shown {
+                format!(
+                    "{} is running, at {}/h.",
+                    o.pod.name,
+                    money(o.pod.hourly_price_cents)
+                )
+            } else {
+                format!("{} is running.", o.pod.name)
+            }
+        },
+    )
     .await
 }
 
@@ -83,9 +100,14 @@ pub async fn stop(
     path: web::Path<PodPath>,
     origin: Origin,
 ) -> AppResult<HttpResponse> {
-    run(state, member, path, origin, transitions::stop, |o| {
-        format!("{} is stopped.{}", o.pod.name, charged(o))
-    })
+    run(
+        state,
+        member,
+        path,
+        origin,
+        transitions::stop,
+        |o, money_shown| format!("{} is stopped.{}", o.pod.name, charged(o, money_shown)),
+    )
     .await
 }
 
@@ -96,8 +118,10 @@ struct ConfirmTerminatePage {
     account_id: AccountId,
     pod: Pod,
     gpus: String,
-    /// What terminating now would charge (a running Pod's current run).
+    /// What terminating now would charge (a running Pod's current run), for
+    /// those who may see billing.
     accrued: Option<String>,
+    running: bool,
 }
 
 pub async fn confirm_terminate(
@@ -125,7 +149,9 @@ pub async fn confirm_terminate(
         layout: member.layout()?.section("pods"),
         account_id,
         gpus: pod.gpus(),
-        accrued: pod.is_running().then(|| money(pod.accrued_cents(now))),
+        accrued: (pod.is_running() && member.can(Capability::ViewBilling))
+            .then(|| money(pod.accrued_cents(now))),
+        running: pod.is_running(),
         pod,
     })
 }
@@ -136,8 +162,13 @@ pub async fn terminate(
     path: web::Path<PodPath>,
     origin: Origin,
 ) -> AppResult<HttpResponse> {
-    run(state, member, path, origin, transitions::terminate, |o| {
-        format!("{} is terminated.{}", o.pod.name, charged(o))
-    })
+    run(
+        state,
+        member,
+        path,
+        origin,
+        transitions::terminate,
+        |o, money_shown| format!("{} is terminated.{}", o.pod.name, charged(o, money_shown)),
+    )
     .await
 }

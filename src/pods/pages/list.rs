@@ -12,9 +12,12 @@ use crate::audit::Origin;
 use crate::authz::{Capability, can};
 use crate::format::{date_time, duration, money};
 use crate::ids::AccountId;
-use crate::pods::catalogue::{self, CATALOGUE, GpuType};
+use crate::pods::catalogue::{self, CATALOGUE};
+use crate::pods::pages::create_refusal;
 use crate::pods::transitions::{self, NewPod};
 use crate::pods::{self, Pod};
+use crate::spend::Month;
+use crate::spend::alerts;
 use crate::web::auth::Member;
 use crate::web::error::AppResult;
 use crate::web::layout::Layout;
@@ -24,10 +27,19 @@ use crate::web::{self as w, session};
 pub struct PodRow {
     pub pod: Pod,
     pub gpus: String,
-    pub hourly: String,
+    /// Money only for those who may see billing (SPEC §2).
+    pub hourly: Option<String>,
     pub running_time: String,
-    pub cost: String,
+    pub cost: Option<String>,
     pub created: String,
+    /// Who started its current run.
+    pub started_by: Option<String>,
+}
+
+/// A GPU type as the create form offers it.
+pub struct GpuChoice {
+    pub id: &'static str,
+    pub text: String,
 }
 
 #[derive(Template)]
@@ -37,8 +49,9 @@ struct PodsPage {
     account_id: AccountId,
     pods: Vec<PodRow>,
     can_manage: bool,
+    money_shown: bool,
     form: PodForm,
-    catalogue: &'static [GpuType],
+    catalogue: Vec<GpuChoice>,
 }
 
 /// The create form as typed, with a message per refused field.
@@ -141,17 +154,36 @@ pub async fn create(
         Err(form) => return render(&state, &member, StatusCode::BAD_REQUEST, *form, None).await,
     };
     let account_id = member.account_id();
+    let money_shown = member.can(Capability::ViewBilling);
     let cx = member.change(origin, state.clock.now());
-    let pod = state
-        .db(move |conn| transitions::create(conn, &cx, new))
-        .await?;
+    let kept = PodForm {
+        name: new.name.clone(),
+        gpu_type: new.gpu.id.to_string(),
+        gpu_count: new.gpu_count.to_string(),
+        image: new.image.clone(),
+        errors: FieldErrors::default(),
+    };
+    let pod = match state
+        .core(move |conn| transitions::create(conn, &cx, new))
+        .await?
+    {
+        Ok(pod) => pod,
+        Err(refused) => {
+            let (status, message) = create_refusal(&refused, money_shown);
+            return render(&state, &member, status, kept, Some(message)).await;
+        }
+    };
+    let price = if money_shown {
+        format!(", {}/h", money(pod.hourly_price_cents))
+    } else {
+        String::new()
+    };
     session::success(
         member.session(),
         format!(
-            "Pod {} was created ({}, {}/h). It is stopped: start it when you need it.",
+            "Pod {} was created ({}{price}). It is stopped: start it when you need it.",
             pod.name,
             pod.gpus(),
-            money(pod.hourly_price_cents)
         ),
     );
     Ok(w::see_other(&format!("/accounts/{account_id}/pods")))
@@ -167,21 +199,53 @@ pub async fn render<C>(
 ) -> AppResult<HttpResponse> {
     let account_id = member.account_id();
     let now = state.clock.now();
-    let list = state
-        .db(move |conn| pods::list_pods(conn, account_id))
+    let month = Month::of(now);
+    let (list, alerts) = state
+        .db(move |conn| {
+            Ok::<_, diesel::result::Error>((
+                pods::list_pods(conn, account_id)?,
+                alerts::this_month(conn, account_id, month)?,
+            ))
+        })
         .await?;
+    let money_shown = member.can(Capability::ViewBilling);
     let rows = list
         .into_iter()
-        .map(|pod| PodRow {
+        .map(|(pod, started_by)| PodRow {
             gpus: pod.gpus(),
-            hourly: money(pod.hourly_price_cents),
+            hourly: money_shown.then(|| money(pod.hourly_price_cents)),
             running_time: duration(pod.running_seconds(now)),
-            cost: money(pod.cost_so_far_cents(now)),
+            cost: money_shown.then(|| money(pod.cost_so_far_cents(now))),
             created: date_time(&pod.created_at),
+            started_by: started_by.filter(|_| pod.is_running()),
             pod,
         })
         .collect();
-    let layout = member.layout()?.section("pods").with_error(error);
+    // The member's own alerts and the team's: why starting may be refused.
+    let notices = alerts::banners(&alerts, member.user().id, false, money_shown, month)
+        .into_iter()
+        .map(|b| (b.text, b.reached));
+    let layout = member
+        .layout()?
+        .section("pods")
+        .with_notices(notices)
+        .with_error(error);
+    let catalogue = CATALOGUE
+        .iter()
+        .map(|gpu| GpuChoice {
+            id: gpu.id,
+            text: if money_shown {
+                format!(
+                    "{} ({} GB) · {}/h per GPU",
+                    gpu.label,
+                    gpu.memory_gb,
+                    money(gpu.hourly_price_cents)
+                )
+            } else {
+                format!("{} ({} GB)", gpu.label, gpu.memory_gb)
+            },
+        })
+        .collect();
     w::render(
         status,
         &PodsPage {
@@ -189,8 +253,9 @@ pub async fn render<C>(
             account_id,
             pods: rows,
             can_manage: member.can(Capability::ManagePods),
+            money_shown,
             form,
-            catalogue: CATALOGUE,
+            catalogue,
         },
     )
 }

@@ -4,6 +4,7 @@
 
 pub mod database;
 pub mod pods;
+pub mod spend;
 pub mod two_factor;
 
 use std::sync::{Arc, Mutex};
@@ -46,6 +47,8 @@ pub fn test_settings(database_url: String) -> Settings {
         clock: team_console::clock::Clock::system(),
         metrics_addr: None,
         backup: None,
+        // Tests sweep when they choose to (`spend::sweep`), by their clock.
+        spend_sweep_interval: None,
     }
 }
 

@@ -17,7 +17,7 @@ impl TestApp {
     pub async fn spawn_with_clock() -> (TestApp, ClockHand) {
         let server = Server::get();
         let db_name = server.create_database();
-        let mut settings = test_settings(server.url(&db_name));
+        let mut settings = test_settings(server.serving_url(&db_name));
         let (clock, hand) = Clock::manual(T0);
         settings.clock = clock;
         (TestApp::spawn_with(settings, db_name).await, hand)

@@ -1,0 +1,10 @@
+DROP TABLE spend_alerts;
+DROP TABLE member_gpu_quotas;
+DROP TABLE role_gpu_quotas;
+DROP TABLE member_spend_limits;
+DROP TABLE role_spend_limits;
+DROP TABLE team_budgets;
+DROP TABLE monthly_usage;
+DROP INDEX pods_running_idx;
+ALTER TABLE pods DROP CONSTRAINT pods_started_by_running;
+ALTER TABLE pods DROP COLUMN started_by;
