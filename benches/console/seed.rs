@@ -8,7 +8,9 @@
 //! (`audit::ActionKind`) appears, weighted the way a GPU cloud's log is (Pod starts and stops and usage
 //! charges dominate); resource ids come from pools of that resource type;
 //! each team's entries are spread over the last 365 days in time order, as
-//! a log is written. All the teams share the table, as accounts do.
+//! a log is written. All the teams share the table, as accounts do. Each
+//! entry names its actor as the console records it since issue 13
+//! (`actor_name`).
 //!
 //! The table's secondary indexes are dropped before seeding and rebuilt
 //! after it (read back from `pg_indexes`, so they always match the
@@ -67,12 +69,15 @@ fn resource_type(action: &str) -> &'static str {
 pub fn shared(conn: &mut PgConnection, admin_id: Uuid) -> anyhow::Result<()> {
     conn.batch_execute(&format!(
         "CREATE SCHEMA bench;
-         CREATE TABLE bench.members (i int PRIMARY KEY, id uuid NOT NULL, email text NOT NULL);
-         INSERT INTO bench.members VALUES (0, '{admin_id}', (SELECT email FROM users WHERE id = '{admin_id}'));
+         CREATE TABLE bench.members (i int PRIMARY KEY, id uuid NOT NULL, email text NOT NULL,
+                                     name text NOT NULL);
          INSERT INTO bench.members
-           SELECT i, gen_random_uuid(), 'member' || i || '@bench.example' FROM generate_series(1, {last}) i;
+           SELECT 0, id, email, display_name FROM users WHERE id = '{admin_id}';
+         INSERT INTO bench.members
+           SELECT i, gen_random_uuid(), 'member' || i || '@bench.example', 'Member ' || i
+             FROM generate_series(1, {last}) i;
          INSERT INTO users (id, email, display_name, password_hash)
-           SELECT id, email, 'Member ' || i, 'not a hash: cannot sign in' FROM bench.members WHERE i > 0;
+           SELECT id, email, name, 'not a hash: cannot sign in' FROM bench.members WHERE i > 0;
          CREATE TABLE bench.resources (account_id uuid, resource_type text, i int, id text,
                                        PRIMARY KEY (account_id, resource_type, i));
          CREATE TABLE bench.pools (account_id uuid, resource_type text, size int,
@@ -246,9 +251,9 @@ fn insert(
         let (lo, hi) = (done, done + chunk - 1);
         // Entry g of this step lands at (g + jitter) / n of the way through the year.
         conn.batch_execute(&format!(
-            "INSERT INTO audit_entries (occurred_at, account_id, actor_id, actor_email, action,
-                                        resource_type, resource_id, ip, user_agent, details)
-             SELECT s.ts, '{account_id}', m.id, m.email, a.action, a.resource_type, r.id,
+            "INSERT INTO audit_entries (occurred_at, account_id, actor_id, actor_email, actor_name,
+                                        action, resource_type, resource_id, ip, user_agent, details)
+             SELECT s.ts, '{account_id}', m.id, m.email, m.name, a.action, a.resource_type, r.id,
                     '10.' || (s.g % 7) || '.' || s.ui || '.' || (s.g % 200),
                     (ARRAY['Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0',
                            'Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Safari/605.1.15',
