@@ -10,7 +10,9 @@
 //! each team's entries are spread over the last 365 days in time order, as
 //! a log is written. All the teams share the table, as accounts do. Each
 //! entry names its actor as the console records it since issue 13
-//! (`actor_name`).
+//! (`actor_name`), and a few carry a note with a word the search cases
+//! look for (`COMMON`, `RARE`), placed by the entry's number, not by
+//! chance.
 //!
 //! The table's secondary indexes are dropped before seeding and rebuilt
 //! after it (read back from `pg_indexes`, so they always match the
@@ -34,6 +36,15 @@ pub const MEMBERS: usize = 50;
 pub const ACTORS: usize = 20;
 pub const PODS: usize = 50;
 const CHUNK: i64 = 1_000_000;
+
+/// Words the search cases look for (issue 13), in the details' `note`
+/// (a key no action writes, which the page shows only in the raw details):
+/// `COMMON` in 1 % of each team's entries (every hundredth), `RARE` in 10
+/// of them (one in each tenth of the log, so spread over the year). No
+/// other seeded text holds any of their trigrams, so the trigram index
+/// finds them as it would a name or an id of a real log.
+pub const COMMON: &str = "nightly";
+pub const RARE: &str = "quokka";
 
 /// What the cases filter on.
 pub struct Seeded {
@@ -62,6 +73,19 @@ fn resource_type(action: &str) -> &'static str {
         .find(|t| **t == prefix)
         .copied()
         .unwrap_or("account")
+}
+
+/// The note of entry `g` of `n`: `RARE` in ten of them, `COMMON` in every
+/// hundredth of the rest, nothing in the others (a SQL expression over
+/// `s.g`).
+fn note(n: i64) -> String {
+    let step = (n / 10).max(1);
+    format!(
+        "CASE WHEN s.g % {step} = {half} THEN jsonb_build_object('note', '{RARE} drill')
+              WHEN s.g % 100 = 50 THEN jsonb_build_object('note', '{COMMON} retrain')
+              ELSE '{{}}'::jsonb END",
+        half = step / 2
+    )
 }
 
 /// What every team shares: the 49 members' users, the actions' weights,
@@ -250,6 +274,7 @@ fn insert(
         let chunk = CHUNK.min(n - done);
         let (lo, hi) = (done, done + chunk - 1);
         // Entry g of this step lands at (g + jitter) / n of the way through the year.
+        let note = note(n);
         conn.batch_execute(&format!(
             "INSERT INTO audit_entries (occurred_at, account_id, actor_id, actor_email, actor_name,
                                         action, resource_type, resource_id, ip, user_agent, details)
@@ -263,7 +288,7 @@ fn insert(
                       WHEN 'member' THEN jsonb_build_object('old_role', 'dev', 'new_role', 'admin')
                       WHEN 'billing' THEN jsonb_build_object('amount_cents', s.g % 5000)
                       WHEN 'invite' THEN jsonb_build_object('role', 'dev')
-                      ELSE '{{}}'::jsonb END
+                      ELSE '{{}}'::jsonb END || {note}
                FROM (SELECT g,
                             now() - interval '365 days'
                               + make_interval(secs => (g + random()) * (31536000.0 / {n})) AS ts,
