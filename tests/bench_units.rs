@@ -32,7 +32,7 @@ mod load_tests {
 
 /// benches/console/sql.rs: pgbench scripts and the statements in the server log.
 mod sql_tests {
-    use crate::sql::{Sql, parse_log, pgbench_script};
+    use crate::sql::{Sql, local_settings, parse_log, pgbench_script};
 
     #[test]
     fn placeholders_become_variables_and_literals() {
@@ -73,5 +73,48 @@ mod sql_tests {
             "WITH a AS (\n  SELECT $1) SELECT * FROM a WHERE b = $2 AND c = $3"
         );
         assert_eq!(got[1].params, ["\\x00ff", "", "51"]);
+    }
+
+    #[test]
+    fn a_search_transaction_is_read_whole_and_run_whole() {
+        // As diesel sends a search: BEGIN and COMMIT over the simple
+        // protocol, SET LOCAL and the query over the extended one. A
+        // connection the pool opens meanwhile sends its settings with the
+        // simple protocol too: they are not the page's.
+        let log = "2026-11-29 03:25:29.745 UTC [41] LOG:  duration: 0.010 ms  statement: BEGIN
+2026-11-29 03:25:29.745 UTC [43] LOG:  duration: 0.020 ms  statement: SET plan_cache_mode = force_generic_plan;
+2026-11-29 03:25:29.746 UTC [41] LOG:  duration: 0.030 ms  parse <unnamed>: SET LOCAL plan_cache_mode = force_custom_plan
+2026-11-29 03:25:29.746 UTC [41] LOG:  duration: 0.010 ms  bind <unnamed>: SET LOCAL plan_cache_mode = force_custom_plan
+2026-11-29 03:25:29.746 UTC [41] LOG:  duration: 0.010 ms  execute <unnamed>: SET LOCAL plan_cache_mode = force_custom_plan
+2026-11-29 03:25:29.747 UTC [41] LOG:  duration: 0.051 ms  execute s1: SELECT 1 WHERE a ILIKE $1
+2026-11-29 03:25:29.747 UTC [41] DETAIL:  parameters: $1 = '%quokka%'
+2026-11-29 03:25:29.748 UTC [41] LOG:  duration: 0.010 ms  statement: COMMIT
+2026-11-29 03:25:29.748 UTC [41] LOG:  duration: 0.040 ms  execute s2: SELECT 2 WHERE b = $1
+2026-11-29 03:25:29.748 UTC [41] DETAIL:  parameters: $1 = 'x'
+";
+        let got = parse_log(log);
+        let texts: Vec<&str> = got.iter().map(|s| s.text.as_str()).collect();
+        assert_eq!(
+            texts,
+            [
+                "BEGIN",
+                "SET LOCAL plan_cache_mode = force_custom_plan",
+                "SELECT 1 WHERE a ILIKE $1",
+                "COMMIT",
+                "SELECT 2 WHERE b = $1",
+            ]
+        );
+        assert_eq!(got[2].params, ["%quokka%"]);
+        assert_eq!(
+            pgbench_script(&got[..4]),
+            "BEGIN;\nSET LOCAL plan_cache_mode = force_custom_plan;\nSELECT 1 WHERE a ILIKE :q2p1;\nCOMMIT;\n"
+        );
+        // EXPLAIN applies the transaction's settings to its query only.
+        let settings: Vec<&str> = local_settings(&got, &got[2])
+            .iter()
+            .map(|s| s.text.as_str())
+            .collect();
+        assert_eq!(settings, ["SET LOCAL plan_cache_mode = force_custom_plan"]);
+        assert!(local_settings(&got, &got[4]).is_empty());
     }
 }

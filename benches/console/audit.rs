@@ -1,13 +1,16 @@
-//! Issue 6: the Audit logs first page, unfiltered and with each filter, at
-//! each log size, over HTTP (wrk) and as the page's own SQL (pgbench), at
-//! concurrency 1 and 32; EXPLAIN plans at the largest size. Each size is a
-//! team of its own in the same tables, and each case is measured on every
-//! size in turn, so what a size comparison sees is the size, not whatever
-//! else the machine did between two far-apart runs.
+//! Issues 6 and 13: the Audit logs first page, unfiltered, with each
+//! filter and with a free-text search (a rare and a common word, alone and
+//! with the busiest member), at each log size, over HTTP (wrk) and as the
+//! page's own SQL (pgbench), at concurrency 1 and 32; EXPLAIN plans at the
+//! largest size. Each size is a team of its own in the same tables, and
+//! each case is measured on every size in turn, so what a size comparison
+//! sees is the size, not whatever else the machine did between two
+//! far-apart runs.
 
 use time::{Duration, OffsetDateTime};
 
 use crate::load::{self, Measured};
+use crate::seed::{COMMON, RARE};
 use crate::sql;
 use crate::{Bench, BenchArgs, Team, mark, ms};
 
@@ -32,6 +35,17 @@ fn cases(team: &Team) -> Vec<Case> {
         (
             "user + resource",
             format!("user={}&resource=pod", s.other_user),
+        ),
+        // Issue 13: free-text search, alone and with the busiest member.
+        ("search rare", format!("q={RARE}")),
+        ("search common", format!("q={COMMON}")),
+        (
+            "search rare + user",
+            format!("q={RARE}&user={}", s.busy_user),
+        ),
+        (
+            "search common + user",
+            format!("q={COMMON}&user={}", s.busy_user),
         ),
     ]
     .into_iter()
@@ -86,9 +100,9 @@ pub fn run(bench: &mut Bench, args: &BenchArgs) -> anyhow::Result<String> {
                 plans.push_str(&format!(
                     "### {name} ({size} entries)\n\n`GET {}`\n\n```\n{}\n```\n\n",
                     path.replace(&account_id.to_string(), "{account}"),
-                    sql::explain(&mut bench.conn, main)?
+                    sql::explain(&mut bench.conn, &page_sql, main)?
                 ));
-                if name == "unfiltered" {
+                if name == "unfiltered" || name == "search rare" {
                     let sent: Vec<&str> = page_sql.iter().map(|s| s.text.as_str()).collect();
                     plans.push_str(&format!(
                         "Every statement of one request, as sent (`$n` bound), which pgbench runs as one transaction:\n\n```sql\n{};\n```\n\n",
@@ -109,9 +123,10 @@ pub fn run(bench: &mut Bench, args: &BenchArgs) -> anyhow::Result<String> {
     }
     rows.sort_by_key(|r| r.size);
     Ok(format!(
-        "## Audit logs first page (issue 6)\n\n{}\n{}\n## EXPLAIN (ANALYZE, BUFFERS) at {largest} entries\n\n{plans}",
+        "## Audit logs first page (issues 6 and 13)\n\n{}\n{}\n{}\n## EXPLAIN (ANALYZE, BUFFERS) at {largest} entries\n\n{plans}",
         detail(&rows, bench.pool_size),
-        summary(&rows, args.sizes[0], largest, bench.pool_size)
+        summary(&rows, args.sizes[0], largest, bench.pool_size),
+        search_summary(&rows, &args.sizes)
     ))
 }
 
@@ -143,6 +158,49 @@ fn detail(rows: &[Row], pool: u32) -> String {
     out
 }
 
+fn is_search(case: &str) -> bool {
+    case.starts_with("search")
+}
+
+/// Issue 13's target for the search cases: the first page at the largest
+/// size, HTTP c1 p50 ≤ 50 ms (the SQL beside it, and every size).
+fn search_summary(rows: &[Row], sizes: &[i64]) -> String {
+    let largest = *sizes.last().unwrap_or(&0);
+    let mut out = String::from("\n### Search targets (issue 13)\n\n| case |");
+    for size in sizes {
+        out.push_str(&format!(" HTTP c1 p50 at {size} |"));
+    }
+    out.push_str(&format!(
+        " SQL c1 p50 at {largest} | HTTP c1 p50 at {largest} ≤ 50 ms |\n|---|"
+    ));
+    out.push_str(&"---:|".repeat(sizes.len() + 2));
+    out.push('\n');
+    let cases: Vec<&str> = rows
+        .iter()
+        .filter(|r| r.size == largest && is_search(r.case))
+        .map(|r| r.case)
+        .collect();
+    for case in cases {
+        let at = |size: i64| rows.iter().find(|r| r.size == size && r.case == case);
+        out.push_str(&format!("| {case} |"));
+        for &size in sizes {
+            match at(size) {
+                Some(r) => out.push_str(&format!(" {} |", ms(r.http1.p50_ms))),
+                None => out.push_str(" – |"),
+            }
+        }
+        if let Some(r) = at(largest) {
+            out.push_str(&format!(
+                " {} | {} |",
+                ms(r.sql1.p50_ms),
+                mark(r.http1.p50_ms <= 50.0)
+            ));
+        }
+        out.push('\n');
+    }
+    out
+}
+
 /// The issue's three targets per case: latency at the largest size within
 /// 1.1× of the smallest, HTTP p50 − SQL p50 ≤ 0.3 ms, req/s ≥ 0.8 × tps.
 fn summary(rows: &[Row], smallest: i64, largest: i64, pool: u32) -> String {
@@ -150,7 +208,10 @@ fn summary(rows: &[Row], smallest: i64, largest: i64, pool: u32) -> String {
         "\n### Targets\n\n| case | HTTP c1 p50 at {smallest} | at {largest} | ratio (≤ 1.1) | HTTP − SQL p50 at {largest} (≤ 0.3 ms) | req/s ÷ tps at c32, {largest} (≥ 0.8) | req/s ÷ the SQL's tps at c{pool} (stricter) |\n|---|---:|---:|---:|---:|---:|---:|\n"
     );
     let at = |size: i64, case: &str| rows.iter().find(|r| r.size == size && r.case == case);
-    for r in rows.iter().filter(|r| r.size == largest) {
+    for r in rows
+        .iter()
+        .filter(|r| r.size == largest && !is_search(r.case))
+    {
         let Some(small) = at(smallest, r.case) else {
             continue;
         };

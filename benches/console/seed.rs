@@ -8,12 +8,17 @@
 //! (`audit::ActionKind`) appears, weighted the way a GPU cloud's log is (Pod starts and stops and usage
 //! charges dominate); resource ids come from pools of that resource type;
 //! each team's entries are spread over the last 365 days in time order, as
-//! a log is written. All the teams share the table, as accounts do.
+//! a log is written. All the teams share the table, as accounts do. Each
+//! entry names its actor as the console records it since issue 13
+//! (`actor_name`), and a few carry a note with a word the search cases
+//! look for (`COMMON`, `RARE`), placed by the entry's number, not by
+//! chance.
 //!
 //! The table's secondary indexes are dropped before seeding and rebuilt
-//! after it (read back from `pg_indexes`, so they always match the
-//! migrations): rebuilding 7 indexes over 10M rows takes a few minutes,
-//! maintaining them row by row takes much longer. Freshly built indexes are
+//! after it (read back from `pg_indexes`, with their columns' statistics
+//! targets, so they always match the migrations): rebuilding the 7 B-trees
+//! over 10M rows takes a few minutes and the trigram index about as long
+//! again; maintaining them row by row takes much longer. Freshly built indexes are
 //! denser than ones grown by inserts, so the figures are slightly
 //! optimistic about index size; the plans are the same.
 
@@ -32,6 +37,15 @@ pub const MEMBERS: usize = 50;
 pub const ACTORS: usize = 20;
 pub const PODS: usize = 50;
 const CHUNK: i64 = 1_000_000;
+
+/// Words the search cases look for (issue 13), in the details' `note`
+/// (a key no action writes, which the page shows only in the raw details):
+/// `COMMON` in 1 % of each team's entries (every hundredth), `RARE` in 10
+/// of them (one in each tenth of the log, so spread over the year). No
+/// other seeded text holds any of their trigrams, so the trigram index
+/// finds them as it would a name or an id of a real log.
+pub const COMMON: &str = "nightly";
+pub const RARE: &str = "quokka";
 
 /// What the cases filter on.
 pub struct Seeded {
@@ -62,17 +76,33 @@ fn resource_type(action: &str) -> &'static str {
         .unwrap_or("account")
 }
 
+/// The note of entry `g` of `n`: `RARE` in ten of them, `COMMON` in every
+/// hundredth of the rest, nothing in the others (a SQL expression over
+/// `s.g`).
+fn note(n: i64) -> String {
+    let step = (n / 10).max(1);
+    format!(
+        "CASE WHEN s.g % {step} = {half} THEN jsonb_build_object('note', '{RARE} drill')
+              WHEN s.g % 100 = 50 THEN jsonb_build_object('note', '{COMMON} retrain')
+              ELSE '{{}}'::jsonb END",
+        half = step / 2
+    )
+}
+
 /// What every team shares: the 49 members' users, the actions' weights,
 /// and a second account with a log of its own.
 pub fn shared(conn: &mut PgConnection, admin_id: Uuid) -> anyhow::Result<()> {
     conn.batch_execute(&format!(
         "CREATE SCHEMA bench;
-         CREATE TABLE bench.members (i int PRIMARY KEY, id uuid NOT NULL, email text NOT NULL);
-         INSERT INTO bench.members VALUES (0, '{admin_id}', (SELECT email FROM users WHERE id = '{admin_id}'));
+         CREATE TABLE bench.members (i int PRIMARY KEY, id uuid NOT NULL, email text NOT NULL,
+                                     name text NOT NULL);
          INSERT INTO bench.members
-           SELECT i, gen_random_uuid(), 'member' || i || '@bench.example' FROM generate_series(1, {last}) i;
+           SELECT 0, id, email, display_name FROM users WHERE id = '{admin_id}';
+         INSERT INTO bench.members
+           SELECT i, gen_random_uuid(), 'member' || i || '@bench.example', 'Member ' || i
+             FROM generate_series(1, {last}) i;
          INSERT INTO users (id, email, display_name, password_hash)
-           SELECT id, email, 'Member ' || i, 'not a hash: cannot sign in' FROM bench.members WHERE i > 0;
+           SELECT id, email, name, 'not a hash: cannot sign in' FROM bench.members WHERE i > 0;
          CREATE TABLE bench.resources (account_id uuid, resource_type text, i int, id text,
                                        PRIMARY KEY (account_id, resource_type, i));
          CREATE TABLE bench.pools (account_id uuid, resource_type text, size int,
@@ -197,9 +227,20 @@ pub fn audit_logs(conn: &mut PgConnection, targets: &[(Uuid, i64)]) -> anyhow::R
         name: String,
         #[diesel(sql_type = Text)]
         def: String,
+        /// Its columns' own statistics targets (`ALTER INDEX … SET
+        /// STATISTICS`), which `indexdef` leaves out and a dropped index
+        /// loses.
+        #[diesel(sql_type = Text)]
+        statistics: String,
     }
     let indexes: Vec<Def> = diesel::sql_query(
-        "SELECT indexname AS name, indexdef AS def FROM pg_indexes
+        "SELECT indexname AS name, indexdef AS def,
+                coalesce((SELECT string_agg(format('ALTER INDEX %I.%I ALTER COLUMN %s SET STATISTICS %s',
+                                                   schemaname, indexname, a.attnum, a.attstattarget), '; ')
+                            FROM pg_attribute a
+                           WHERE a.attrelid = format('%I.%I', schemaname, indexname)::regclass
+                             AND a.attstattarget >= 0), '') AS statistics
+           FROM pg_indexes
           WHERE tablename = 'audit_entries' AND indexname <> 'audit_entries_pkey'",
     )
     .load(conn)?;
@@ -214,6 +255,9 @@ pub fn audit_logs(conn: &mut PgConnection, targets: &[(Uuid, i64)]) -> anyhow::R
     for index in &indexes {
         let t = Instant::now();
         conn.batch_execute(&index.def)?;
+        if !index.statistics.is_empty() {
+            conn.batch_execute(&index.statistics)?;
+        }
         eprintln!(
             "  rebuilt {} ({:.0} s)",
             index.name,
@@ -246,10 +290,11 @@ fn insert(
         let chunk = CHUNK.min(n - done);
         let (lo, hi) = (done, done + chunk - 1);
         // Entry g of this step lands at (g + jitter) / n of the way through the year.
+        let note = note(n);
         conn.batch_execute(&format!(
-            "INSERT INTO audit_entries (occurred_at, account_id, actor_id, actor_email, action,
-                                        resource_type, resource_id, ip, user_agent, details)
-             SELECT s.ts, '{account_id}', m.id, m.email, a.action, a.resource_type, r.id,
+            "INSERT INTO audit_entries (occurred_at, account_id, actor_id, actor_email, actor_name,
+                                        action, resource_type, resource_id, ip, user_agent, details)
+             SELECT s.ts, '{account_id}', m.id, m.email, m.name, a.action, a.resource_type, r.id,
                     '10.' || (s.g % 7) || '.' || s.ui || '.' || (s.g % 200),
                     (ARRAY['Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0',
                            'Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Safari/605.1.15',
@@ -259,7 +304,7 @@ fn insert(
                       WHEN 'member' THEN jsonb_build_object('old_role', 'dev', 'new_role', 'admin')
                       WHEN 'billing' THEN jsonb_build_object('amount_cents', s.g % 5000)
                       WHEN 'invite' THEN jsonb_build_object('role', 'dev')
-                      ELSE '{{}}'::jsonb END
+                      ELSE '{{}}'::jsonb END || {note}
                FROM (SELECT g,
                             now() - interval '365 days'
                               + make_interval(secs => (g + random()) * (31536000.0 / {n})) AS ts,

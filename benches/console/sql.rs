@@ -127,8 +127,15 @@ pub fn capture(
 
 /// The executed statements in a server log written with
 /// `log_min_duration_statement = 0` and the default `log_line_prefix`
-/// (`%m [%p] `): each `duration: … execute <name>: SQL` entry, with the
-/// `DETAIL:  parameters: $1 = '…', …` entry of the same process after it.
+/// (`%m [%p] `): each `duration: … execute <name>: SQL` entry (the
+/// extended protocol, as diesel sends queries), with the `DETAIL:
+/// parameters: $1 = '…', …` entry of the same process after it; and each
+/// `duration: … statement: SQL` entry (the simple protocol, as diesel
+/// sends `BEGIN` and `COMMIT`) that controls a transaction or sets a
+/// setting for it (`SET LOCAL`): the page's search runs in a transaction
+/// of its own, and pgbench must run it the same way. Other simple
+/// statements are left out: the pool sends its connection settings that
+/// way when it opens a connection, which may happen during any request.
 pub(crate) fn parse_log(log: &str) -> Vec<Sql> {
     // Entries start with the prefix's timestamp; a statement's other lines
     // are continuation lines.
@@ -155,6 +162,15 @@ pub(crate) fn parse_log(log: &str) -> Vec<Sql> {
         let Some(rest) = text.strip_prefix("LOG:  duration: ") else {
             continue;
         };
+        if let Some((_, sql)) = rest.split_once(" ms  statement: ") {
+            if in_transaction_control(sql) {
+                out.push(Sql {
+                    text: sql.trim_end_matches(';').to_string(),
+                    params: Vec::new(),
+                });
+            }
+            continue;
+        }
         let Some(sql) = rest
             .split_once(" execute ")
             .and_then(|(_, s)| s.split_once(": "))
@@ -174,6 +190,18 @@ pub(crate) fn parse_log(log: &str) -> Vec<Sql> {
         });
     }
     out
+}
+
+/// A statement that begins or ends a transaction, or sets a setting for
+/// the rest of it.
+fn in_transaction_control(sql: &str) -> bool {
+    let upper = sql.trim_start().to_ascii_uppercase();
+    let first = upper.split_whitespace().next().unwrap_or_default();
+    let first = first.trim_end_matches(';');
+    matches!(
+        first,
+        "BEGIN" | "START" | "COMMIT" | "END" | "ROLLBACK" | "SAVEPOINT" | "RELEASE"
+    ) || upper.starts_with("SET LOCAL ")
 }
 
 /// `$1 = 'a''b', $2 = NULL` → `["a'b", ""]` (NULL is never bound by the
@@ -369,28 +397,59 @@ struct PlanLine {
     line: String,
 }
 
+/// The settings `main` runs with besides the connection's: the `SET
+/// LOCAL` statements the page sent before it in the same transaction (a
+/// search plans for its term: `SET LOCAL plan_cache_mode =
+/// force_custom_plan`).
+pub fn local_settings<'a>(page: &'a [Sql], main: &Sql) -> Vec<&'a Sql> {
+    let before = page
+        .iter()
+        .position(|s| std::ptr::eq(s, main))
+        .unwrap_or(page.len());
+    let mut settings = Vec::new();
+    for s in &page[..before] {
+        let upper = s.text.trim_start().to_ascii_uppercase();
+        if upper.starts_with("SET LOCAL ") {
+            settings.push(s);
+        } else if ["BEGIN", "START", "COMMIT", "END", "ROLLBACK"]
+            .iter()
+            .any(|w| upper.starts_with(w))
+        {
+            // A transaction begins or ends: what was set before is gone.
+            settings.clear();
+        }
+    }
+    settings
+}
+
 /// The plan the console's connections run, executed with the request's
 /// values. The statement and its values are what the console sent for the
 /// benchmark's own request (read back from the server log), not outside
 /// input; literals are quoted by `literals`.
-pub fn explain(conn: &mut PgConnection, sql: &Sql) -> anyhow::Result<String> {
+pub fn explain(conn: &mut PgConnection, page: &[Sql], main: &Sql) -> anyhow::Result<String> {
     use diesel::connection::SimpleConnection;
     // The plan the console runs: prepared, with its connections' settings
-    // (a generic plan), executed with the request's values.
-    for (name, value) in team_console::db::SESSION_SETTINGS {
-        conn.batch_execute(&format!("SET {name} = {value}"))?;
-    }
-    conn.batch_execute(&format!("PREPARE bench_explain AS {}", sql.text))?;
-    let lines: Result<Vec<PlanLine>, _> = diesel::sql_query(format!(
-        "EXPLAIN (ANALYZE, BUFFERS) EXECUTE bench_explain({})",
-        sql.literals()
-    ))
-    .load(conn);
-    conn.batch_execute("DEALLOCATE bench_explain")?;
-    for (name, _) in team_console::db::SESSION_SETTINGS {
-        conn.batch_execute(&format!("RESET {name}"))?;
-    }
-    Ok(lines?
+    // (a generic plan) and whatever the page set for the statement's
+    // transaction (a search: a plan for its term), executed with the
+    // request's values. All of it in a transaction, so every setting ends
+    // with it.
+    let lines = conn.transaction(|conn| -> anyhow::Result<Vec<PlanLine>> {
+        for (name, value) in team_console::db::SESSION_SETTINGS {
+            conn.batch_execute(&format!("SET LOCAL {name} = {value}"))?;
+        }
+        for setting in local_settings(page, main) {
+            conn.batch_execute(&setting.text)?;
+        }
+        conn.batch_execute(&format!("PREPARE bench_explain AS {}", main.text))?;
+        let lines: Result<Vec<PlanLine>, _> = diesel::sql_query(format!(
+            "EXPLAIN (ANALYZE, BUFFERS) EXECUTE bench_explain({})",
+            main.literals()
+        ))
+        .load(conn);
+        conn.batch_execute("DEALLOCATE bench_explain")?;
+        Ok(lines?)
+    })?;
+    Ok(lines
         .into_iter()
         .map(|l| l.line)
         .collect::<Vec<_>>()

@@ -1,0 +1,1 @@
+ALTER INDEX audit_entries_search_idx ALTER COLUMN 1 SET STATISTICS -1;
