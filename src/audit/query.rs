@@ -16,7 +16,7 @@ use crate::audit::sentence::{Details, Part, Sentence, sentence};
 use crate::db::schema::audit_entries as a;
 use crate::ids::{AccountId, UserId};
 
-/// An entry whole, as the CSV export writes it.
+/// An entry whole, as the page shows it and the CSV export writes it.
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = a)]
 pub struct EntryRow {
@@ -226,34 +226,9 @@ macro_rules! audit_entries_expression {
 }
 audit_entries_expression!(Beyond, Matches, ResourceName, ActorNameNow);
 
-/// An entry as the page shows it.
-#[derive(Debug, Queryable, Selectable)]
-#[diesel(table_name = a)]
-pub struct PageRow {
-    pub id: i64,
-    pub occurred_at: OffsetDateTime,
-    pub actor_id: Option<UserId>,
-    pub actor_email: Option<String>,
-    pub actor_name: Option<String>,
-    pub action: String,
-    pub resource_type: String,
-    pub resource_id: Option<String>,
-    pub ip: Option<String>,
-    pub user_agent: Option<String>,
-    #[diesel(deserialize_as = EntryDetails)]
-    pub details: EntryDetails,
-}
-
-impl PageRow {
-    pub fn sentence(&self) -> Sentence {
-        let actor = self.actor_name.as_deref().or(self.actor_email.as_deref());
-        sentence_of(&self.action, actor, &self.details.fields)
-    }
-}
-
 /// An entry of a page, with what the page shows beside it today.
 pub struct Listed {
-    pub entry: PageRow,
+    pub entry: EntryRow,
     /// The resource's current name, if it still exists (a Pod, a member):
     /// the page links to it and shows a rename.
     pub resource_now: Option<String>,
@@ -307,8 +282,8 @@ pub fn page(
     } else {
         q.order((a::occurred_at.desc(), a::id.desc()))
     };
-    let select = q.select((PageRow::as_select(), ResourceName, ActorNameNow));
-    let rows: Vec<(PageRow, Option<String>, Option<String>)> =
+    let select = q.select((EntryRow::as_select(), ResourceName, ActorNameNow));
+    let rows: Vec<(EntryRow, Option<String>, Option<String>)> =
         planned_for_search(conn, f, |conn| {
             crate::db::limited(select, size + 1).load(conn)
         })?;

@@ -8,7 +8,7 @@ use diesel::PgConnection;
 
 use crate::AppState;
 use crate::audit::filter::{Cursor, FilterErrors, FilterForm, Link};
-use crate::audit::query::{self, Listed, PageRow, Person};
+use crate::audit::query::{self, EntryRow, Listed, Person};
 use crate::audit::sentence::{Part, Sentence};
 use crate::audit::{ActionKind, RESOURCE_TYPES};
 use crate::authz::can;
@@ -22,7 +22,7 @@ pub const PAGE_SIZE: i64 = 50;
 
 /// One entry of the page and what the page computes for it.
 struct Row<'a> {
-    entry: &'a PageRow,
+    entry: &'a EntryRow,
     sentence: Sentence,
     /// "3 h ago", with the exact time beside it for hover and screen readers.
     ago: String,
