@@ -41,7 +41,8 @@ const CHUNK: i64 = 1_000_000;
 /// Words the search cases look for (issue 13), in the details' `note`
 /// (a key no action writes, which the page shows only in the raw details):
 /// `COMMON` in 1 % of each team's entries (every hundredth), `RARE` in 10
-/// of them (one in each tenth of the log, so spread over the year). No
+/// of them (one in each tenth of the log, so spread over the year, all by the
+/// busiest member, so a search with that member's filter finds them). No
 /// other seeded text holds any of their trigrams, so the trigram index
 /// finds them as it would a name or an id of a real log.
 pub const COMMON: &str = "nightly";
@@ -76,16 +77,22 @@ fn resource_type(action: &str) -> &'static str {
         .unwrap_or("account")
 }
 
+/// Whether entry `g` of `n` is one of the ten with `RARE` (one in each
+/// tenth of the log; a SQL condition over `g`).
+fn rare(n: i64, g: &str) -> String {
+    let step = (n / 10).max(1);
+    format!("{g} % {step} = {half}", half = step / 2)
+}
+
 /// The note of entry `g` of `n`: `RARE` in ten of them, `COMMON` in every
 /// hundredth of the rest, nothing in the others (a SQL expression over
 /// `s.g`).
 fn note(n: i64) -> String {
-    let step = (n / 10).max(1);
     format!(
-        "CASE WHEN s.g % {step} = {half} THEN jsonb_build_object('note', '{RARE} drill')
+        "CASE WHEN {rare} THEN jsonb_build_object('note', '{RARE} drill')
               WHEN s.g % 100 = 50 THEN jsonb_build_object('note', '{COMMON} retrain')
               ELSE '{{}}'::jsonb END",
-        half = step / 2
+        rare = rare(n, "s.g")
     )
 }
 
@@ -291,6 +298,9 @@ fn insert(
         let (lo, hi) = (done, done + chunk - 1);
         // Entry g of this step lands at (g + jitter) / n of the way through the year.
         let note = note(n);
+        // The rare entries are the busiest member's, so that searching
+        // for one with that member's filter finds them.
+        let rare = rare(n, "g");
         conn.batch_execute(&format!(
             "INSERT INTO audit_entries (occurred_at, account_id, actor_id, actor_email, actor_name,
                                         action, resource_type, resource_id, ip, user_agent, details)
@@ -308,7 +318,8 @@ fn insert(
                FROM (SELECT g,
                             now() - interval '365 days'
                               + make_interval(secs => (g + random()) * (31536000.0 / {n})) AS ts,
-                            floor({ACTORS} * power(random(), 2))::int AS ui,
+                            CASE WHEN {rare} THEN 0
+                                 ELSE floor({ACTORS} * power(random(), 2))::int END AS ui,
                             floor(random() * (SELECT count(*) FROM bench.actions))::int AS ai,
                             random() AS rr
                        FROM generate_series({lo}, {hi}) g) s

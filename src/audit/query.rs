@@ -7,7 +7,9 @@ use diesel::expression::{ValidGrouping, is_aggregate};
 use diesel::pg::{Pg, PgValue};
 use diesel::prelude::*;
 use diesel::query_builder::{AstPass, QueryFragment, QueryId};
-use diesel::sql_types::{BigInt, Bool, Jsonb, Nullable, Text, Timestamptz};
+use diesel::sql_types::{BigInt, Bool, Jsonb, Text, Timestamptz};
+use std::collections::HashMap;
+
 use time::OffsetDateTime;
 
 use crate::audit::ActionKind;
@@ -172,43 +174,6 @@ impl QueryFragment<Pg> for Matches {
     }
 }
 
-/// The current name of the resource an entry names, if it still exists in
-/// the account (a Pod, or a membership). A subquery in the select list
-/// runs only for the rows returned (after the LIMIT), through primary
-/// keys; the CASE keeps ids that are not UUIDs from being cast.
-const RESOURCE_NAME: &str = "CASE \
-    WHEN audit_entries.resource_id !~ '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' THEN NULL \
-    WHEN audit_entries.resource_type = 'pod' THEN (SELECT pods.name FROM pods \
-        WHERE pods.id = audit_entries.resource_id::uuid AND pods.account_id = audit_entries.account_id) \
-    WHEN audit_entries.resource_type = 'member' THEN (SELECT users.display_name \
-        FROM memberships JOIN users ON users.id = memberships.user_id \
-        WHERE memberships.account_id = audit_entries.account_id \
-          AND memberships.user_id = audit_entries.resource_id::uuid) \
-    ELSE NULL END";
-
-/// The actor's display name today (by primary key, for the rows returned).
-const ACTOR_NAME_NOW: &str =
-    "(SELECT users.display_name FROM users WHERE users.id = audit_entries.actor_id)";
-
-macro_rules! text_subquery {
-    ($($name:ident = $sql:expr),*) => {$(
-        #[derive(Debug, Clone, Copy)]
-        struct $name;
-
-        impl Expression for $name {
-            type SqlType = Nullable<Text>;
-        }
-
-        impl QueryFragment<Pg> for $name {
-            fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
-                out.push_sql($sql);
-                Ok(())
-            }
-        }
-    )*};
-}
-text_subquery!(ResourceName = RESOURCE_NAME, ActorNameNow = ACTOR_NAME_NOW);
-
 /// The expressions above are plain SQL over `audit_entries`: they can
 /// stand wherever its columns can, and are never aggregates.
 macro_rules! audit_entries_expression {
@@ -224,7 +189,7 @@ macro_rules! audit_entries_expression {
         }
     )*};
 }
-audit_entries_expression!(Beyond, Matches, ResourceName, ActorNameNow);
+audit_entries_expression!(Beyond, Matches);
 
 /// An entry of a page, with what the page shows beside it today.
 pub struct Listed {
@@ -282,19 +247,19 @@ pub fn page(
     } else {
         q.order((a::occurred_at.desc(), a::id.desc()))
     };
-    let select = q.select((EntryRow::as_select(), ResourceName, ActorNameNow));
-    let rows: Vec<(EntryRow, Option<String>, Option<String>)> =
-        planned_for_search(conn, f, |conn| {
-            crate::db::limited(select, size + 1).load(conn)
-        })?;
+    let select = q.select(EntryRow::as_select());
+    let mut rows: Vec<EntryRow> = planned_for_search(conn, f, |conn| {
+        crate::db::limited(select, size + 1).load(conn)
+    })?;
     let more = rows.len() as i64 > size;
+    rows.truncate(size as usize);
+    let now = NamesNow::of(conn, account_id, &rows)?;
     let mut entries: Vec<Listed> = rows
         .into_iter()
-        .take(size as usize)
-        .map(|(entry, resource_now, actor_now)| Listed {
+        .map(|entry| Listed {
+            resource_now: now.resource(&entry),
+            actor_now: entry.actor_id.and_then(|id| now.person(id)),
             entry,
-            resource_now,
-            actor_now,
         })
         .collect();
     if newer {
@@ -306,6 +271,93 @@ pub fn page(
         has_newer: if newer { more } else { cursor.is_some() },
         has_older: if newer { true } else { more },
     })
+}
+
+/// Today's names of the people and Pods a page's entries name: the
+/// actors, and the members and Pods that are still in the account.
+///
+/// One statement for the whole page, by primary keys, after the page is
+/// read: a subquery per row in the page's own statement cost several times
+/// the page's SQL (docs/benchmarks.md, "The current names").
+struct NamesNow {
+    /// A user's display name, and whether they are a member of the account.
+    people: HashMap<uuid::Uuid, (String, bool)>,
+    pods: HashMap<uuid::Uuid, String>,
+}
+
+impl NamesNow {
+    fn of(conn: &mut PgConnection, account_id: AccountId, rows: &[EntryRow]) -> QueryResult<Self> {
+        use crate::db::schema::{memberships as m, pods, users};
+        let resource = |kind: &'static str| {
+            rows.iter()
+                .filter(move |r| r.resource_type == kind)
+                .filter_map(|r| r.resource_id.as_deref()?.parse::<uuid::Uuid>().ok())
+        };
+        let mut people: Vec<uuid::Uuid> = rows
+            .iter()
+            .filter_map(|r| r.actor_id.map(|id| id.as_uuid()))
+            .collect();
+        people.extend(resource("member"));
+        people.sort_unstable();
+        people.dedup();
+        let mut pod_ids: Vec<uuid::Uuid> = resource("pod").collect();
+        pod_ids.sort_unstable();
+        pod_ids.dedup();
+        let mut names = NamesNow {
+            people: HashMap::new(),
+            pods: HashMap::new(),
+        };
+        if people.is_empty() && pod_ids.is_empty() {
+            return Ok(names);
+        }
+        let found: Vec<(uuid::Uuid, String, bool, bool)> = users::table
+            .left_join(m::table.on(m::user_id.eq(users::id).and(m::account_id.eq(account_id))))
+            .filter(users::id.eq_any(people))
+            .select((
+                users::id,
+                users::display_name,
+                m::user_id.nullable().is_not_null(),
+                false.into_sql::<Bool>(),
+            ))
+            .union_all(
+                pods::table
+                    .filter(pods::account_id.eq(account_id))
+                    .filter(pods::id.eq_any(pod_ids))
+                    .select((
+                        pods::id,
+                        pods::name,
+                        true.into_sql::<Bool>(),
+                        true.into_sql::<Bool>(),
+                    )),
+            )
+            .load(conn)?;
+        for (id, name, member, pod) in found {
+            if pod {
+                names.pods.insert(id, name);
+            } else {
+                names.people.insert(id, (name, member));
+            }
+        }
+        Ok(names)
+    }
+
+    fn person(&self, id: UserId) -> Option<String> {
+        self.people.get(&id.as_uuid()).map(|(name, _)| name.clone())
+    }
+
+    /// The current name of the Pod or member the entry names, if it is
+    /// still in the account.
+    fn resource(&self, entry: &EntryRow) -> Option<String> {
+        let id = entry.resource_id.as_deref()?.parse::<uuid::Uuid>().ok()?;
+        match entry.resource_type.as_str() {
+            "pod" => self.pods.get(&id).cloned(),
+            "member" => match self.people.get(&id) {
+                Some((name, true)) => Some(name.clone()),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
 }
 
 /// Up to `size` entries strictly older than `after` (for the export).
