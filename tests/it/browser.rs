@@ -17,12 +17,15 @@ const CHROMIUM: &str = "/usr/bin/chromium";
 struct Driver {
     child: Child,
     url: String,
+    /// The browsers' profiles, one folder each, removed with the driver.
+    profiles: PathBuf,
 }
 
 impl Drop for Driver {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.profiles);
     }
 }
 
@@ -69,13 +72,14 @@ fn start_driver() -> Option<Driver> {
     Some(Driver {
         child,
         url: format!("http://127.0.0.1:{port}"),
+        profiles: std::env::temp_dir()
+            .join(format!("tc-chromium-{}", uuid::Uuid::new_v4().simple())),
     })
 }
 
 /// A fresh headless browser session with its own profile.
 async fn browser(driver: &Driver) -> Client {
-    let profile =
-        std::env::temp_dir().join(format!("tc-chromium-{}", uuid::Uuid::new_v4().simple()));
+    let profile = driver.profiles.join(uuid::Uuid::new_v4().simple().to_string());
     let mut caps = serde_json::Map::new();
     caps.insert(
         "goog:chromeOptions".into(),
