@@ -49,6 +49,15 @@ pub fn test_settings(database_url: String) -> Settings {
         backup: None,
         // Tests sweep when they choose to (`spend::sweep`), by their clock.
         spend_sweep_interval: None,
+        // Tests deliver mail when they choose to (`mail::deliver_due`),
+        // into a folder of their own unless they set an SMTP server.
+        mail: team_console::config::MailSettings {
+            smtp_url: None,
+            from: "Team Console <console@example.com>".into(),
+            outbox_dir: std::env::temp_dir()
+                .join(format!("tc-outbox-{}", Uuid::new_v4().simple())),
+            interval: None,
+        },
     }
 }
 
