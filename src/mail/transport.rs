@@ -167,9 +167,17 @@ fn smtp(raw: &str) -> Result<Way, MailError> {
     Ok(Way::Smtp { transport, server })
 }
 
+/// smtp:// is not a "special" scheme to the URL parser: its IP addresses
+/// come back as domain names, so they are read here.
 fn is_loopback(url: &url::Url) -> bool {
     match url.host() {
-        Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Domain(name)) => {
+            let bare = name.trim_start_matches('[').trim_end_matches(']');
+            name.eq_ignore_ascii_case("localhost")
+                || bare
+                    .parse::<std::net::IpAddr>()
+                    .is_ok_and(|ip| ip.is_loopback())
+        }
         Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
         Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
         None => false,
@@ -194,6 +202,16 @@ mod tests {
         assert!(described("smtp://relay.internal:25?tls=none").contains("relay.internal:25"));
         assert!(described("http://example.com").contains("not a mail server URL"));
         assert!(described("not a url").contains("not a mail server URL"));
+    }
+
+    #[test]
+    fn only_loopback_hosts_are_spoken_to_in_plain_text() {
+        let plain = |u: &str| is_loopback(&url::Url::parse(u).unwrap());
+        assert!(plain("smtp://127.0.0.1:2525"));
+        assert!(plain("smtp://[::1]:2525"));
+        assert!(plain("smtp://localhost:25"));
+        assert!(!plain("smtp://10.0.0.5:25"));
+        assert!(!plain("smtp://mail.example.com:587"));
     }
 
     #[test]
