@@ -169,7 +169,11 @@ pub struct Options {
     pub smtp_url: Option<String>,
 
     /// Who the console's mail is from.
-    #[arg(long, env = "MAIL_FROM", default_value = "Team Console <team-console@localhost>")]
+    #[arg(
+        long,
+        env = "MAIL_FROM",
+        default_value = "Team Console <team-console@localhost>"
+    )]
     pub mail_from: String,
 
     /// How many scheduled backups BACKUP_DIR keeps (the newest).

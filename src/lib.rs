@@ -58,6 +58,9 @@ pub struct AppState {
     pub secret_key: Vec<u8>,
     /// Makes invite links (signed with a key derived from the secret key).
     pub invite_links: invites::Links,
+    /// Where the cores queue mail (sealed with a key derived from the
+    /// secret key), with the public URL its links start with.
+    pub outbox: mail::Outbox,
     /// Seal authenticator secrets and hash recovery codes (keys derived
     /// from the secret key).
     pub two_factor: accounts::two_factor::Keys,
@@ -162,12 +165,18 @@ impl Application {
             .cookie_secure
             .unwrap_or_else(|| public_url.starts_with("https://"));
         let invite_links = invites::Links::new(&public_url, &settings.secret_key);
+        let outbox = mail::Outbox::new(&public_url, &settings.secret_key);
         let database = db::Database::new(db::pool(
             &settings.database_url,
             settings.database_pool_size,
         ));
         let mail = &settings.mail;
-        let sender = mail::Sender::new(mail.smtp_url.as_deref(), &mail.from, &mail.outbox_dir)?;
+        let sender = mail::Sender::new(
+            mail.smtp_url.as_deref(),
+            &mail.from,
+            &mail.outbox_dir,
+            &settings.secret_key,
+        )?;
         tracing::info!("mail is sent {}", sender.describe());
         let state = aw::Data::new(AppState {
             database: database.clone(),
@@ -176,6 +185,7 @@ impl Application {
             passwords: accounts::passwords::Passwords::new(settings.argon2.clone()),
             secret_key: settings.secret_key.clone(),
             invite_links,
+            outbox,
             two_factor: accounts::two_factor::Keys::new(&settings.secret_key),
             clock: settings.clock.clone(),
         });

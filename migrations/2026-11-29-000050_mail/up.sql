@@ -1,12 +1,14 @@
 -- Mail waiting to be sent (or sent): written in the same transaction as
 -- the change that causes it, sent by whichever console claims the row
--- first (FOR UPDATE SKIP LOCKED).
+-- first (FOR UPDATE SKIP LOCKED). Recipient and subject stay for the record.
 CREATE TABLE mail_outbox (
     id uuid PRIMARY KEY,
     recipient text NOT NULL,
     subject text NOT NULL,
-    body_text text NOT NULL,
-    body_html text NOT NULL,
+    -- The text and HTML parts, sealed (XChaCha20-Poly1305, a key derived
+    -- from SECRET_KEY): they carry reset and invite links, which the
+    -- database never holds in plain text. Emptied once sent.
+    body bytea NOT NULL,
     created_at timestamptz NOT NULL,
     -- When the next attempt is due; retries move it forward.
     next_attempt_at timestamptz NOT NULL,

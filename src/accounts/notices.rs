@@ -17,7 +17,7 @@ use crate::audit::Origin;
 use crate::db::schema::known_devices as kd;
 use crate::format;
 use crate::ids::UserId;
-use crate::mail::{self, letters::Notice};
+use crate::mail::{Outbox, letters::Notice};
 
 /// Where the person goes if it was not them.
 pub fn forgot_password_link(public_url: &str) -> String {
@@ -37,12 +37,12 @@ fn when_and_where(origin: &Origin, now: OffsetDateTime) -> String {
     said
 }
 
-/// Where and when the change was made, and the console's address.
-#[derive(Debug, Clone, Copy)]
+/// Where and when the change was made, and the outbox to write to.
+#[derive(Clone, Copy)]
 pub struct Context<'a> {
     pub origin: &'a Origin,
     pub now: OffsetDateTime,
-    pub public_url: &'a str,
+    pub outbox: &'a Outbox,
 }
 
 /// Queues a notice to `to` (addressed to `name`).
@@ -59,10 +59,10 @@ pub fn queue(
         name,
         headline,
         lines,
-        reset_link: forgot_password_link(cx.public_url),
+        reset_link: forgot_password_link(cx.outbox.public_url()),
     }
     .letter(to);
-    mail::queue(conn, &letter, cx.now).map(|_| ())
+    cx.outbox.queue(conn, &letter, cx.now).map(|_| ())
 }
 
 /// The device of a request, as known devices record it.

@@ -54,7 +54,7 @@ pub fn change_email(
     conn: &mut PgConnection,
     cx: &PersonalChange,
     email: &str,
-    public_url: &str,
+    outbox: &crate::mail::Outbox,
 ) -> Result<String, AccountsError> {
     let result = conn.transaction(|conn| {
         let old: String = users::table
@@ -90,7 +90,7 @@ pub fn change_email(
                 Context {
                     origin: &cx.origin,
                     now: cx.now,
-                    public_url,
+                    outbox,
                 },
             )?;
         }
@@ -119,7 +119,7 @@ pub fn change_password(
     cx: &PersonalChange,
     password_hash: &str,
     keep: Option<SessionId>,
-    public_url: &str,
+    outbox: &crate::mail::Outbox,
 ) -> QueryResult<i64> {
     conn.transaction(|conn| {
         diesel::update(users::table.find(cx.user))
@@ -146,7 +146,7 @@ pub fn change_password(
             Context {
                 origin: &cx.origin,
                 now: cx.now,
-                public_url,
+                outbox,
             },
         )?;
         Ok(ended)

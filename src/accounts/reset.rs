@@ -17,7 +17,7 @@ use crate::accounts::notices::{self, Context};
 use crate::accounts::{AccountsError, sessions, throttle, valid_email};
 use crate::audit::{Action, Actor, Origin, PersonalChange};
 use crate::db::schema::{password_resets as pr, users};
-use crate::mail::{self, letters::PasswordReset};
+use crate::mail::{Outbox, letters::PasswordReset};
 use crate::tokens;
 
 /// How long a reset link works.
@@ -53,7 +53,7 @@ pub fn request(
     email: &str,
     origin: &Origin,
     now: OffsetDateTime,
-    public_url: &str,
+    outbox: &Outbox,
 ) -> QueryResult<Requested> {
     let keys = throttle::reset_keys(email, origin);
     if let Some(retry_after) = throttle::retry_after(conn, &keys, now)? {
@@ -77,11 +77,11 @@ pub fn request(
             issue(conn, &user, &token, &asker, origin, now, false)?;
             let letter = PasswordReset {
                 name: &user.display_name,
-                link: &link(public_url, &token),
+                link: &link(outbox.public_url(), &token),
                 minutes: LIFETIME.whole_minutes(),
             }
             .letter(&user.email);
-            mail::queue(conn, &letter, now)?;
+            outbox.queue(conn, &letter, now)?;
         }
         Ok(Requested::Answered)
     })
@@ -106,7 +106,15 @@ pub fn operator_link(
             email: "operator".to_string(),
             name: Some("The operator".to_string()),
         };
-        issue(conn, &user, &token, &operator, &Origin::default(), now, true)?;
+        issue(
+            conn,
+            &user,
+            &token,
+            &operator,
+            &Origin::default(),
+            now,
+            true,
+        )?;
         Ok(Some(link(public_url, &token)))
     })
 }
@@ -147,7 +155,11 @@ fn issue(
 
 /// The user a link resets, if it still works: not used, not expired, and
 /// the password unchanged since it was made.
-pub fn open(conn: &mut PgConnection, token: &str, now: OffsetDateTime) -> QueryResult<Option<User>> {
+pub fn open(
+    conn: &mut PgConnection,
+    token: &str,
+    now: OffsetDateTime,
+) -> QueryResult<Option<User>> {
     let row: Option<(uuid::Uuid, Vec<u8>)> = pr::table
         .filter(pr::token_hash.eq(tokens::sha256(token)))
         .filter(pr::used_at.is_null())
@@ -172,7 +184,7 @@ pub fn complete(
     password_hash: &str,
     origin: &Origin,
     now: OffsetDateTime,
-    public_url: &str,
+    outbox: &Outbox,
 ) -> Result<User, AccountsError> {
     conn.transaction(|conn| {
         let hash = tokens::sha256(token);
@@ -224,7 +236,7 @@ pub fn complete(
             Context {
                 origin,
                 now,
-                public_url,
+                outbox,
             },
         )?;
         Ok(user)

@@ -304,7 +304,7 @@ pub fn enable(
 pub fn disable(
     conn: &mut PgConnection,
     cx: &PersonalChange,
-    public_url: &str,
+    outbox: &crate::mail::Outbox,
 ) -> Result<(), AccountsError> {
     conn.transaction(|conn| {
         let (sealed, _) = lock_user(conn, cx.user)?;
@@ -334,7 +334,7 @@ pub fn disable(
             crate::accounts::notices::Context {
                 origin: &cx.origin,
                 now: cx.now,
-                public_url,
+                outbox,
             },
         )?;
         Ok(())

@@ -143,7 +143,7 @@ pub fn signed_in(
     origin: &Origin,
     second_factor: Option<Factor>,
     now: OffsetDateTime,
-    public_url: &str,
+    outbox: &crate::mail::Outbox,
 ) -> QueryResult<()> {
     conn.transaction(|conn| {
         password_accepted(conn, user, origin)?;
@@ -155,7 +155,7 @@ pub fn signed_in(
             crate::accounts::notices::Context {
                 origin,
                 now,
-                public_url,
+                outbox,
             },
         )?;
         audit::record(

@@ -428,9 +428,7 @@ pub fn sentence(kind: ActionKind, actor: Option<&str>, d: &Details) -> Sentence 
         K::UserPasswordResetRequested if d.by_operator == Some(true) => who
             .words(" printed a password reset link for ")
             .name(d.email.as_deref().unwrap_or("a user")),
-        K::UserPasswordResetRequested => {
-            who.words(" asked for a password reset link by email")
-        }
+        K::UserPasswordResetRequested => who.words(" asked for a password reset link by email"),
         K::UserPasswordReset => who.words(&format!(
             " set a new password through a reset link ({} signed out)",
             plural(d.sessions_ended.unwrap_or_default(), "session", "").trim_end()

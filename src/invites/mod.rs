@@ -85,6 +85,7 @@ fn queue_invite_mail(
     invite: &Invite,
     to: &str,
     links: &Links,
+    outbox: &crate::mail::Outbox,
 ) -> QueryResult<()> {
     let team = crate::accounts::models::account_name(conn, cx.account_id)?;
     let inviter = cx.actor.name.as_deref().unwrap_or(&cx.actor.email);
@@ -96,7 +97,7 @@ fn queue_invite_mail(
         expires: &crate::format::date_time(&invite.expires_at),
     }
     .letter(to);
-    crate::mail::queue(conn, &letter, cx.now).map(|_| ())
+    outbox.queue(conn, &letter, cx.now).map(|_| ())
 }
 
 fn new_nonce() -> Vec<u8> {
@@ -259,6 +260,7 @@ pub fn create(
     cx: &Change,
     new: &NewInvite,
     links: &Links,
+    outbox: &crate::mail::Outbox,
 ) -> Result<InviteId, InvitesError> {
     conn.transaction(|conn| {
         accounts::table
@@ -301,7 +303,7 @@ pub fn create(
                 .find(id)
                 .select(Invite::as_select())
                 .first(conn)?;
-            queue_invite_mail(conn, cx, &invite, email, links)?;
+            queue_invite_mail(conn, cx, &invite, email, links, outbox)?;
         }
         Ok(id)
     })
@@ -355,13 +357,14 @@ pub fn resend(
     cx: &Change,
     invite_id: InviteId,
     links: &Links,
+    outbox: &crate::mail::Outbox,
 ) -> Result<String, InvitesError> {
     conn.transaction(|conn| {
         let invite = lock_pending(conn, cx, invite_id)?;
         let Some(email) = invite.email.clone() else {
             return Err(InvitesError::NoEmail);
         };
-        queue_invite_mail(conn, cx, &invite, &email, links)?;
+        queue_invite_mail(conn, cx, &invite, &email, links, outbox)?;
         cx.record(
             conn,
             Action::InviteResent {

@@ -70,7 +70,10 @@ impl Invite<'_> {
     pub fn letter(&self, to: &str) -> Letter {
         compose(
             to,
-            &format!("{} invites you to {} on Team Console", self.inviter, self.team),
+            &format!(
+                "{} invites you to {} on Team Console",
+                self.inviter, self.team
+            ),
             InviteText { i: self }.render(),
             InviteHtml { i: self }.render(),
         )
@@ -153,7 +156,14 @@ mod tests {
         assert!(letter.text.contains("<b>Labs</b>"));
         assert!(letter.html.contains("&lt;b&gt;Labs&lt;/b&gt;"));
         assert!(!letter.html.contains("<b>Labs"));
-        assert!(letter.text.contains("https://console.example.com/invites/abc"));
-        assert_eq!(letter.subject, "Ada & Co invites you to <b>Labs</b> on Team Console");
+        assert!(
+            letter
+                .text
+                .contains("https://console.example.com/invites/abc")
+        );
+        assert_eq!(
+            letter.subject,
+            "Ada & Co invites you to <b>Labs</b> on Team Console"
+        );
     }
 }

@@ -16,7 +16,7 @@ pub mod outbox;
 pub mod transport;
 
 pub use letters::Letter;
-pub use outbox::{DeliveryReport, deliver_due, queue};
+pub use outbox::{DeliveryReport, Outbox, Seal, deliver_due};
 pub use transport::{SendError, Sender};
 
 /// How often the console looks for mail to send.

@@ -1,12 +1,127 @@
 //! The outbox: one row per message, written with the change that causes
 //! it and sent by whichever console claims it first.
 
+use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use diesel::prelude::*;
+use hmac::{Hmac, Mac};
+use rand::RngCore;
+use sha2::Sha256;
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
 use crate::db::schema::mail_outbox as o;
 use crate::mail::{Letter, SendError, Sender};
+
+/// Seals the bodies of queued messages: they carry reset and invite links,
+/// which the database must never hold in plain text. The key is derived
+/// from the console's secret key.
+#[derive(Clone)]
+pub struct Seal([u8; 32]);
+
+/// The bodies of a message, as sealed.
+#[derive(serde::Serialize, serde::Deserialize)]
+pub struct Bodies {
+    pub text: String,
+    pub html: String,
+}
+
+impl Seal {
+    pub fn new(secret: &[u8]) -> Seal {
+        let mut mac =
+            <Hmac<Sha256> as Mac>::new_from_slice(secret).expect("HMAC takes any key length");
+        mac.update(b"team-console mail outbox v1");
+        Seal(mac.finalize().into_bytes().into())
+    }
+
+    /// A random 24-byte nonce, then the ciphertext of the bodies (bound
+    /// to the message's id) and its tag.
+    fn seal(&self, id: Uuid, bodies: &Bodies) -> Vec<u8> {
+        let plain = serde_json::to_vec(bodies).expect("two strings serialise");
+        let mut nonce = [0u8; 24];
+        rand::rng().fill_bytes(&mut nonce);
+        let sealed = XChaCha20Poly1305::new((&self.0).into())
+            .encrypt(
+                XNonce::from_slice(&nonce),
+                Payload {
+                    msg: &plain,
+                    aad: id.as_bytes(),
+                },
+            )
+            .expect("XChaCha20-Poly1305 seals any length we use");
+        [nonce.as_slice(), &sealed].concat()
+    }
+
+    /// The bodies, or None when sealed under another key (SECRET_KEY
+    /// changed) or altered.
+    pub fn open(&self, id: Uuid, sealed: &[u8]) -> Option<Bodies> {
+        if sealed.len() < 24 {
+            return None;
+        }
+        let (nonce, ciphertext) = sealed.split_at(24);
+        let plain = XChaCha20Poly1305::new((&self.0).into())
+            .decrypt(
+                XNonce::from_slice(nonce),
+                Payload {
+                    msg: ciphertext,
+                    aad: id.as_bytes(),
+                },
+            )
+            .ok()?;
+        serde_json::from_slice(&plain).ok()
+    }
+}
+
+/// What the cores need to write mail: the console's public URL (links)
+/// and the seal of the outbox.
+#[derive(Clone)]
+pub struct Outbox {
+    public_url: String,
+    seal: Seal,
+}
+
+impl Outbox {
+    pub fn new(public_url: &str, secret: &[u8]) -> Outbox {
+        Outbox {
+            public_url: public_url.trim_end_matches('/').to_string(),
+            seal: Seal::new(secret),
+        }
+    }
+
+    /// "https://console.example.com": the start of every link in mail.
+    pub fn public_url(&self) -> &str {
+        &self.public_url
+    }
+
+    /// Queues `letter` (call it inside the transaction of the change that
+    /// causes it: the mail exists if and only if the change does).
+    pub fn queue(
+        &self,
+        conn: &mut PgConnection,
+        letter: &Letter,
+        now: OffsetDateTime,
+    ) -> QueryResult<Uuid> {
+        let id = Uuid::new_v4();
+        let body = self.seal.seal(
+            id,
+            &Bodies {
+                text: letter.text.clone(),
+                html: letter.html.clone(),
+            },
+        );
+        diesel::insert_into(o::table)
+            .values((
+                o::id.eq(id),
+                o::recipient.eq(&letter.to),
+                o::subject.eq(&letter.subject),
+                o::body.eq(body),
+                o::created_at.eq(now),
+                o::next_attempt_at.eq(now),
+            ))
+            .execute(conn)?;
+        Ok(id)
+    }
+}
 
 /// Messages one `deliver_due` sends at most (the rest wait for the next).
 const BATCH: usize = 50;
@@ -15,24 +130,6 @@ const FIRST_RETRY: Duration = Duration::seconds(30);
 /// ... up to this.
 const LONGEST_WAIT: Duration = Duration::hours(1);
 
-/// Queues `letter` (call it inside the transaction of the change that
-/// causes it: the mail exists if and only if the change does).
-pub fn queue(conn: &mut PgConnection, letter: &Letter, now: OffsetDateTime) -> QueryResult<Uuid> {
-    let id = Uuid::new_v4();
-    diesel::insert_into(o::table)
-        .values((
-            o::id.eq(id),
-            o::recipient.eq(&letter.to),
-            o::subject.eq(&letter.subject),
-            o::body_text.eq(&letter.text),
-            o::body_html.eq(&letter.html),
-            o::created_at.eq(now),
-            o::next_attempt_at.eq(now),
-        ))
-        .execute(conn)?;
-    Ok(id)
-}
-
 /// A queued message as the sender reads it.
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = o)]
@@ -40,8 +137,8 @@ pub struct Queued {
     pub id: Uuid,
     pub recipient: String,
     pub subject: String,
-    pub body_text: String,
-    pub body_html: String,
+    /// The sealed bodies (`Seal`).
+    pub body: Vec<u8>,
     pub created_at: OffsetDateTime,
     pub attempts: i32,
 }
@@ -67,8 +164,7 @@ pub fn back_off(attempts: i32) -> Duration {
 /// `FOR UPDATE SKIP LOCKED` inside its own transaction and marked in it,
 /// so a message another console is sending is skipped, and one whose
 /// sender dies mid-way is sent again (at least once, never lost). A sent
-/// message keeps its row (for the record) but not its bodies: a reset
-/// link in plain text stays no longer than it takes to send it.
+/// message keeps its row (for the record) but not its sealed bodies.
 pub fn deliver_due(
     conn: &mut PgConnection,
     sender: &Sender,
@@ -98,8 +194,7 @@ pub fn deliver_due(
                             o::sent_at.eq(now),
                             o::attempts.eq(message.attempts + 1),
                             o::last_error.eq(None::<String>),
-                            o::body_text.eq(""),
-                            o::body_html.eq(""),
+                            o::body.eq(Vec::<u8>::new()),
                         ))
                         .execute(conn)?;
                     report.sent += 1;
@@ -149,6 +244,25 @@ pub fn deliver_due(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bodies_open_only_for_their_message_under_the_same_key() {
+        let seal = Seal::new(b"a secret key of the console, long enough");
+        let id = Uuid::new_v4();
+        let sealed = seal.seal(
+            id,
+            &Bodies {
+                text: "https://console.example.com/reset-password/TOKEN".into(),
+                html: "<p>TOKEN</p>".into(),
+            },
+        );
+        assert!(!String::from_utf8_lossy(&sealed).contains("TOKEN"));
+        let opened = seal.open(id, &sealed).expect("opens");
+        assert_eq!(opened.html, "<p>TOKEN</p>");
+        assert!(seal.open(Uuid::new_v4(), &sealed).is_none());
+        assert!(Seal::new(b"another key").open(id, &sealed).is_none());
+        assert!(seal.open(id, b"short").is_none());
+    }
 
     #[test]
     fn retries_wait_longer_each_time_up_to_an_hour() {

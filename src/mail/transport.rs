@@ -16,7 +16,7 @@ use lettre::message::{Mailbox, MultiPart};
 use lettre::{Message, SmtpTransport, Transport};
 
 use crate::mail::MailError;
-use crate::mail::outbox::Queued;
+use crate::mail::outbox::{Queued, Seal};
 
 /// Why a message was not sent.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,6 +32,7 @@ pub enum SendError {
 pub struct Sender {
     from: Mailbox,
     way: Way,
+    seal: Seal,
 }
 
 enum Way {
@@ -47,11 +48,13 @@ enum Way {
 const SMTP_TIMEOUT: Duration = Duration::from_secs(20);
 
 impl Sender {
-    /// Through `smtp_url` when given, else into `outbox_dir`.
+    /// Through `smtp_url` when given, else into `outbox_dir`; `secret` is
+    /// the console's secret key, which opens the queued bodies.
     pub fn new(
         smtp_url: Option<&str>,
         from: &str,
         outbox_dir: &Path,
+        secret: &[u8],
     ) -> Result<Sender, MailError> {
         let from: Mailbox = from
             .parse()
@@ -60,17 +63,20 @@ impl Sender {
             Some(raw) => smtp(raw)?,
             None => Way::Folder(outbox_dir.to_path_buf()),
         };
-        Ok(Sender { from, way })
+        Ok(Sender {
+            from,
+            way,
+            seal: Seal::new(secret),
+        })
     }
 
     /// Where mail goes, in words for the log at start.
     pub fn describe(&self) -> String {
         match &self.way {
             Way::Smtp { server, .. } => format!("through the SMTP server {server}"),
-            Way::Folder(dir) => format!(
-                "into {} as .eml files (no SMTP_URL is set)",
-                dir.display()
-            ),
+            Way::Folder(dir) => {
+                format!("into {} as .eml files (no SMTP_URL is set)", dir.display())
+            }
         }
     }
 
@@ -97,6 +103,11 @@ impl Sender {
     }
 
     fn message(&self, queued: &Queued) -> Result<Message, SendError> {
+        let bodies = self.seal.open(queued.id, &queued.body).ok_or_else(|| {
+            SendError::Permanent(
+                "the message was sealed under another SECRET_KEY (or altered)".to_string(),
+            )
+        })?;
         let to: Mailbox = queued.recipient.parse().map_err(|e| {
             SendError::Permanent(format!("{} is not an email address: {e}", queued.recipient))
         })?;
@@ -111,10 +122,7 @@ impl Sender {
                 queued.id,
                 self.from.email.domain()
             )))
-            .multipart(MultiPart::alternative_plain_html(
-                queued.body_text.clone(),
-                queued.body_html.clone(),
-            ))
+            .multipart(MultiPart::alternative_plain_html(bodies.text, bodies.html))
             .map_err(|e| SendError::Permanent(e.to_string()))
     }
 }
@@ -140,7 +148,10 @@ fn smtp(raw: &str) -> Result<Way, MailError> {
     let mut url = url::Url::parse(raw).map_err(|e| bad(&e))?;
     if url.scheme() == "smtp" {
         let pairs: Vec<(String, String)> = url.query_pairs().into_owned().collect();
-        let tls = pairs.iter().find(|(k, _)| k == "tls").map(|(_, v)| v.as_str());
+        let tls = pairs
+            .iter()
+            .find(|(k, _)| k == "tls")
+            .map(|(_, v)| v.as_str());
         match tls {
             None if !is_loopback(&url) => {
                 url.query_pairs_mut().append_pair("tls", "required");
@@ -158,7 +169,8 @@ fn smtp(raw: &str) -> Result<Way, MailError> {
     let server = format!(
         "{}:{}",
         url.host_str().unwrap_or("?"),
-        url.port().map_or("default port".to_string(), |p| p.to_string())
+        url.port()
+            .map_or("default port".to_string(), |p| p.to_string())
     );
     let transport = SmtpTransport::from_url(url.as_str())
         .map_err(|e| bad(&e))?
@@ -189,14 +201,21 @@ mod tests {
     use super::*;
 
     fn described(url: &str) -> String {
-        Sender::new(Some(url), "Console <console@example.com>", Path::new("/nowhere"))
-            .map(|s| s.describe())
-            .unwrap_or_else(|e| e.to_string())
+        Sender::new(
+            Some(url),
+            "Console <console@example.com>",
+            Path::new("/nowhere"),
+            b"k",
+        )
+        .map(|s| s.describe())
+        .unwrap_or_else(|e| e.to_string())
     }
 
     #[test]
     fn smtp_urls_are_read_with_their_tls_rule() {
-        assert!(described("smtp://user:pass@mail.example.com:587").contains("mail.example.com:587"));
+        assert!(
+            described("smtp://user:pass@mail.example.com:587").contains("mail.example.com:587")
+        );
         assert!(described("smtps://mail.example.com").contains("mail.example.com"));
         assert!(described("smtp://127.0.0.1:2525").contains("127.0.0.1:2525"));
         assert!(described("smtp://relay.internal:25?tls=none").contains("relay.internal:25"));
@@ -216,7 +235,7 @@ mod tests {
 
     #[test]
     fn a_from_address_must_be_one() {
-        let refused = Sender::new(None, "nobody", Path::new("/nowhere")).err();
+        let refused = Sender::new(None, "nobody", Path::new("/nowhere"), b"k").err();
         assert!(matches!(refused, Some(MailError::BadFrom(_))));
     }
 }

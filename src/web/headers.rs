@@ -37,11 +37,10 @@ pub async fn referrer_policy(
     next: actix_web::middleware::Next<impl actix_web::body::MessageBody>,
 ) -> Result<actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
     let path = req.path();
-    let carries_links =
-        path.starts_with("/invite")
-            || path.ends_with("/members")
-            || path.contains("/invites")
-            || path.starts_with("/reset-password");
+    let carries_links = path.starts_with("/invite")
+        || path.ends_with("/members")
+        || path.contains("/invites")
+        || path.starts_with("/reset-password");
     let policy = if carries_links {
         "no-referrer"
     } else {

@@ -66,9 +66,9 @@ pub async fn forgot_submit(
         return w::render(StatusCode::BAD_REQUEST, &page(error, false, &session)?);
     }
     let now = state.clock.now();
-    let (asked, public_url) = (email.clone(), state.public_url.clone());
+    let (asked, outbox) = (email.clone(), state.outbox.clone());
     let requested = state
-        .db(move |conn| reset::request(conn, &asked, &origin, now, &public_url))
+        .db(move |conn| reset::request(conn, &asked, &origin, now, &outbox))
         .await?;
     match requested {
         Requested::Answered => w::page(&page(None, true, &session)?),
@@ -169,8 +169,7 @@ pub async fn submit(
         code_error: None,
         done: false,
     };
-    if let Err(e) = passwords::check_strength(&form.password, &[&user.email, &user.display_name])
-    {
+    if let Err(e) = passwords::check_strength(&form.password, &[&user.email, &user.display_name]) {
         page.password_error = Some(e);
         return w::render(StatusCode::BAD_REQUEST, &page);
     }
@@ -212,9 +211,9 @@ pub async fn submit(
         }
     }
     let hash = state.passwords.hash(form.password).await?;
-    let public_url = state.public_url.clone();
+    let outbox = state.outbox.clone();
     state
-        .db(move |conn| reset::complete(conn, &token, &hash, &origin, now, &public_url))
+        .db(move |conn| reset::complete(conn, &token, &hash, &origin, now, &outbox))
         .await?;
     // Whoever this browser was signed in as, it is signed out now (the
     // person's own sessions are gone from the database already).

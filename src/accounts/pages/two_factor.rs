@@ -244,9 +244,9 @@ pub async fn disable(
         return Ok(page);
     }
     let cx = signed_in.personal_change(origin, state.clock.now());
-    let public_url = state.public_url.clone();
+    let outbox = state.outbox.clone();
     state
-        .db(move |conn| two_factor::disable(conn, &cx, &public_url))
+        .db(move |conn| two_factor::disable(conn, &cx, &outbox))
         .await?;
     session::success(
         &signed_in.session,

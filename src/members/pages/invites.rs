@@ -54,9 +54,9 @@ pub async fn resend(
 ) -> AppResult<HttpResponse> {
     let invite_id = path.invite_id;
     let cx = member.change(origin, state.clock.now());
-    let links = state.invite_links.clone();
+    let (links, outbox) = (state.invite_links.clone(), state.outbox.clone());
     let outcome = state
-        .core(move |conn| invites::resend(conn, &cx, invite_id, &links))
+        .core(move |conn| invites::resend(conn, &cx, invite_id, &links, &outbox))
         .await?
         .map(|email| format!("The invite is sent again to {email}."));
     finish(&state, &member, outcome).await

@@ -32,6 +32,8 @@ pub struct TestApp {
     pub metrics_address: Option<String>,
     /// How it sends mail (tests deliver it: `deliver_mail`).
     pub mail: team_console::config::MailSettings,
+    /// Its secret key (which opens the sealed mail).
+    pub secret_key: Vec<u8>,
     handle: team_console::Handle,
 }
 
@@ -57,8 +59,7 @@ pub fn test_settings(database_url: String) -> Settings {
         mail: team_console::config::MailSettings {
             smtp_url: None,
             from: "Team Console <console@example.com>".into(),
-            outbox_dir: std::env::temp_dir()
-                .join(format!("tc-outbox-{}", Uuid::new_v4().simple())),
+            outbox_dir: std::env::temp_dir().join(format!("tc-outbox-{}", Uuid::new_v4().simple())),
             interval: None,
         },
     }
@@ -162,6 +163,7 @@ impl TestApp {
         init_logs();
         let serving_url = settings.database_url.clone();
         let mail = settings.mail.clone();
+        let secret_key = settings.secret_key.clone();
         let db_url = if db_name.is_empty() {
             serving_url.clone()
         } else {
@@ -178,6 +180,7 @@ impl TestApp {
             address: format!("http://127.0.0.1:{port}"),
             metrics_address,
             mail,
+            secret_key,
             db_name,
             db_url,
             serving_url,
@@ -548,7 +551,9 @@ impl TestApp {
 
 impl TestApp {
     /// An app with a manual clock (at `pods::T0`) that mails through `smtp`.
-    pub async fn spawn_mailing(smtp: &smtp::SmtpServer) -> (TestApp, team_console::clock::ClockHand) {
+    pub async fn spawn_mailing(
+        smtp: &smtp::SmtpServer,
+    ) -> (TestApp, team_console::clock::ClockHand) {
         let server = Server::get();
         let db_name = server.create_database();
         let mut settings = test_settings(server.serving_url(&db_name));
@@ -560,13 +565,21 @@ impl TestApp {
 
     /// Sends the mail due at `now`, as the console's sender does every
     /// few seconds (off in tests), off the test's thread.
-    pub async fn deliver_mail(&self, now: time::OffsetDateTime) -> team_console::mail::DeliveryReport {
-        let (url, mail) = (self.db_url.clone(), self.mail.clone());
+    pub async fn deliver_mail(
+        &self,
+        now: time::OffsetDateTime,
+    ) -> team_console::mail::DeliveryReport {
+        let (url, mail, secret) = (
+            self.db_url.clone(),
+            self.mail.clone(),
+            self.secret_key.clone(),
+        );
         tokio::task::spawn_blocking(move || {
             let sender = team_console::mail::Sender::new(
                 mail.smtp_url.as_deref(),
                 &mail.from,
                 &mail.outbox_dir,
+                &secret,
             )
             .expect("the test's mail settings");
             let mut conn = PgConnection::establish(&url).expect("connect to the test database");

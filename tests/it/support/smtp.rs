@@ -129,7 +129,11 @@ async fn converse(stream: TcpStream, state: Arc<Mutex<State>>) {
             Ok(_) => {}
         }
         let line = line.trim_end_matches(['\r', '\n']);
-        let verb = line.split(' ').next().unwrap_or_default().to_ascii_uppercase();
+        let verb = line
+            .split(' ')
+            .next()
+            .unwrap_or_default()
+            .to_ascii_uppercase();
         let reply = match verb.as_str() {
             "EHLO" => "250-localhost\r\n250-8BITMIME\r\n250 SMTPUTF8\r\n".to_string(),
             "HELO" => "250 localhost\r\n".to_string(),
