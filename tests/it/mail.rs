@@ -506,41 +506,35 @@ async fn security_notices_go_to_the_accounts_email() {
 
 #[actix_web::test]
 async fn the_operator_prints_a_reset_link_audited_as_theirs() {
-    use clap::Parser;
-    let parsed = team_console::config::Cli::try_parse_from([
-        "team-console",
-        "users",
-        "reset-link",
-        "ada@example.com",
-    ])
-    .unwrap();
-    assert!(matches!(
-        parsed.command,
-        Some(team_console::config::Command::Users(
-            team_console::config::UsersCommand::ResetLink { .. }
-        ))
-    ));
     let app = TestApp::spawn().await;
     let user = app.signed_up_user("Olga Operator").await;
-    let now = time::OffsetDateTime::now_utc();
+    let urls = crate::support::Server::get().urls(&app.db_name);
+    let run = |email: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_team-console"))
+            .args(["users", "reset-link", email])
+            .env("DATABASE_URL", &urls.serving)
+            .env("MIGRATION_DATABASE_URL", &urls.migration)
+            .env("SECRET_KEY", std::str::from_utf8(&app.secret_key).unwrap())
+            .env("PUBLIC_URL", format!("{}/", app.address))
+            .env("RUST_LOG", "error")
+            .output()
+            .unwrap()
+    };
 
-    let link = team_console::accounts::reset::operator_link(
-        &mut app.conn(),
-        &user.email,
-        now,
-        &app.address,
-    )
-    .unwrap()
-    .expect("a link for a registered email");
-    let none = team_console::accounts::reset::operator_link(
-        &mut app.conn(),
-        "nobody@example.com",
-        now,
-        &app.address,
-    )
-    .unwrap();
+    let printed = run(&user.email);
+    let unknown = run("nobody@example.com");
 
-    assert!(none.is_none());
+    assert!(printed.status.success(), "{printed:?}");
+    let link = String::from_utf8(printed.stdout)
+        .unwrap()
+        .trim()
+        .to_string();
+    assert!(
+        link.starts_with(&format!("{}/reset-password/", app.address)),
+        "{link}"
+    );
+    assert!(!unknown.status.success());
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("no account has the email"));
     let path = link.strip_prefix(&app.address).unwrap().to_string();
     let browser = app.browser();
     browser.get_page(&path).await;
@@ -548,16 +542,17 @@ async fn the_operator_prints_a_reset_link_audited_as_theirs() {
         .post_form(&path, &[("password", NEW_PASSWORD)])
         .await;
     assert_eq!(res.status(), StatusCode::OK);
-    let details: Vec<serde_json::Value> = {
+    let entries: Vec<(Option<String>, serde_json::Value)> = {
         use team_console::db::schema::audit_entries;
         audit_entries::table
             .filter(audit_entries::action.eq("user.password_reset_requested"))
-            .select(audit_entries::details)
+            .select((audit_entries::actor_email, audit_entries::details))
             .load(&mut app.conn())
             .unwrap()
     };
-    assert_eq!(details.len(), 1);
-    assert_eq!(details[0]["by_operator"], true);
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0].0.as_deref(), Some("operator"));
+    assert_eq!(entries[0].1["by_operator"], true);
     let report = app.deliver_mail(time::OffsetDateTime::now_utc()).await;
     assert_eq!(
         report.sent, 1,
