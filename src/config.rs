@@ -39,6 +39,9 @@ pub enum Command {
         #[arg(long, value_name = "FILE")]
         out: PathBuf,
     },
+    /// People's accounts, for the operator.
+    #[command(subcommand)]
+    Users(UsersCommand),
     /// Restore a backup into an empty database (or a new DATA_DIR), then
     /// migrate it forward and grant the serving role its privileges.
     Restore {
@@ -47,6 +50,17 @@ pub enum Command {
         /// Replace a database that holds rows.
         #[arg(long)]
         force: bool,
+    },
+}
+
+#[derive(Debug, Subcommand, Clone, PartialEq, Eq)]
+pub enum UsersCommand {
+    /// Print a password reset link (valid for an hour, once) for the
+    /// account with this email, for installs without mail. Audited as
+    /// done by the operator. Links start with PUBLIC_URL.
+    ResetLink {
+        /// The email the person signs in with.
+        email: String,
     },
 }
 
@@ -147,6 +161,21 @@ pub struct Options {
     #[arg(long, env = "BACKUP_EVERY", value_parser = crate::backup::schedule::parse_every, requires = "backup_dir")]
     pub backup_every: Option<Duration>,
 
+    /// Mail server URL: smtp://user:pass@host:587 (STARTTLS required),
+    /// smtps://user:pass@host:465 (TLS), or smtp://127.0.0.1:2525 (plain,
+    /// loopback hosts only; `?tls=none|opportunistic|required` overrides).
+    /// Without it mail is written to DATA_DIR/outbox/ as .eml files.
+    #[arg(long, env = "SMTP_URL", hide_env_values = true)]
+    pub smtp_url: Option<String>,
+
+    /// Who the console's mail is from.
+    #[arg(
+        long,
+        env = "MAIL_FROM",
+        default_value = "Team Console <team-console@localhost>"
+    )]
+    pub mail_from: String,
+
     /// How many scheduled backups BACKUP_DIR keeps (the newest).
     #[arg(long, env = "BACKUP_KEEP", default_value_t = 7, value_parser = clap::value_parser!(u16).range(1..))]
     pub backup_keep: u16,
@@ -175,6 +204,21 @@ pub struct Settings {
     /// How often this console tries the spend sweep (`spend::sweep`);
     /// `None`: never (tests call the sweep themselves).
     pub spend_sweep_interval: Option<std::time::Duration>,
+    /// How mail is sent.
+    pub mail: MailSettings,
+}
+
+/// How the console sends mail (src/mail).
+#[derive(Clone, Debug)]
+pub struct MailSettings {
+    /// The SMTP server; `None`: `.eml` files in `outbox_dir`.
+    pub smtp_url: Option<String>,
+    pub from: String,
+    /// DATA_DIR/outbox.
+    pub outbox_dir: PathBuf,
+    /// How often this console sends what is due (`mail::deliver_due`);
+    /// `None`: never (tests deliver themselves).
+    pub interval: Option<Duration>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -230,7 +274,17 @@ impl Options {
             metrics_addr: self.metrics_addr.clone(),
             backup: self.backup_schedule(owner_url),
             spend_sweep_interval: Some(crate::spend::sweep::INTERVAL),
+            mail: self.mail_settings(),
         })
+    }
+
+    pub fn mail_settings(&self) -> MailSettings {
+        MailSettings {
+            smtp_url: self.smtp_url.clone(),
+            from: self.mail_from.clone(),
+            outbox_dir: self.data_dir.join("outbox"),
+            interval: Some(crate::mail::INTERVAL),
+        }
     }
 
     fn backup_schedule(&self, owner_url: String) -> Option<Schedule> {

@@ -15,6 +15,7 @@ pub mod health;
 pub mod ids;
 pub mod invites;
 pub mod logging;
+pub mod mail;
 pub mod members;
 pub mod pods;
 pub mod routes;
@@ -57,6 +58,9 @@ pub struct AppState {
     pub secret_key: Vec<u8>,
     /// Makes invite links (signed with a key derived from the secret key).
     pub invite_links: invites::Links,
+    /// Where the cores queue mail (sealed with a key derived from the
+    /// secret key), with the public URL its links start with.
+    pub outbox: mail::Outbox,
     /// Seal authenticator secrets and hash recovery codes (keys derived
     /// from the secret key).
     pub two_factor: accounts::two_factor::Keys,
@@ -161,10 +165,19 @@ impl Application {
             .cookie_secure
             .unwrap_or_else(|| public_url.starts_with("https://"));
         let invite_links = invites::Links::new(&public_url, &settings.secret_key);
+        let outbox = mail::Outbox::new(&public_url, &settings.secret_key);
         let database = db::Database::new(db::pool(
             &settings.database_url,
             settings.database_pool_size,
         ));
+        let mail = &settings.mail;
+        let sender = mail::Sender::new(
+            mail.smtp_url.as_deref(),
+            &mail.from,
+            &mail.outbox_dir,
+            &settings.secret_key,
+        )?;
+        tracing::info!("mail is sent {}", sender.describe());
         let state = aw::Data::new(AppState {
             database: database.clone(),
             public_url,
@@ -172,6 +185,7 @@ impl Application {
             passwords: accounts::passwords::Passwords::new(settings.argon2.clone()),
             secret_key: settings.secret_key.clone(),
             invite_links,
+            outbox,
             two_factor: accounts::two_factor::Keys::new(&settings.secret_key),
             clock: settings.clock.clone(),
         });
@@ -191,6 +205,14 @@ impl Application {
         if let Some(every) = settings.spend_sweep_interval {
             background.push(spawn_spend_sweeper(
                 database.clone(),
+                settings.clock.clone(),
+                every,
+            ));
+        }
+        if let Some(every) = mail.interval {
+            background.push(spawn_mail_sender(
+                database.clone(),
+                std::sync::Arc::new(sender),
                 settings.clock.clone(),
                 every,
             ));
@@ -369,6 +391,45 @@ fn spawn_spend_sweeper(
                 Ok(Ok(_)) => {}
                 Ok(Err(e)) => tracing::warn!(error = %e, "the spend sweep failed"),
                 Err(e) => tracing::warn!(error = ?e, "the spend sweep could not run"),
+            }
+        }
+    })
+    .abort_handle()
+}
+
+/// Sends the mail that is due (`mail::deliver_due`) every `every`. Every
+/// console runs this; each message is claimed with SKIP LOCKED, so two
+/// consoles never send the same one and a busy one slows no other.
+fn spawn_mail_sender(
+    database: db::Database,
+    sender: std::sync::Arc<mail::Sender>,
+    clock: clock::Clock,
+    every: std::time::Duration,
+) -> tokio::task::AbortHandle {
+    actix_web::rt::spawn(async move {
+        let mut tick = actix_web::rt::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let now = clock.now();
+            let sender = sender.clone();
+            let delivered = database
+                .block(move |checkout| -> anyhow::Result<mail::DeliveryReport> {
+                    Ok(mail::deliver_due(&mut *checkout.get()?, &sender, now)?)
+                })
+                .await;
+            match delivered {
+                Ok(Ok(report)) if report != mail::DeliveryReport::default() => {
+                    tracing::info!(
+                        sent = report.sent,
+                        retried = report.retried,
+                        failed = report.failed,
+                        "mail delivered"
+                    );
+                }
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => tracing::warn!(error = %e, "mail delivery failed"),
+                Err(e) => tracing::warn!(error = ?e, "mail delivery could not run"),
             }
         }
     })

@@ -1,4 +1,4 @@
-//! `team-console [serve|migrate|backup|restore|audit]`: parse
+//! `team-console [serve|migrate|backup|restore|audit|users]`: parse
 //! configuration, bind the port (serve), provide a database (the given
 //! one, or a local cluster in DATA_DIR, locked to this process and
 //! restarted if it dies), then serve (after migrating it as the owner
@@ -14,7 +14,7 @@ use clap::Parser;
 use diesel::{Connection, PgConnection};
 use team_console::Application;
 use team_console::backup::{self, PgTools};
-use team_console::config::{AuditCommand, Cli, Command, Options};
+use team_console::config::{AuditCommand, Cli, Command, Options, UsersCommand};
 use team_console::db::data_dir::DataDirLock;
 use team_console::db::roles::{self, DatabaseUrls};
 use team_console::db::supervisor::Supervisor;
@@ -75,6 +75,7 @@ fn main() -> anyhow::Result<()> {
             .map_err(anyhow::Error::from)
             .and_then(|tools| restore_backup(&tools, &urls, &file, force, &options)),
         Command::Audit(audit) => audit_command(&audit, &options, urls),
+        Command::Users(users) => users_command(&users, &options, urls),
         Command::Serve | Command::Migrate => run(listener, &options, urls),
     };
     drop(supervisor);
@@ -286,6 +287,35 @@ fn audit_command(
                 anyhow::bail!("the audit log fails verification: {problems} problem(s)");
             }
             println!("{checked} chain(s) checked: all intact");
+        }
+    }
+    Ok(())
+}
+
+/// `team-console users reset-link EMAIL`: prints a reset link (audited as
+/// the operator's doing), built from PUBLIC_URL (or http://BIND_ADDR).
+fn users_command(
+    command: &UsersCommand,
+    options: &Options,
+    urls: DatabaseUrls,
+) -> anyhow::Result<()> {
+    let mut conn =
+        PgConnection::establish(&urls.migration).context("connecting to the database")?;
+    db::migrate(&mut conn)?;
+    match command {
+        UsersCommand::ResetLink { email } => {
+            let public_url = options
+                .public_url
+                .clone()
+                .unwrap_or_else(|| format!("http://{}", options.bind_addr));
+            let public_url = public_url.trim_end_matches('/');
+            let now = team_console::clock::Clock::system().now();
+            let link =
+                team_console::accounts::reset::operator_link(&mut conn, email, now, public_url)?;
+            match link {
+                Some(link) => println!("{link}"),
+                None => anyhow::bail!("no account has the email {}", email.trim()),
+            }
         }
     }
     Ok(())

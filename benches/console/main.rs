@@ -269,6 +269,13 @@ pub fn run(args: &BenchArgs, options: &Options) -> anyhow::Result<()> {
         // here it would stop the seeded Pods (their accounts have no
         // funds) in the middle of the page measurements.
         spend_sweep_interval: None,
+        // Mail goes to a folder of the run, and only when measured.
+        mail: team_console::config::MailSettings {
+            smtp_url: None,
+            from: "Team Console <console@example.com>".into(),
+            outbox_dir: work_dir.join("outbox"),
+            interval: None,
+        },
     };
     let server = Server::start(settings)?;
     let (cookie, account_id) = sign_up_admin_team(server.addr)?;

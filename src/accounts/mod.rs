@@ -3,9 +3,11 @@
 //! siblings are the core (rules and queries); `pages` holds the handlers.
 
 pub mod models;
+pub mod notices;
 pub mod pages;
 pub mod passwords;
 pub mod profile;
+pub mod reset;
 pub mod sessions;
 pub mod teams;
 pub mod throttle;
@@ -32,6 +34,10 @@ pub enum AccountsError {
     /// Requiring two factors of a team takes having them oneself.
     #[error("the Admin has no two-factor sign-in")]
     TwoFactorFirst,
+    /// The reset link is used, expired, unknown, or the password changed
+    /// since it was made.
+    #[error("the reset link no longer works")]
+    ResetLinkUnusable,
     #[error(transparent)]
     Db(#[from] diesel::result::Error),
 }

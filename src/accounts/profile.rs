@@ -5,6 +5,7 @@
 
 use diesel::prelude::*;
 
+use crate::accounts::notices::{self, Context};
 use crate::accounts::{AccountsError, sessions, throttle};
 use crate::audit::{Action, PersonalChange};
 use crate::authz::AccountKind;
@@ -48,10 +49,12 @@ pub fn rename(conn: &mut PgConnection, cx: &PersonalChange, name: &str) -> Query
 /// Changes the person's email. `EmailTaken` when another user has it (in
 /// any letter case), which counts against the address like a refused
 /// sign-up: this cannot be used to list registered emails faster.
+/// A notice goes to the old address and the new one.
 pub fn change_email(
     conn: &mut PgConnection,
     cx: &PersonalChange,
     email: &str,
+    outbox: &crate::mail::Outbox,
 ) -> Result<String, AccountsError> {
     let result = conn.transaction(|conn| {
         let old: String = users::table
@@ -73,6 +76,24 @@ pub fn change_email(
                 new_email: email.to_string(),
             },
         )?;
+        let name = cx.actor.name.as_deref().unwrap_or_default();
+        let lines = vec![format!(
+            "The email of your Team Console account was changed from {old} to {email}."
+        )];
+        for to in [old.as_str(), email] {
+            notices::queue(
+                conn,
+                to,
+                name,
+                "Your email was changed",
+                lines.clone(),
+                Context {
+                    origin: &cx.origin,
+                    now: cx.now,
+                    outbox,
+                },
+            )?;
+        }
         Ok(old)
     });
     match result {
@@ -91,12 +112,14 @@ pub fn change_email(
 }
 
 /// Sets a new password hash and ends every other session of the person
-/// (`keep` is the one they changed it from). Returns how many ended.
+/// (`keep` is the one they changed it from), with a notice to their email.
+/// Returns how many ended.
 pub fn change_password(
     conn: &mut PgConnection,
     cx: &PersonalChange,
     password_hash: &str,
     keep: Option<SessionId>,
+    outbox: &crate::mail::Outbox,
 ) -> QueryResult<i64> {
     conn.transaction(|conn| {
         diesel::update(users::table.find(cx.user))
@@ -108,6 +131,22 @@ pub fn change_password(
             Action::UserPasswordChanged {
                 user: cx.user,
                 sessions_ended: ended,
+            },
+        )?;
+        let (email, name): (String, String) = users::table
+            .find(cx.user)
+            .select((users::email, users::display_name))
+            .first(conn)?;
+        notices::queue(
+            conn,
+            &email,
+            &name,
+            "Your password was changed",
+            vec!["The password of your Team Console account was changed from its profile page, and its other sessions were signed out.".into()],
+            Context {
+                origin: &cx.origin,
+                now: cx.now,
+                outbox,
             },
         )?;
         Ok(ended)

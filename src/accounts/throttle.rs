@@ -23,6 +23,10 @@ pub const IP_LIMIT: i32 = 50;
 pub const SIGN_UP_LIMIT: i32 = 5;
 /// Wrong second-factor codes of one user (the password was right).
 pub const TWO_FACTOR_LIMIT: i32 = 5;
+/// Password reset links asked for one email (from anywhere) ...
+pub const RESET_EMAIL_LIMIT: i32 = 3;
+/// ... and from one address (for any emails), per window.
+pub const RESET_ADDRESS_LIMIT: i32 = 10;
 const MAX_LOCK: Duration = Duration::minutes(15);
 
 /// The email as keys hold it: trimmed, lowercased, at most as long as an
@@ -79,6 +83,17 @@ impl SignInKeys {
 /// The key counting refused sign-ups from an address.
 pub fn sign_up_key(origin: &Origin) -> String {
     format!("sign-up:{}", address(origin))
+}
+
+/// The keys counting requests for reset links: the email (so nobody can
+/// flood an inbox) and the address (so nobody can probe or spam many),
+/// limited by `RESET_EMAIL_LIMIT` and `RESET_ADDRESS_LIMIT`. Every request
+/// counts, for registered and unknown emails alike.
+pub fn reset_keys(email: &str, origin: &Origin) -> [String; 2] {
+    [
+        format!("reset-email:{}", email_part(email)),
+        format!("reset-ip:{}", address(origin)),
+    ]
 }
 
 /// The key counting a user's wrong two-factor codes, wherever they come

@@ -299,8 +299,13 @@ pub fn enable(
     })
 }
 
-/// Turns two-factor sign-in off: the secret and the recovery codes go.
-pub fn disable(conn: &mut PgConnection, cx: &PersonalChange) -> Result<(), AccountsError> {
+/// Turns two-factor sign-in off: the secret and the recovery codes go, and
+/// a notice goes to the person's email.
+pub fn disable(
+    conn: &mut PgConnection,
+    cx: &PersonalChange,
+    outbox: &crate::mail::Outbox,
+) -> Result<(), AccountsError> {
     conn.transaction(|conn| {
         let (sealed, _) = lock_user(conn, cx.user)?;
         if sealed.is_none() {
@@ -316,6 +321,22 @@ pub fn disable(conn: &mut PgConnection, cx: &PersonalChange) -> Result<(), Accou
         diesel::delete(recovery_codes::table.filter(recovery_codes::user_id.eq(cx.user)))
             .execute(conn)?;
         cx.record(conn, Action::UserTwoFactorDisabled { user: cx.user })?;
+        let (email, name): (String, String) = users::table
+            .find(cx.user)
+            .select((users::email, users::display_name))
+            .first(conn)?;
+        crate::accounts::notices::queue(
+            conn,
+            &email,
+            &name,
+            "Two-factor authentication was turned off",
+            vec!["Two-factor authentication was turned off for your Team Console account: a password alone now signs in to it.".into()],
+            crate::accounts::notices::Context {
+                origin: &cx.origin,
+                now: cx.now,
+                outbox,
+            },
+        )?;
         Ok(())
     })
 }

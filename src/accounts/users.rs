@@ -70,6 +70,8 @@ pub fn sign_up(
                 memberships::role.eq(Role::Admin),
             ))
             .execute(conn)?;
+        // The browser one signs up with is a device seen before.
+        crate::accounts::notices::remember_device(conn, user_id, origin, now)?;
         audit::record(
             conn,
             Some(account_id),
@@ -133,15 +135,29 @@ pub fn password_accepted(conn: &mut PgConnection, user: &User, origin: &Origin) 
 }
 
 /// Signed in: after a right password, and the second factor that passed
-/// when the user has two-factor sign-in. Audited.
+/// when the user has two-factor sign-in. Audited; a device not seen
+/// before gets its notice (`notices`).
 pub fn signed_in(
     conn: &mut PgConnection,
     user: &User,
     origin: &Origin,
     second_factor: Option<Factor>,
+    now: OffsetDateTime,
+    outbox: &crate::mail::Outbox,
 ) -> QueryResult<()> {
     conn.transaction(|conn| {
         password_accepted(conn, user, origin)?;
+        crate::accounts::notices::signed_in_from(
+            conn,
+            user.id,
+            &user.email,
+            &user.display_name,
+            crate::accounts::notices::Context {
+                origin,
+                now,
+                outbox,
+            },
+        )?;
         audit::record(
             conn,
             None,

@@ -42,6 +42,7 @@ action_kinds! {
     InviteAccepted = "invite.accepted" on "invite",
     InviteCreated = "invite.created" on "invite",
     InviteRegenerated = "invite.regenerated" on "invite",
+    InviteResent = "invite.resent" on "invite",
     InviteRevoked = "invite.revoked" on "invite",
     MemberJoined = "member.joined" on "member",
     MemberLeft = "member.left" on "member",
@@ -69,6 +70,8 @@ action_kinds! {
     UserNameChanged = "user.name_changed" on "user",
     UserEmailChanged = "user.email_changed" on "user",
     UserPasswordChanged = "user.password_changed" on "user",
+    UserPasswordResetRequested = "user.password_reset_requested" on "user",
+    UserPasswordReset = "user.password_reset" on "user",
     UserSessionsEnded = "user.sessions_ended" on "user",
 }
 
@@ -119,6 +122,8 @@ pub enum Stage {
     SignIn,
     /// Confirming it is them before a dangerous action.
     Reauthentication,
+    /// Setting a new password through a reset link.
+    PasswordReset,
 }
 
 /// Why the console itself stopped a Pod (the spend sweep).
@@ -219,6 +224,13 @@ pub enum Action {
         expires_at: String,
     },
     InviteRegenerated {
+        #[serde(skip)]
+        invite: InviteId,
+        role: Role,
+        email: Option<String>,
+    },
+    /// The invite's email sent again (same link).
+    InviteResent {
         #[serde(skip)]
         invite: InviteId,
         role: Role,
@@ -424,6 +436,21 @@ pub enum Action {
         user: UserId,
         sessions_ended: i64,
     },
+    /// A password reset link was made: asked for on the sign-in page
+    /// (mailed), or printed for the operator (`users reset-link`).
+    UserPasswordResetRequested {
+        #[serde(skip)]
+        user: UserId,
+        /// The account's email then (where the link was mailed).
+        email: String,
+        by_operator: bool,
+    },
+    /// A new password set through a reset link; every session ended.
+    UserPasswordReset {
+        #[serde(skip)]
+        user: UserId,
+        sessions_ended: i64,
+    },
     UserSessionsEnded {
         #[serde(skip)]
         user: UserId,
@@ -449,6 +476,7 @@ impl Action {
             Action::InviteAccepted { .. } => K::InviteAccepted,
             Action::InviteCreated { .. } => K::InviteCreated,
             Action::InviteRegenerated { .. } => K::InviteRegenerated,
+            Action::InviteResent { .. } => K::InviteResent,
             Action::InviteRevoked { .. } => K::InviteRevoked,
             Action::MemberJoined { .. } => K::MemberJoined,
             Action::MemberLeft { .. } => K::MemberLeft,
@@ -476,6 +504,8 @@ impl Action {
             Action::UserNameChanged { .. } => K::UserNameChanged,
             Action::UserEmailChanged { .. } => K::UserEmailChanged,
             Action::UserPasswordChanged { .. } => K::UserPasswordChanged,
+            Action::UserPasswordResetRequested { .. } => K::UserPasswordResetRequested,
+            Action::UserPasswordReset { .. } => K::UserPasswordReset,
             Action::UserSessionsEnded { .. } => K::UserSessionsEnded,
         }
     }
@@ -502,6 +532,7 @@ impl Action {
             Action::InviteAccepted { invite, .. }
             | Action::InviteCreated { invite, .. }
             | Action::InviteRegenerated { invite, .. }
+            | Action::InviteResent { invite, .. }
             | Action::InviteRevoked { invite, .. } => Some(invite.to_string()),
             Action::MemberJoined { member, .. }
             | Action::MemberLeft { member, .. }
@@ -522,6 +553,8 @@ impl Action {
             | Action::UserNameChanged { user, .. }
             | Action::UserEmailChanged { user, .. }
             | Action::UserPasswordChanged { user, .. }
+            | Action::UserPasswordResetRequested { user, .. }
+            | Action::UserPasswordReset { user, .. }
             | Action::UserSessionsEnded { user, .. } => Some(user.to_string()),
             Action::UserSignInFailed { .. } => None,
         }

@@ -59,6 +59,7 @@ pub struct Details {
     pub new_cents: Option<i64>,
     pub old_gpus: Option<i64>,
     pub new_gpus: Option<i64>,
+    pub by_operator: Option<bool>,
 }
 
 impl Details {
@@ -266,9 +267,10 @@ pub fn sentence(kind: ActionKind, actor: Option<&str>, d: &Details) -> Sentence 
                 None => who.words(&format!(" created an invite link for a new {role}")),
             }
         }
-        K::InviteRegenerated | K::InviteRevoked => {
+        K::InviteRegenerated | K::InviteRevoked | K::InviteResent => {
             let verb = match kind {
                 K::InviteRevoked => " revoked the ",
+                K::InviteResent => " sent again the email of the ",
                 _ => " issued a new link for the ",
             };
             let said = who.words(&format!("{verb}{} invite", role_label(d.role.as_deref())));
@@ -395,6 +397,9 @@ pub fn sentence(kind: ActionKind, actor: Option<&str>, d: &Details) -> Sentence 
         K::UserSignedOut => who.words(" signed out"),
         K::UserTwoFactorFailed => match d.stage.as_deref() {
             Some("reauthentication") => who.words(" entered a wrong code to confirm it was them"),
+            Some("password_reset") => {
+                who.words(" entered a wrong two-factor code while resetting their password")
+            }
             _ => who.words(" entered a wrong two-factor code at sign-in"),
         },
         K::UserTwoFactorEnabled => who.words(" turned on two-factor authentication"),
@@ -419,6 +424,14 @@ pub fn sentence(kind: ActionKind, actor: Option<&str>, d: &Details) -> Sentence 
         K::UserPasswordChanged => who.words(&format!(
             " changed their password ({} signed out)",
             plural(d.sessions_ended.unwrap_or_default(), "other session", "").trim_end()
+        )),
+        K::UserPasswordResetRequested if d.by_operator == Some(true) => who
+            .words(" printed a password reset link for ")
+            .name(d.email.as_deref().unwrap_or("a user")),
+        K::UserPasswordResetRequested => who.words(" asked for a password reset link by email"),
+        K::UserPasswordReset => who.words(&format!(
+            " set a new password through a reset link ({} signed out)",
+            plural(d.sessions_ended.unwrap_or_default(), "session", "").trim_end()
         )),
         K::UserSessionsEnded => match (&d.device, d.count) {
             (Some(device), Some(1)) => who.words(" signed out their session on ").name(device),

@@ -193,6 +193,42 @@ diesel::table! {
 }
 
 diesel::table! {
+    known_devices (user_id, device, ip) {
+        user_id -> Uuid,
+        device -> Text,
+        ip -> Text,
+        first_seen -> Timestamptz,
+        last_seen -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    mail_outbox (id) {
+        id -> Uuid,
+        recipient -> Text,
+        subject -> Text,
+        body -> Bytea,
+        created_at -> Timestamptz,
+        next_attempt_at -> Timestamptz,
+        attempts -> Int4,
+        last_error -> Nullable<Text>,
+        sent_at -> Nullable<Timestamptz>,
+        failed_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    password_resets (token_hash) {
+        token_hash -> Bytea,
+        user_id -> Uuid,
+        password_fingerprint -> Bytea,
+        created_at -> Timestamptz,
+        expires_at -> Timestamptz,
+        used_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
     sign_in_throttles (key) {
         key -> Text,
         failures -> Int4,
@@ -240,11 +276,13 @@ diesel::joinable!(billing_transactions -> accounts (account_id));
 diesel::joinable!(billing_transactions -> pods (pod_id));
 diesel::joinable!(billing_transactions -> users (created_by));
 diesel::joinable!(invites -> accounts (account_id));
+diesel::joinable!(known_devices -> users (user_id));
 diesel::joinable!(memberships -> accounts (account_id));
 diesel::joinable!(memberships -> users (user_id));
 diesel::joinable!(monthly_usage -> accounts (account_id));
 diesel::joinable!(monthly_usage -> pods (pod_id));
 diesel::joinable!(monthly_usage -> users (user_id));
+diesel::joinable!(password_resets -> users (user_id));
 diesel::joinable!(pods -> accounts (account_id));
 diesel::joinable!(recovery_codes -> users (user_id));
 diesel::joinable!(pods -> users (started_by));
@@ -263,10 +301,13 @@ diesel::allow_tables_to_appear_in_same_query!(
     backups,
     billing_transactions,
     invites,
+    known_devices,
+    mail_outbox,
     member_gpu_quotas,
     member_spend_limits,
     memberships,
     monthly_usage,
+    password_resets,
     pods,
     recovery_codes,
     role_gpu_quotas,

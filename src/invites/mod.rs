@@ -33,6 +33,9 @@ pub enum InvitesError {
     TooManyPending,
     #[error("the invite is no longer pending")]
     NotPending(Unusable),
+    /// Resending needs an email the invite was made for.
+    #[error("the invite has no email")]
+    NoEmail,
     #[error(transparent)]
     Db(#[from] diesel::result::Error),
 }
@@ -70,6 +73,31 @@ impl Links {
     pub fn link(&self, id: InviteId, nonce: &[u8]) -> String {
         format!("{}/invites/{}", self.public_url, self.token(id, nonce))
     }
+}
+
+/// Queues the invite's email to the address it was made for: the link,
+/// the team, who invites and with which role. The link is derived again
+/// from the stored nonce (it is an HMAC), so the mail carries the same
+/// link the Team page lets the Admin copy.
+fn queue_invite_mail(
+    conn: &mut PgConnection,
+    cx: &Change,
+    invite: &Invite,
+    to: &str,
+    links: &Links,
+    outbox: &crate::mail::Outbox,
+) -> QueryResult<()> {
+    let team = crate::accounts::models::account_name(conn, cx.account_id)?;
+    let inviter = cx.actor.name.as_deref().unwrap_or(&cx.actor.email);
+    let letter = crate::mail::letters::Invite {
+        team: &team,
+        inviter,
+        role: invite.role.label(),
+        link: &links.link(invite.id, &invite.nonce),
+        expires: &crate::format::date_time(&invite.expires_at),
+    }
+    .letter(to);
+    outbox.queue(conn, &letter, cx.now).map(|_| ())
 }
 
 fn new_nonce() -> Vec<u8> {
@@ -232,6 +260,7 @@ pub fn create(
     cx: &Change,
     new: &NewInvite,
     links: &Links,
+    outbox: &crate::mail::Outbox,
 ) -> Result<InviteId, InvitesError> {
     conn.transaction(|conn| {
         accounts::table
@@ -269,6 +298,13 @@ pub fn create(
                 expires_at: crate::format::date_time(&expires_at),
             },
         )?;
+        if let Some(email) = &new.email {
+            let invite = invites::table
+                .find(id)
+                .select(Invite::as_select())
+                .first(conn)?;
+            queue_invite_mail(conn, cx, &invite, email, links, outbox)?;
+        }
         Ok(id)
     })
 }
@@ -311,6 +347,33 @@ pub fn revoke(
             },
         )?;
         Ok(())
+    })
+}
+
+/// Sends the invite's email again (the same link, which stays valid), to
+/// the email it was made for (audited). Returns that email.
+pub fn resend(
+    conn: &mut PgConnection,
+    cx: &Change,
+    invite_id: InviteId,
+    links: &Links,
+    outbox: &crate::mail::Outbox,
+) -> Result<String, InvitesError> {
+    conn.transaction(|conn| {
+        let invite = lock_pending(conn, cx, invite_id)?;
+        let Some(email) = invite.email.clone() else {
+            return Err(InvitesError::NoEmail);
+        };
+        queue_invite_mail(conn, cx, &invite, &email, links, outbox)?;
+        cx.record(
+            conn,
+            Action::InviteResent {
+                invite: invite.id,
+                role: invite.role,
+                email: invite.email.clone(),
+            },
+        )?;
+        Ok(email)
     })
 }
 

@@ -29,15 +29,18 @@ pub fn security_headers(secure: bool) -> DefaultHeaders {
 }
 
 /// `Referrer-Policy`: `no-referrer` on every page that can carry an invite
-/// link (the invite pages, and the Team page where Admins copy links),
+/// or password reset link (the invite pages, the Team page where Admins
+/// copy links, the reset page whose path holds its token),
 /// `same-origin` elsewhere. Set by path so error pages get it too.
 pub async fn referrer_policy(
     req: actix_web::dev::ServiceRequest,
     next: actix_web::middleware::Next<impl actix_web::body::MessageBody>,
 ) -> Result<actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
     let path = req.path();
-    let carries_links =
-        path.starts_with("/invite") || path.ends_with("/members") || path.contains("/invites");
+    let carries_links = path.starts_with("/invite")
+        || path.ends_with("/members")
+        || path.contains("/invites")
+        || path.starts_with("/reset-password");
     let policy = if carries_links {
         "no-referrer"
     } else {

@@ -562,3 +562,58 @@ async fn an_admin_gives_devs_a_limit_and_an_a100_quota_from_spend_controls() {
     }
     admin.close().await.unwrap();
 }
+
+/// A person who forgot their password asks for a link from the sign-in
+/// page, reads it in the mail the test SMTP server received, and sets a
+/// new password in the browser.
+#[actix_web::test]
+async fn a_person_resets_a_forgotten_password_from_the_mailed_link() {
+    let Some(driver) = start_driver() else { return };
+    let smtp = crate::support::smtp::SmtpServer::start();
+    let (app, hand) = TestApp::spawn_mailing(&smtp).await;
+    let user = app.signed_up_user("Fay Forgot").await;
+    let client = browser(&driver).await;
+
+    client
+        .goto(&format!("{}/sign-in", app.address))
+        .await
+        .unwrap();
+    client
+        .find(Locator::LinkText("Forgot password?"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for_text(&client, "Forgot your password?").await;
+    fill(&client, "email", &user.email).await;
+    click(&client, "form button[type=submit].primary").await;
+    wait_for_text(&client, "is on its way").await;
+    screenshot(&client, "30-forgot-password-sent").await;
+
+    app.deliver_mail(hand.now()).await;
+    let link = smtp
+        .to(&user.email)
+        .first()
+        .and_then(|m| m.link(&format!("{}/reset-password/", app.address)))
+        .expect("the reset link in the mail");
+    client.goto(&link).await.unwrap();
+    wait_for_text(&client, "Choose a new password").await;
+    fill(&client, "password", "short").await;
+    click(&client, "form button[type=submit].primary").await;
+    wait_for_text(&client, "Use at least 12 characters").await;
+    let new_password = "saffron kettle orbit 93 lantern";
+    fill(&client, "password", new_password).await;
+    click(&client, "form button[type=submit].primary").await;
+    wait_for_text(&client, "Your password is changed").await;
+    screenshot(&client, "31-password-reset").await;
+
+    click(&client, "a.button.primary[href='/sign-in']").await;
+    wait_for_text(&client, "Sign in").await;
+    fill(&client, "email", &user.email).await;
+    fill(&client, "password", new_password).await;
+    click(&client, "form button[type=submit].primary").await;
+    wait_for_text(&client, "Your personal account").await;
+
+    client.close().await.unwrap();
+}

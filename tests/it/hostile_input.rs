@@ -50,6 +50,9 @@ enum Who {
     /// A browser half signed in (the password was right, the code is to
     /// come), a fresh one for each request: a valid code signs it in.
     NewPendingSignIn,
+    /// A signed-out browser holding a working password reset link of a
+    /// user signed up afresh for each request: a valid password uses it.
+    NewResetHolder,
 }
 
 /// What a route reads besides its path segments: the query parameters of
@@ -92,6 +95,13 @@ fn reads(method: &str, path: &str) -> Option<Reads> {
         ("POST", "/sign-out") => r(NewSession, NOTHING),
         ("GET", "/sign-in/two-factor") => r(SignedOut, NOTHING),
         ("POST", "/sign-in/two-factor") => r(NewPendingSignIn, &[("code", "123456")]),
+        ("GET", "/forgot-password") => r(SignedOut, NOTHING),
+        ("POST", "/forgot-password") => r(NewVisitor, &[("email", "{user_email}")]),
+        ("GET", "/reset-password/{token}") => r(NewResetHolder, NOTHING),
+        ("POST", "/reset-password/{token}") => r(
+            NewResetHolder,
+            &[("password", "quartz lantern meadow 42 ferry"), ("code", "")],
+        ),
         ("GET", "/profile") => r(Admin, NOTHING),
         ("POST", "/profile/name") => r(Admin, &[("display_name", "Hostile Admin")]),
         ("POST", "/profile/email") => r(
@@ -135,6 +145,7 @@ fn reads(method: &str, path: &str) -> Option<Reads> {
             ],
         ),
         ("POST", "/accounts/{account_id}/invites/{invite_id}/regenerate") => r(Admin, NOTHING),
+        ("POST", "/accounts/{account_id}/invites/{invite_id}/resend") => r(Admin, NOTHING),
         (_, "/accounts/{account_id}/invites/{invite_id}/revoke") => r(Admin, NOTHING),
         ("GET", "/accounts/{account_id}/audit" | "/accounts/{account_id}/audit.csv") => r(
             Admin,
@@ -341,6 +352,19 @@ async fn arrange(app: &TestApp, people: &People, who: Who) -> Fixture {
             let res = browser.sign_in(&people.two_factor.email, PASSWORD).await;
             assert_eq!(support::location(&res), "/sign-in/two-factor");
             fixture.browser = browser;
+        }
+        Who::NewResetHolder => {
+            let user = app.signed_up_user("Hostile Reset").await;
+            let link = team_console::accounts::reset::operator_link(
+                &mut app.conn(),
+                &user.email,
+                time::OffsetDateTime::now_utc(),
+                &app.address,
+            )
+            .unwrap()
+            .expect("a reset link");
+            fixture.browser = app.browser();
+            fixture.token = link.rsplit('/').next().unwrap().to_string();
         }
         Who::NewSession => {
             let browser = app.browser();
@@ -575,7 +599,7 @@ fn send_raw(
 }
 
 /// The domain tables, compared whole before and after a refused request.
-const DOMAIN_TABLES: [&str; 13] = [
+const DOMAIN_TABLES: [&str; 15] = [
     "users",
     "accounts",
     "memberships",
@@ -589,6 +613,8 @@ const DOMAIN_TABLES: [&str; 13] = [
     "member_gpu_quotas",
     "monthly_usage",
     "spend_alerts",
+    "mail_outbox",
+    "password_resets",
 ];
 
 #[derive(QueryableByName, PartialEq)]
@@ -747,6 +773,7 @@ async fn no_route_fails_stores_half_or_logs_an_error_on_hostile_input() {
                 | Who::NewInviteHolder
                 | Who::NewUser
                 | Who::NewPendingSignIn
+                | Who::NewResetHolder
         );
         let mut fixture = arrange(&app, &people, reads.who).await;
         // The domain tables as they stand, while nothing but this test's

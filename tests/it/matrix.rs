@@ -38,6 +38,7 @@ fn expected(method: &str, path: &str) -> Option<Access> {
             | "/sign-in"
             | "/sign-in/two-factor"
             | "/sign-out"
+            | "/forgot-password"
             | "/healthz"
             | "/readyz"
             | "/static/{file}",
@@ -69,8 +70,11 @@ fn expected(method: &str, path: &str) -> Option<Access> {
             Roles(ADMIN)
         }
         (_, "/accounts/{account_id}/invites/{invite_id}/regenerate") => Roles(ADMIN),
+        (_, "/accounts/{account_id}/invites/{invite_id}/resend") => Roles(ADMIN),
         (_, "/accounts/{account_id}/invites/{invite_id}/revoke") => Roles(ADMIN),
         (_, "/invites/{token}" | "/invite" | "/invite/accept") => Link,
+        // Whoever holds a password reset link.
+        (_, "/reset-password/{token}") => Link,
         // Audit logs and their export: Admin only.
         ("GET", "/accounts/{account_id}/audit" | "/accounts/{account_id}/audit.csv") => {
             Roles(ADMIN)

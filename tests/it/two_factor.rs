@@ -61,6 +61,8 @@ async fn the_half_signed_in_session_reaches_no_page_but_the_code_page() {
         "/sign-up",
         "/sign-in",
         "/sign-in/two-factor",
+        "/forgot-password",
+        "/reset-password/{token}",
         "/healthz",
         "/readyz",
         "/static/{file}",

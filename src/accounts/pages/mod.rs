@@ -4,6 +4,7 @@
 
 pub mod convert;
 pub mod dashboard;
+pub mod password_reset;
 pub mod profile;
 pub mod settings;
 pub mod sign_in;
@@ -37,6 +38,12 @@ pub fn refusal(e: &AccountsError) -> (StatusCode, &'static str) {
             return (
                 StatusCode::BAD_REQUEST,
                 "That code is not right. Enter the 6-digit code your app shows now.",
+            );
+        }
+        AccountsError::ResetLinkUnusable => {
+            return (
+                StatusCode::GONE,
+                "This password reset link no longer works: it was used, it expired (links work for an hour), or the password was changed since. Ask for a new one.",
             );
         }
         AccountsError::TwoFactorFirst => {

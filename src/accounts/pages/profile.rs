@@ -286,9 +286,9 @@ pub async fn change_email(
         return Ok(with_retry_after(res, retry_after));
     }
     let cx = signed_in.personal_change(origin, now);
-    let new_email = email.clone();
+    let (new_email, outbox) = (email.clone(), state.outbox.clone());
     let changed = state
-        .core(move |conn| profile::change_email(conn, &cx, &new_email))
+        .core(move |conn| profile::change_email(conn, &cx, &new_email, &outbox))
         .await?;
     if let Err(refused) = changed {
         let message = match refused {
@@ -350,9 +350,9 @@ pub async fn change_password(
     }
     let hash = state.passwords.hash(form.new_password).await?;
     let cx = signed_in.personal_change(origin, state.clock.now());
-    let keep = current_session_id();
+    let (keep, outbox) = (current_session_id(), state.outbox.clone());
     let ended = state
-        .db(move |conn| profile::change_password(conn, &cx, &hash, keep))
+        .db(move |conn| profile::change_password(conn, &cx, &hash, keep, &outbox))
         .await?;
     // A new key for this session too: whoever had a copy of it is out.
     signed_in.session.renew();

@@ -119,9 +119,9 @@ pub async fn submit(
             Ok(w::see_other("/sign-in/two-factor"))
         }
         Some(user) => {
-            let user_id = user.id;
+            let (user_id, outbox) = (user.id, state.outbox.clone());
             state
-                .db(move |conn| users::signed_in(conn, &user, &origin, None))
+                .db(move |conn| users::signed_in(conn, &user, &origin, None, now, &outbox))
                 .await?;
             session::sign_in(&session, user_id, now)?;
             Ok(w::see_other(if next.is_empty() { "/" } else { &next }))

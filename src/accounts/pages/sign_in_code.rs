@@ -119,10 +119,10 @@ pub async fn submit(
             return Ok(res);
         }
     };
-    let signed = user.clone();
+    let (signed, outbox) = (user.clone(), state.outbox.clone());
     let left = state
         .db(move |conn| {
-            users::signed_in(conn, &signed, &origin, Some(factor))?;
+            users::signed_in(conn, &signed, &origin, Some(factor), now, &outbox)?;
             two_factor::recovery_codes_left(conn, signed.id)
         })
         .await?;

@@ -244,7 +244,10 @@ pub async fn disable(
         return Ok(page);
     }
     let cx = signed_in.personal_change(origin, state.clock.now());
-    state.db(move |conn| two_factor::disable(conn, &cx)).await?;
+    let outbox = state.outbox.clone();
+    state
+        .db(move |conn| two_factor::disable(conn, &cx, &outbox))
+        .await?;
     session::success(
         &signed_in.session,
         "Two-factor authentication is off, and your recovery codes no longer work.",

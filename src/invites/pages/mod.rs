@@ -23,6 +23,10 @@ pub fn refusal(e: &InvitesError) -> (StatusCode, String) {
         InvitesError::NotPending(why) => {
             format!("This invite is no longer pending: it was {}.", why.reason())
         }
+        InvitesError::NoEmail => {
+            "This invite was made for no email, so there is nowhere to send it. Copy its link instead."
+                .to_string()
+        }
     };
     (StatusCode::CONFLICT, message)
 }

@@ -1,5 +1,6 @@
 //! Pending invites on the Team page (Admin): regenerate a link (the old
-//! one stops working) and revoke an invite after a confirmation step.
+//! one stops working), mail an invite again to its email, and revoke an
+//! invite after a confirmation step.
 
 use actix_web::{HttpResponse, web};
 use askama::Template;
@@ -41,6 +42,23 @@ pub async fn regenerate(
         .core(move |conn| invites::regenerate(conn, &cx, invite_id, &links))
         .await?
         .map(|()| "New link issued. The old link no longer works.".to_string());
+    finish(&state, &member, outcome).await
+}
+
+/// Mails the invite again to the email it was made for (same link).
+pub async fn resend(
+    state: web::Data<AppState>,
+    member: Member<can::ManageInvites>,
+    path: web::Path<InvitePath>,
+    origin: Origin,
+) -> AppResult<HttpResponse> {
+    let invite_id = path.invite_id;
+    let cx = member.change(origin, state.clock.now());
+    let (links, outbox) = (state.invite_links.clone(), state.outbox.clone());
+    let outcome = state
+        .core(move |conn| invites::resend(conn, &cx, invite_id, &links, &outbox))
+        .await?
+        .map(|email| format!("The invite is sent again to {email}."));
     finish(&state, &member, outcome).await
 }
 

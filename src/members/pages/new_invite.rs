@@ -123,9 +123,9 @@ pub async fn create(
     };
     let account_id = member.account_id();
     let cx = member.change(origin, state.clock.now());
-    let links = state.invite_links.clone();
+    let (links, outbox) = (state.invite_links.clone(), state.outbox.clone());
     let created = state
-        .core(move |conn| invites::create(conn, &cx, &new, &links))
+        .core(move |conn| invites::create(conn, &cx, &new, &links, &outbox))
         .await?;
     match created {
         Ok(_) => {

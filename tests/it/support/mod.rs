@@ -4,6 +4,7 @@
 
 pub mod database;
 pub mod pods;
+pub mod smtp;
 pub mod spend;
 pub mod two_factor;
 
@@ -29,6 +30,10 @@ pub struct TestApp {
     pub serving_url: String,
     /// Where it serves /metrics, if its settings asked for it.
     pub metrics_address: Option<String>,
+    /// How it sends mail (tests deliver it: `deliver_mail`).
+    pub mail: team_console::config::MailSettings,
+    /// Its secret key (which opens the sealed mail).
+    pub secret_key: Vec<u8>,
     handle: team_console::Handle,
 }
 
@@ -49,6 +54,14 @@ pub fn test_settings(database_url: String) -> Settings {
         backup: None,
         // Tests sweep when they choose to (`spend::sweep`), by their clock.
         spend_sweep_interval: None,
+        // Tests deliver mail when they choose to (`mail::deliver_due`),
+        // into a folder of their own unless they set an SMTP server.
+        mail: team_console::config::MailSettings {
+            smtp_url: None,
+            from: "Team Console <console@example.com>".into(),
+            outbox_dir: std::env::temp_dir().join(format!("tc-outbox-{}", Uuid::new_v4().simple())),
+            interval: None,
+        },
     }
 }
 
@@ -149,6 +162,8 @@ impl TestApp {
     pub async fn spawn_with(settings: Settings, db_name: String) -> TestApp {
         init_logs();
         let serving_url = settings.database_url.clone();
+        let mail = settings.mail.clone();
+        let secret_key = settings.secret_key.clone();
         let db_url = if db_name.is_empty() {
             serving_url.clone()
         } else {
@@ -164,6 +179,8 @@ impl TestApp {
         TestApp {
             address: format!("http://127.0.0.1:{port}"),
             metrics_address,
+            mail,
+            secret_key,
             db_name,
             db_url,
             serving_url,
@@ -234,6 +251,9 @@ impl TestApp {
 impl Drop for TestApp {
     fn drop(&mut self) {
         drop(self.handle.stop(false));
+        if self.mail.smtp_url.is_none() {
+            let _ = std::fs::remove_dir_all(&self.mail.outbox_dir);
+        }
         if !self.db_name.is_empty() {
             Server::get().drop_database(&self.db_name);
         }
@@ -526,5 +546,46 @@ impl TestApp {
             .strip_prefix(&self.address)
             .expect("link built from PUBLIC_URL");
         browser.get(path).await
+    }
+}
+
+impl TestApp {
+    /// An app with a manual clock (at `pods::T0`) that mails through `smtp`.
+    pub async fn spawn_mailing(
+        smtp: &smtp::SmtpServer,
+    ) -> (TestApp, team_console::clock::ClockHand) {
+        let server = Server::get();
+        let db_name = server.create_database();
+        let mut settings = test_settings(server.serving_url(&db_name));
+        let (clock, hand) = team_console::clock::Clock::manual(pods::T0);
+        settings.clock = clock;
+        settings.mail.smtp_url = Some(smtp.url());
+        (TestApp::spawn_with(settings, db_name).await, hand)
+    }
+
+    /// Sends the mail due at `now`, as the console's sender does every
+    /// few seconds (off in tests), off the test's thread.
+    pub async fn deliver_mail(
+        &self,
+        now: time::OffsetDateTime,
+    ) -> team_console::mail::DeliveryReport {
+        let (url, mail, secret) = (
+            self.db_url.clone(),
+            self.mail.clone(),
+            self.secret_key.clone(),
+        );
+        tokio::task::spawn_blocking(move || {
+            let sender = team_console::mail::Sender::new(
+                mail.smtp_url.as_deref(),
+                &mail.from,
+                &mail.outbox_dir,
+                &secret,
+            )
+            .expect("the test's mail settings");
+            let mut conn = PgConnection::establish(&url).expect("connect to the test database");
+            team_console::mail::deliver_due(&mut conn, &sender, now).expect("deliver mail")
+        })
+        .await
+        .expect("the delivery thread")
     }
 }

@@ -1,0 +1,3 @@
+DROP TABLE known_devices;
+DROP TABLE password_resets;
+DROP TABLE mail_outbox;
