@@ -341,13 +341,9 @@ fn spawn_audit_sealer(
             tick.tick().await;
             let key = key.clone();
             let sealed = database
-                .block(move |checkout| -> anyhow::Result<usize> {
+                .background(move |conn| {
                     let now = time::OffsetDateTime::now_utc();
-                    Ok(audit::chain::checkpoint_all(
-                        &mut *checkout.get()?,
-                        &key,
-                        now,
-                    )?)
+                    Ok(audit::chain::checkpoint_all(conn, &key, now)?)
                 })
                 .await;
             match sealed {
@@ -375,9 +371,7 @@ fn spawn_spend_sweeper(
             tick.tick().await;
             let now = clock.now();
             let swept = database
-                .block(move |checkout| -> anyhow::Result<spend::SweepReport> {
-                    Ok(spend::sweep(&mut *checkout.get()?, now)?)
-                })
+                .background(move |conn| Ok(spend::sweep(conn, now)?))
                 .await;
             match swept {
                 Ok(Ok(report)) if !report.stopped.is_empty() || report.alerts > 0 => {
@@ -414,9 +408,7 @@ fn spawn_mail_sender(
             let now = clock.now();
             let sender = sender.clone();
             let delivered = database
-                .block(move |checkout| -> anyhow::Result<mail::DeliveryReport> {
-                    Ok(mail::deliver_due(&mut *checkout.get()?, &sender, now)?)
-                })
+                .background(move |conn| Ok(mail::deliver_due(conn, &sender, now)?))
                 .await;
             match delivered {
                 Ok(Ok(report)) if report != mail::DeliveryReport::default() => {
@@ -444,12 +436,7 @@ fn spawn_session_sweeper(database: db::Database, clock: clock::Clock) -> tokio::
             tick.tick().await;
             let now = clock.now();
             let swept = database
-                .block(move |checkout| -> anyhow::Result<usize> {
-                    Ok(accounts::sessions::delete_expired(
-                        &mut *checkout.get()?,
-                        now,
-                    )?)
-                })
+                .background(move |conn| Ok(accounts::sessions::delete_expired(conn, now)?))
                 .await;
             match swept {
                 Ok(Ok(_)) => {}

@@ -231,6 +231,28 @@ impl Database {
 }
 
 impl Database {
+    /// Background work (the sweepers, the sealer, the mail sender): `f`
+    /// with a pooled connection. As after a request's, a failure that lost
+    /// the connection drops the pool's dead idle connections, so that no
+    /// request after the server is back finds one.
+    pub async fn background<T, F>(&self, f: F) -> Result<anyhow::Result<T>, Blocked>
+    where
+        F: FnOnce(&mut PgConnection) -> anyhow::Result<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let database = self.clone();
+        self.block(move |checkout| {
+            let mut conn = checkout.get()?;
+            let done = f(&mut conn);
+            if done.is_err() && connection_lost(&mut conn) {
+                drop(conn);
+                database.drop_dead_idle();
+            }
+            done
+        })
+        .await
+    }
+
     /// After a lost connection (the server restarted or went away): pings
     /// every idle pooled connection, so the dead ones are dropped now (the
     /// pool discards a connection that reports itself broken) instead of

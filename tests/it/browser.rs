@@ -79,7 +79,9 @@ fn start_driver() -> Option<Driver> {
 
 /// A fresh headless browser session with its own profile.
 async fn browser(driver: &Driver) -> Client {
-    let profile = driver.profiles.join(uuid::Uuid::new_v4().simple().to_string());
+    let profile = driver
+        .profiles
+        .join(uuid::Uuid::new_v4().simple().to_string());
     let mut caps = serde_json::Map::new();
     caps.insert(
         "goog:chromeOptions".into(),
