@@ -186,9 +186,10 @@ const RESOURCE_NAME: &str = "CASE \
           AND memberships.user_id = audit_entries.resource_id::uuid) \
     ELSE NULL END";
 
-/// The actor's display name today (by primary key, for the rows returned).
-const ACTOR_NAME_NOW: &str =
-    "(SELECT users.display_name FROM users WHERE users.id = audit_entries.actor_id)";
+/// The actor's display name today (by primary key, for the rows returned);
+/// none for a deleted user, whose tombstone keeps only their name then.
+const ACTOR_NAME_NOW: &str = "(SELECT users.display_name FROM users \
+    WHERE users.id = audit_entries.actor_id AND users.deleted_at IS NULL)";
 
 macro_rules! text_subquery {
     ($($name:ident = $sql:expr),*) => {$(
@@ -232,7 +233,8 @@ pub struct Listed {
     /// The resource's current name, if it still exists (a Pod, a member):
     /// the page links to it and shows a rename.
     pub resource_now: Option<String>,
-    /// The actor's current display name.
+    /// The actor's current display name; none for a deleted user (and
+    /// for the console itself, which has no user).
     pub actor_now: Option<String>,
 }
 
@@ -331,6 +333,8 @@ pub struct Person {
     pub id: UserId,
     pub email: String,
     pub name: String,
+    /// They deleted their account (their email is a tombstone's).
+    pub deleted: bool,
 }
 
 /// Everyone with entries in this account, former members included, from
@@ -343,7 +347,12 @@ pub fn people(conn: &mut PgConnection, account_id: AccountId) -> QueryResult<Vec
         .inner_join(users::table.on(users::id.eq(audit_actors::user_id)))
         .filter(audit_actors::account_id.eq(account_id))
         .order(lower(users::email))
-        .select((users::id, users::email, users::display_name))
+        .select((
+            users::id,
+            users::email,
+            users::display_name,
+            users::deleted_at.is_not_null(),
+        ))
         .load(conn)
 }
 
