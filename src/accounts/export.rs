@@ -3,13 +3,16 @@
 //! else's data can slip in: their profile, their memberships and roles,
 //! their sessions (never a session's key or state), the Pods they created
 //! or started, and the audit entries they are the actor of, in every log.
-//! The entries come in keyset batches, so the page can stream them.
+//! The entries come in keyset batches, so the page can stream them. Money
+//! stays where the person's role may see it (`billing_visible`).
 
 use diesel::prelude::*;
 use serde_json::{Value, json};
 
 use crate::audit::ActionKind;
-use crate::audit::query::EntryRow;
+use crate::audit::query::{EntryDetails, EntryRow};
+use crate::audit::sentence::Details;
+use crate::authz::{self, AccountKind, Capability, Role};
 use crate::db::schema::{accounts, audit_entries, memberships, pods, sessions, users};
 use crate::format::rfc3339;
 use crate::ids::{AccountId, PodId, UserId};
@@ -100,10 +103,8 @@ pub fn head(conn: &mut PgConnection, user: UserId) -> QueryResult<serde_json::Ma
     let resources: Vec<Option<String>> = audit_entries::table
         .filter(audit_entries::actor_id.eq(user))
         .filter(
-            audit_entries::action.eq_any([
-                ActionKind::PodCreated.name(),
-                ActionKind::PodStarted.name(),
-            ]),
+            audit_entries::action
+                .eq_any([ActionKind::PodCreated.name(), ActionKind::PodStarted.name()]),
         )
         .select(audit_entries::resource_id)
         .distinct()
@@ -142,11 +143,49 @@ pub fn head(conn: &mut PgConnection, user: UserId) -> QueryResult<serde_json::Ma
     Ok(head)
 }
 
+/// The accounts whose billing the person may see now (SPEC §2): their
+/// entries there are exported whole. Elsewhere (a team where their role
+/// has no billing access, one they left or that was deleted) money is
+/// withheld from them (SPEC §10), as every page withholds it.
+pub fn billing_visible(conn: &mut PgConnection, user: UserId) -> QueryResult<Vec<AccountId>> {
+    let rows: Vec<(AccountId, AccountKind, Role)> = memberships::table
+        .inner_join(accounts::table)
+        .filter(memberships::user_id.eq(user))
+        .filter(accounts::deleted_at.is_null())
+        .select((accounts::id, accounts::kind, memberships::role))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .filter(|(_, kind, role)| authz::allows(*kind, *role, Capability::ViewBilling))
+        .map(|(id, _, _)| id)
+        .collect())
+}
+
+/// The entry without money: billing entries keep only what happened and
+/// when; others lose every amount (`…_cents`), and their summary is
+/// written again from what is left.
+fn without_money(mut entry: EntryRow) -> EntryRow {
+    let mut details: Value = serde_json::from_str(&entry.details.raw).unwrap_or(Value::Null);
+    match details.as_object_mut() {
+        Some(fields) if entry.resource_type == "billing" => fields.clear(),
+        Some(fields) => fields.retain(|key, _| !key.ends_with("_cents")),
+        None => {}
+    }
+    let raw = details.to_string();
+    entry.details = EntryDetails {
+        fields: Details::parse(raw.as_bytes()),
+        raw,
+    };
+    entry
+}
+
 /// Up to `size` of the person's own audit entries after entry `after`, in
-/// the order they were written, each with the account whose log holds it.
+/// the order they were written, each with the account whose log holds it;
+/// money withheld outside `billing_visible` accounts.
 pub fn own_entries(
     conn: &mut PgConnection,
     user: UserId,
+    billing_visible: &[AccountId],
     after: i64,
     size: i64,
 ) -> QueryResult<Vec<(i64, Value)>> {
@@ -160,7 +199,15 @@ pub fn own_entries(
     Ok(rows
         .into_iter()
         .map(|(entry, account)| {
+            let visible = account.is_some_and(|a| billing_visible.contains(&a));
+            let billing = entry.resource_type == "billing";
+            let entry = if visible { entry } else { without_money(entry) };
             let mut value = crate::audit::export::json(&entry);
+            if billing && !visible {
+                value["summary"] = json!(
+                    "Billing information: withheld, as the account's billing is shown to its Billing and Admin members only"
+                );
+            }
             value["account_id"] = json!(account.map(|a| a.to_string()));
             (entry.id, value)
         })

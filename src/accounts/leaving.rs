@@ -332,9 +332,8 @@ pub fn delete_user(
                 },
             )?;
         }
-        let sessions_ended =
-            diesel::delete(sessions::table.filter(sessions::user_id.eq(user.id))).execute(conn)?
-                as i64;
+        let sessions_ended = diesel::delete(sessions::table.filter(sessions::user_id.eq(user.id)))
+            .execute(conn)? as i64;
         diesel::delete(recovery_codes::table.filter(recovery_codes::user_id.eq(user.id)))
             .execute(conn)?;
         let personal = crate::accounts::models::personal_account(conn, user.id)?;

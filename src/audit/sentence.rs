@@ -213,7 +213,9 @@ pub fn sentence(kind: ActionKind, actor: Option<&str>, d: &Details) -> Sentence 
             .name(d.name.as_deref().unwrap_or("(unnamed)")),
         K::AccountDeleted => {
             let what = match d.name.as_deref() {
-                Some(name) => Sentence::default().words(" deleted the account ").name(name),
+                Some(name) => Sentence::default()
+                    .words(" deleted the account ")
+                    .name(name),
                 None => Sentence::default().words(" deleted the account"),
             };
             who.then(what).words(&format!(

@@ -119,9 +119,7 @@ fn reads(method: &str, path: &str) -> Option<Reads> {
         ("POST", "/profile/delete") => r(NewUser, &[("confirm_email", "{user_email}")]),
         ("GET", "/accounts/{account_id}/delete") => r(Admin, NOTHING),
         // Hostile input is never the team's name: refused, the team kept.
-        ("POST", "/accounts/{account_id}/delete") => {
-            r(Admin, &[("confirm_name", "Hostile Team")])
-        }
+        ("POST", "/accounts/{account_id}/delete") => r(Admin, &[("confirm_name", "Hostile Team")]),
         // The team has another member: refused (409), the team kept.
         ("POST", "/accounts/{account_id}/revert") => r(Admin, NOTHING),
         ("GET", "/accounts/{account_id}") => r(Admin, NOTHING),

@@ -128,7 +128,9 @@ async fn deleting_a_team_charges_its_running_pods_once_and_takes_it_from_everyon
         assert!(log.iter().any(|(a, _)| a == action), "{action} recorded");
     }
     assert_eq!(
-        log.iter().filter(|(a, _)| a == "billing.usage_charged").count(),
+        log.iter()
+            .filter(|(a, _)| a == "billing.usage_charged")
+            .count(),
         1
     );
 
@@ -156,7 +158,10 @@ async fn deleting_a_team_charges_its_running_pods_once_and_takes_it_from_everyon
     let res = team.admin.browser.get("/").await;
     assert_eq!(location(&res), "/profile");
     let (_, profile) = team.admin.browser.get_page("/profile").await;
-    assert!(profile.contains("The team Acme GPU is deleted"), "{profile}");
+    assert!(
+        profile.contains("The team Acme GPU is deleted"),
+        "{profile}"
+    );
 
     // The log is kept and still verifies, with and without the command.
     chain::checkpoint_all(
@@ -213,7 +218,10 @@ async fn the_last_admin_cannot_delete_their_account_until_they_hand_over() {
     let res = delete_account(&team.admin).await;
     assert_eq!(res.status(), StatusCode::CONFLICT);
     let body = res.text().await.unwrap();
-    assert!(body.contains("last Admin") && body.contains("Acme GPU"), "{body}");
+    assert!(
+        body.contains("last Admin") && body.contains("Acme GPU"),
+        "{body}"
+    );
 
     // Handing over Admin to Dan, then deleting, works.
     let res = team
@@ -321,7 +329,23 @@ async fn the_export_holds_the_persons_data_and_nobody_elses() {
         .await;
     app.create_pod_as(&team.admin.browser, team.id, "alices-pod", "rtx-4090", "1")
         .await;
-    // Someone else's change that names the Dev.
+    // The Dev stops a Pod they ran: a charge they may not see (SPEC §10).
+    let ran = app.insert_running_pod(
+        team.id,
+        team.dev.user_id,
+        "rtx-4090",
+        1,
+        6_000,
+        time::OffsetDateTime::now_utc() - Duration::hours(2),
+    );
+    let res = team
+        .dev
+        .browser
+        .post_form(&format!("/accounts/{}/pods/{ran}/stop", team.id), &[])
+        .await;
+    assert!(res.status().is_redirection());
+    assert_eq!(app.charges_of(ran).len(), 1);
+    // Someone else's change.
     team.basic
         .browser
         .post_form("/profile/name", &[("display_name", "Bob Renamed")])
@@ -354,7 +378,7 @@ async fn the_export_holds_the_persons_data_and_nobody_elses() {
         .iter()
         .map(|p| p["name"].as_str().unwrap())
         .collect();
-    assert_eq!(pods, ["dans-pod"]);
+    assert!(pods.contains(&"dans-pod") && !pods.contains(&"alices-pod"));
     let entries = data["audit_entries"].as_array().unwrap();
     assert!(entries.iter().any(|e| e["action"] == "pod.created"));
     let dev_id = team.dev.user_id.to_string();
@@ -364,6 +388,15 @@ async fn the_export_holds_the_persons_data_and_nobody_elses() {
         assert!(!body.contains(&other.user_id.to_string()));
     }
     assert!(!body.contains("alices-pod") && !body.contains("Bob Renamed"));
+    assert!(
+        entries.iter().any(
+            |e| e["action"] == "billing.usage_charged" && e["details"] == serde_json::json!({})
+        )
+    );
+    assert!(
+        !body.contains('$') && !body.contains("_cents"),
+        "no money: {body}"
+    );
 }
 
 #[actix_web::test]
@@ -407,7 +440,12 @@ async fn a_team_with_one_member_turns_back_into_a_personal_account() {
         )
         .await;
     assert_eq!(res.status(), StatusCode::CONFLICT);
-    assert!(res.text().await.unwrap().contains("Remove the other members"));
+    assert!(
+        res.text()
+            .await
+            .unwrap()
+            .contains("Remove the other members")
+    );
     let other = app.signed_up_user("Has Personal").await;
     let lone = app.insert_team(other.user_id, "Lone Team");
     let res = other
@@ -473,7 +511,11 @@ async fn a_pod_created_or_a_member_joining_during_the_deletion_is_refused() {
         now: time::OffsetDateTime::now_utc(),
     };
     let dev = Change {
-        actor: Actor::user(UserId::from_uuid(team.dev.user_id), &team.dev.email, "Dan Dev"),
+        actor: Actor::user(
+            UserId::from_uuid(team.dev.user_id),
+            &team.dev.email,
+            "Dan Dev",
+        ),
         ..admin.clone()
     };
 
@@ -499,18 +541,21 @@ async fn a_pod_created_or_a_member_joining_during_the_deletion_is_refused() {
         .transaction(|conn| {
             team_console::accounts::leaving::lock_live_account(conn, admin.account_id)?;
             wait_for_a_lock_waiter(&url);
-            team_console::accounts::leaving::delete_team(conn, &admin, "Acme GPU")
-                .map_err(|e| match e {
+            team_console::accounts::leaving::delete_team(conn, &admin, "Acme GPU").map_err(|e| {
+                match e {
                     team_console::accounts::AccountsError::Db(e) => e,
                     other => panic!("refused: {other}"),
-                })
+                }
+            })
         })
         .unwrap();
     let created = creating.join().unwrap();
     assert!(
         matches!(
             created,
-            Err(team_console::pods::PodsError::Db(diesel::result::Error::NotFound))
+            Err(team_console::pods::PodsError::Db(
+                diesel::result::Error::NotFound
+            ))
         ),
         "{:?}",
         created.map(|p| p.name)
@@ -526,10 +571,7 @@ async fn a_pod_created_or_a_member_joining_during_the_deletion_is_refused() {
     }
 
     // Joining afterwards: the link was revoked with the team.
-    let res = joiner
-        .browser
-        .post_form("/invite/accept", &[])
-        .await;
+    let res = joiner.browser.post_form("/invite/accept", &[]).await;
     assert_eq!(res.status(), StatusCode::GONE);
     assert_eq!(app.role_of(team.id, joiner.user_id), None);
 }

@@ -9,7 +9,7 @@ use futures_util::{StreamExt, stream};
 
 use crate::AppState;
 use crate::accounts::export::{self, BATCH};
-use crate::ids::UserId;
+use crate::ids::{AccountId, UserId};
 use crate::web::auth::SignedIn;
 use crate::web::error::AppResult;
 use crate::web::request_id::RequestId;
@@ -17,6 +17,7 @@ use crate::web::request_id::RequestId;
 struct Progress {
     state: web::Data<AppState>,
     user: UserId,
+    billing_visible: Vec<AccountId>,
     after: i64,
     first: bool,
     done: bool,
@@ -30,7 +31,14 @@ pub async fn download(
 ) -> AppResult<HttpResponse> {
     let user = signed_in.user.id;
     let now = crate::format::rfc3339(&state.clock.now());
-    let head = state.db(move |conn| export::head(conn, user)).await?;
+    let (head, billing_visible) = state
+        .db(move |conn| {
+            Ok::<_, diesel::result::Error>((
+                export::head(conn, user)?,
+                export::billing_visible(conn, user)?,
+            ))
+        })
+        .await?;
     // `{"exported_at": …, "profile": …, …, "audit_entries": [` then the
     // entries, then `]}`.
     let mut opening = serde_json::Map::new();
@@ -42,6 +50,7 @@ pub async fn download(
     let start = Progress {
         state: state.clone(),
         user,
+        billing_visible,
         after: 0,
         first: true,
         done: false,
@@ -51,10 +60,10 @@ pub async fn download(
         if p.done {
             return None;
         }
-        let (user, after) = (p.user, p.after);
+        let (user, after, visible) = (p.user, p.after, p.billing_visible.clone());
         let rows = p
             .state
-            .db(move |conn| export::own_entries(conn, user, after, BATCH))
+            .db(move |conn| export::own_entries(conn, user, &visible, after, BATCH))
             .await;
         let rows = match rows {
             Ok(rows) => rows,
@@ -82,8 +91,8 @@ pub async fn download(
         }
         Some((Ok(Bytes::from(chunk)), p))
     });
-    let body = stream::once(async move { Ok::<_, actix_web::Error>(Bytes::from(text)) })
-        .chain(entries);
+    let body =
+        stream::once(async move { Ok::<_, actix_web::Error>(Bytes::from(text)) }).chain(entries);
     Ok(HttpResponse::Ok()
         .content_type("application/json")
         .insert_header((

@@ -139,7 +139,10 @@ pub async fn delete_team(
         Err(refused) => return Err(refused.into()),
     };
     let charged = if deleted.charged_cents > 0 {
-        format!(" Its running Pods were charged {}.", money(deleted.charged_cents))
+        format!(
+            " Its running Pods were charged {}.",
+            money(deleted.charged_cents)
+        )
     } else {
         String::new()
     };
@@ -193,7 +196,9 @@ pub async fn revert(
         Ok(()) => {
             session::success(
                 member.session(),
-                format!("{name} is your personal account again. Its Pods, billing and history stay with it."),
+                format!(
+                    "{name} is your personal account again. Its Pods, billing and history stay with it."
+                ),
             );
             Ok(w::see_other(&format!("/accounts/{account_id}")))
         }
