@@ -591,7 +591,7 @@ mod tests {
                     .all(|k| k.name() != kind.name())
             );
         }
-        assert_eq!(ActionKind::parse("user.deleted"), None);
+        assert_eq!(ActionKind::parse("user.teleported"), None);
     }
 
     #[test]
