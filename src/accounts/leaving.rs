@@ -6,9 +6,10 @@
 //! Pods, transactions, invites and audit entries keep what they refer to
 //! and its audit chain stays whole; its memberships go, so it leaves every
 //! switcher and every `Member<C>` lookup at once. Each function is one
-//! transaction that first locks the account row (SELECT … FOR UPDATE):
-//! joining through an invite and creating a Pod lock it too
-//! (`lock_live_account`), so they happen wholly before a deletion or are
+//! transaction that first locks the account row (SELECT … FOR UPDATE,
+//! after its live Pods, in the order Pod transitions lock them): joining
+//! through an invite and creating a Pod take a share of that lock
+//! (`hold_live_account`), so they happen wholly before a deletion or are
 //! refused after it.
 
 use diesel::prelude::*;
@@ -21,9 +22,9 @@ use crate::authz::{AccountKind, Role};
 use crate::db::schema::{accounts, invites, memberships, pods, recovery_codes, sessions, users};
 use crate::ids::{AccountId, InviteId, PodId, UserId};
 
-/// The account, locked until the transaction ends, unless it is deleted
-/// (diesel's NotFound, a 404). Everything that adds to an account (a
-/// member joining, a Pod created or started) takes this lock first.
+/// The account, locked (FOR UPDATE) until the transaction ends, unless it
+/// is deleted (diesel's NotFound, a 404): what deleting or reverting it
+/// takes first.
 pub fn lock_live_account(conn: &mut PgConnection, account_id: AccountId) -> QueryResult<Account> {
     accounts::table
         .find(account_id)
@@ -31,6 +32,35 @@ pub fn lock_live_account(conn: &mut PgConnection, account_id: AccountId) -> Quer
         .select(Account::as_select())
         .for_update()
         .first(conn)
+}
+
+/// What adds to an account (a member joining, a Pod created) takes first:
+/// a share of the account row's lock (FOR KEY SHARE) that waits for a
+/// deletion in progress and makes a deletion wait for it, while such
+/// additions do not wait for each other. NotFound (a 404) once the
+/// account is deleted: PostgreSQL re-checks `deleted_at` on the row a
+/// deletion committed.
+pub fn hold_live_account(conn: &mut PgConnection, account_id: AccountId) -> QueryResult<()> {
+    accounts::table
+        .find(account_id)
+        .filter(accounts::deleted_at.is_null())
+        .select(accounts::id)
+        .for_key_share()
+        .first::<AccountId>(conn)
+        .map(|_| ())
+}
+
+/// Locks the account's Pods that are not terminated, before the account:
+/// the order every Pod transition and the spend sweep take (Pod, then
+/// account), so a deletion cannot deadlock with them.
+fn lock_live_pods(conn: &mut PgConnection, account_id: AccountId) -> QueryResult<Vec<PodId>> {
+    pods::table
+        .filter(pods::account_id.eq(account_id))
+        .filter(pods::status.ne(crate::pods::TERMINATED))
+        .order(pods::id.asc())
+        .select(pods::id)
+        .for_update()
+        .load(conn)
 }
 
 /// What deleting the account would do, for its danger zone.
@@ -100,6 +130,7 @@ pub fn delete_team(
     typed_name: &str,
 ) -> Result<Deleted, AccountsError> {
     conn.transaction(|conn| {
+        lock_live_pods(conn, cx.account_id)?;
         let account = lock_live_account(conn, cx.account_id)?;
         if account.kind != AccountKind::Team {
             return Err(AccountsError::NotATeam);
@@ -119,12 +150,8 @@ fn delete_locked(
     cx: &Change,
     account: Account,
 ) -> Result<Deleted, AccountsError> {
-    let live: Vec<PodId> = pods::table
-        .filter(pods::account_id.eq(account.id))
-        .filter(pods::status.ne(crate::pods::TERMINATED))
-        .order(pods::id.asc())
-        .select(pods::id)
-        .load(conn)?;
+    // Again under the account's lock: a Pod created just before it counts.
+    let live = lock_live_pods(conn, account.id)?;
     let mut charged_cents = 0;
     for pod in &live {
         match crate::pods::transitions::terminate(conn, cx, *pod) {
@@ -316,8 +343,8 @@ pub fn delete_user(
             .select((accounts::id, memberships::role))
             .load(conn)?;
         for (team, role) in &teams {
-            // Lock each team so a concurrent deletion of it goes first or after.
-            if lock_live_account(conn, *team).optional()?.is_none() {
+            // A concurrent deletion of the team goes wholly first or after.
+            if hold_live_account(conn, *team).optional()?.is_none() {
                 continue;
             }
             diesel::delete(memberships::table.find((*team, user.id))).execute(conn)?;
@@ -338,6 +365,7 @@ pub fn delete_user(
             .execute(conn)?;
         let personal = crate::accounts::models::personal_account(conn, user.id)?;
         if let Some(account_id) = personal {
+            lock_live_pods(conn, account_id)?;
             let account = lock_live_account(conn, account_id)?;
             let change = Change {
                 account_id,

@@ -177,7 +177,7 @@ pub fn accept(
         // The team's row lock: a deletion of the team runs wholly before
         // this join (and revoked the invite) or after it (and removes the
         // new member with the others).
-        if crate::accounts::leaving::lock_live_account(conn, invite.account_id)
+        if crate::accounts::leaving::hold_live_account(conn, invite.account_id)
             .optional()?
             .is_none()
         {
