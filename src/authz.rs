@@ -127,7 +127,7 @@ pub fn allows(kind: AccountKind, role: Role, capability: Capability) -> bool {
     if kind == AccountKind::Personal
         && matches!(
             capability,
-            ViewMembers | ManageInvites | ManageMembers | Leave | RequireTwoFactor
+            ViewMembers | ManageInvites | ManageMembers | Leave | RequireTwoFactor | DeleteTeam
         )
     {
         return false;
@@ -138,7 +138,7 @@ pub fn allows(kind: AccountKind, role: Role, capability: Capability) -> bool {
         ManagePods => matches!(role, Dev | Admin),
         ViewBilling | ManageBilling | ManageSpend => matches!(role, Billing | Admin),
         ViewMemberEmails | ManageInvites | ManageMembers | ManageSettings | ViewAuditLog
-        | RequireTwoFactor | ManageQuotas => role == Admin,
+        | RequireTwoFactor | ManageQuotas | DeleteTeam => role == Admin,
     }
 }
 
@@ -192,4 +192,7 @@ capabilities!(
     ManageSpend,
     /// GPU quotas per role and per member (SPEC §10: Admin only).
     ManageQuotas,
+    /// Delete the team, or turn it back into a personal account (SPEC §13:
+    /// Admin only; a personal account is deleted from its owner's profile).
+    DeleteTeam,
 );

@@ -77,6 +77,18 @@ pub enum AuditCommand {
         #[arg(long)]
         public_key: Option<String>,
     },
+    /// Write one account's audit log to stdout, newest first: any
+    /// account, a deleted one included (its log is kept until retention
+    /// ends, and nobody can open it in the console any more).
+    Export {
+        /// The account whose entries to write.
+        #[arg(long)]
+        account: uuid::Uuid,
+        /// `csv` (the columns of the Audit logs page's export) or `jsonl`
+        /// (one JSON object an entry).
+        #[arg(long, default_value = "jsonl", value_parser = ["csv", "jsonl"])]
+        format: String,
+    },
     /// Print the public key that verifies this console's checkpoints.
     PublicKey,
     /// Seal every chain with a signed checkpoint now (the console also

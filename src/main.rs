@@ -230,7 +230,8 @@ fn run(listener: Option<TcpListener>, options: &Options, urls: DatabaseUrls) -> 
     })
 }
 
-/// `team-console audit …`: verify the chains, print the public key, seal.
+/// `team-console audit …`: verify the chains, export a log, print the
+/// public key, seal.
 fn audit_command(
     command: &AuditCommand,
     options: &Options,
@@ -242,6 +243,19 @@ fn audit_command(
         PgConnection::establish(&urls.migration).context("connecting to the database")?;
     db::migrate(&mut conn)?;
     match command {
+        AuditCommand::Export { account, format } => {
+            use team_console::audit::export::{self, Format};
+            let format = if format == "csv" {
+                Format::Csv
+            } else {
+                Format::JsonLines
+            };
+            let account = team_console::ids::AccountId::from_uuid(*account);
+            let stdout = std::io::stdout();
+            let mut out = std::io::BufWriter::new(stdout.lock());
+            let written = export::write_all(&mut conn, account, format, &mut out)?;
+            eprintln!("{written} entries written");
+        }
         AuditCommand::PublicKey => {
             println!("{}", chain::public_key_hex(&key.verifying_key()));
         }

@@ -2,6 +2,8 @@
 //! account kinds and their conversion, team names. This module and its
 //! siblings are the core (rules and queries); `pages` holds the handlers.
 
+pub mod export;
+pub mod leaving;
 pub mod models;
 pub mod notices;
 pub mod pages;
@@ -38,6 +40,18 @@ pub enum AccountsError {
     /// since it was made.
     #[error("the reset link no longer works")]
     ResetLinkUnusable,
+    /// Deleting a team takes typing its name exactly.
+    #[error("the typed name is not the team's")]
+    NameMismatch,
+    /// Only a team whose one member is the Admin can become personal.
+    #[error("the team has other members")]
+    NotAlone,
+    /// A user has one personal account (SPEC §1).
+    #[error("the user already has a personal account")]
+    HasPersonal,
+    /// The person is the last Admin of these teams.
+    #[error("the user is the last Admin of a team")]
+    LastAdmin(Vec<leaving::LastAdminOf>),
     #[error(transparent)]
     Db(#[from] diesel::result::Error),
 }

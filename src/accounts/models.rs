@@ -73,6 +73,7 @@ pub fn find_user_by_email(conn: &mut PgConnection, email: &str) -> QueryResult<O
     // lower(email) = lower($1) uses the unique index users_email_lower_key.
     users::table
         .filter(lower(users::email).eq(lower(email)))
+        .filter(users::deleted_at.is_null())
         .select(User::as_select())
         .first(conn)
         .optional()
@@ -111,7 +112,11 @@ macro_rules! with_memberships {
         use $crate::db::schema::{accounts, memberships};
         $query
             .left_join(memberships::table.on(memberships::user_id.nullable().eq($user)))
-            .left_join(accounts::table.on(accounts::id.eq(memberships::account_id)))
+            // A deleted account has no memberships left; the condition
+            // keeps it out even so.
+            .left_join(accounts::table.on(
+                accounts::id.eq(memberships::account_id).and(accounts::deleted_at.is_null()),
+            ))
             .order((accounts::kind.asc(), accounts::name.asc(), accounts::id.asc()))
             .select((
                 $($select,)*
@@ -178,6 +183,7 @@ pub fn personal_account(
     accounts::table
         .filter(accounts::owner_id.eq(user_id))
         .filter(accounts::kind.eq(AccountKind::Personal))
+        .filter(accounts::deleted_at.is_null())
         .select(accounts::id)
         .order(accounts::created_at.asc())
         .first(conn)

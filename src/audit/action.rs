@@ -33,6 +33,8 @@ macro_rules! action_kinds {
 action_kinds! {
     AccountConverted = "account.converted" on "account",
     AccountRenamed = "account.renamed" on "account",
+    AccountDeleted = "account.deleted" on "account",
+    AccountReverted = "account.reverted" on "account",
     AuditCheckpoint = "audit.checkpoint" on "audit",
     AccountTwoFactorRuleChanged = "account.two_factor_rule_changed" on "account",
     BillingEmailChanged = "billing.email_changed" on "billing",
@@ -73,6 +75,7 @@ action_kinds! {
     UserPasswordResetRequested = "user.password_reset_requested" on "user",
     UserPasswordReset = "user.password_reset" on "user",
     UserSessionsEnded = "user.sessions_ended" on "user",
+    UserDeleted = "user.deleted" on "user",
 }
 
 /// Every resource type entries refer to.
@@ -162,6 +165,28 @@ pub enum Action {
         account: AccountId,
         old_name: String,
         new_name: String,
+    },
+    /// The account was deleted (SPEC §13): its last entry. The counts say
+    /// what went with it.
+    AccountDeleted {
+        #[serde(skip)]
+        account: AccountId,
+        name: String,
+        /// "team" or "personal".
+        kind: String,
+        pods_terminated: i64,
+        invites_revoked: i64,
+        members_removed: i64,
+        /// The balance left when it was deleted (not refunded by the console).
+        balance_cents: i64,
+    },
+    /// A team with one member left became that member's personal account.
+    AccountReverted {
+        #[serde(skip)]
+        account: AccountId,
+        /// The team's name; the account now carries the owner's name.
+        old_name: String,
+        name: String,
     },
     /// A signed checkpoint sealing its chain so far (`audit::chain`).
     AuditCheckpoint {
@@ -451,6 +476,17 @@ pub enum Action {
         user: UserId,
         sessions_ended: i64,
     },
+    /// The person deleted their user (recorded in their personal account's
+    /// log, and in each team they were a member of).
+    UserDeleted {
+        #[serde(skip)]
+        user: UserId,
+        /// Their name and email then: history keeps them.
+        display_name: String,
+        email: String,
+        teams_left: i64,
+        sessions_ended: i64,
+    },
     UserSessionsEnded {
         #[serde(skip)]
         user: UserId,
@@ -467,6 +503,8 @@ impl Action {
         match self {
             Action::AccountConverted { .. } => K::AccountConverted,
             Action::AccountRenamed { .. } => K::AccountRenamed,
+            Action::AccountDeleted { .. } => K::AccountDeleted,
+            Action::AccountReverted { .. } => K::AccountReverted,
             Action::AuditCheckpoint { .. } => K::AuditCheckpoint,
             Action::AccountTwoFactorRuleChanged { .. } => K::AccountTwoFactorRuleChanged,
             Action::BillingEmailChanged { .. } => K::BillingEmailChanged,
@@ -507,6 +545,7 @@ impl Action {
             Action::UserPasswordResetRequested { .. } => K::UserPasswordResetRequested,
             Action::UserPasswordReset { .. } => K::UserPasswordReset,
             Action::UserSessionsEnded { .. } => K::UserSessionsEnded,
+            Action::UserDeleted { .. } => K::UserDeleted,
         }
     }
 
@@ -515,6 +554,8 @@ impl Action {
         match self {
             Action::AccountConverted { account, .. }
             | Action::AccountRenamed { account, .. }
+            | Action::AccountDeleted { account, .. }
+            | Action::AccountReverted { account, .. }
             | Action::AccountTwoFactorRuleChanged { account, .. }
             | Action::BillingEmailChanged { account, .. }
             | Action::BillingFundsAdded { account, .. }
@@ -555,7 +596,8 @@ impl Action {
             | Action::UserPasswordChanged { user, .. }
             | Action::UserPasswordResetRequested { user, .. }
             | Action::UserPasswordReset { user, .. }
-            | Action::UserSessionsEnded { user, .. } => Some(user.to_string()),
+            | Action::UserSessionsEnded { user, .. }
+            | Action::UserDeleted { user, .. } => Some(user.to_string()),
             Action::UserSignInFailed { .. } => None,
         }
     }
@@ -582,7 +624,7 @@ mod tests {
                     .all(|k| k.name() != kind.name())
             );
         }
-        assert_eq!(ActionKind::parse("user.deleted"), None);
+        assert_eq!(ActionKind::parse("user.teleported"), None);
     }
 
     #[test]

@@ -5,6 +5,7 @@
 
 pub mod action;
 pub mod chain;
+pub mod export;
 pub mod filter;
 pub mod pages;
 pub mod query;

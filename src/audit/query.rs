@@ -197,7 +197,8 @@ pub struct Listed {
     /// The resource's current name, if it still exists (a Pod, a member):
     /// the page links to it and shows a rename.
     pub resource_now: Option<String>,
-    /// The actor's current display name.
+    /// The actor's current display name; none for a deleted user (and
+    /// for the console itself, which has no user).
     pub actor_now: Option<String>,
 }
 
@@ -280,7 +281,8 @@ pub fn page(
 /// read: a subquery per row in the page's own statement cost several times
 /// the page's SQL (docs/benchmarks.md, "The current names").
 struct NamesNow {
-    /// A user's display name, and whether they are a member of the account.
+    /// A user's display name (not a deleted user's), and whether they are
+    /// a member of the account.
     people: HashMap<uuid::Uuid, (String, bool)>,
     pods: HashMap<uuid::Uuid, String>,
 }
@@ -313,6 +315,8 @@ impl NamesNow {
         let found: Vec<(uuid::Uuid, String, bool, bool)> = users::table
             .left_join(m::table.on(m::user_id.eq(users::id).and(m::account_id.eq(account_id))))
             .filter(users::id.eq_any(people))
+            // A deleted user's tombstone has no name today: entries keep theirs.
+            .filter(users::deleted_at.is_null())
             .select((
                 users::id,
                 users::display_name,
@@ -383,6 +387,8 @@ pub struct Person {
     pub id: UserId,
     pub email: String,
     pub name: String,
+    /// They deleted their account (their email is a tombstone's).
+    pub deleted: bool,
 }
 
 /// Everyone with entries in this account, former members included, from
@@ -395,7 +401,12 @@ pub fn people(conn: &mut PgConnection, account_id: AccountId) -> QueryResult<Vec
         .inner_join(users::table.on(users::id.eq(audit_actors::user_id)))
         .filter(audit_actors::account_id.eq(account_id))
         .order(lower(users::email))
-        .select((users::id, users::email, users::display_name))
+        .select((
+            users::id,
+            users::email,
+            users::display_name,
+            users::deleted_at.is_not_null(),
+        ))
         .load(conn)
 }
 

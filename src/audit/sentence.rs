@@ -60,6 +60,10 @@ pub struct Details {
     pub old_gpus: Option<i64>,
     pub new_gpus: Option<i64>,
     pub by_operator: Option<bool>,
+    pub pods_terminated: Option<i64>,
+    pub invites_revoked: Option<i64>,
+    pub members_removed: Option<i64>,
+    pub teams_left: Option<i64>,
 }
 
 impl Details {
@@ -208,6 +212,24 @@ pub fn sentence(kind: ActionKind, actor: Option<&str>, d: &Details) -> Sentence 
         K::AccountConverted => who
             .words(" converted the account into the team ")
             .name(d.name.as_deref().unwrap_or("(unnamed)")),
+        K::AccountDeleted => {
+            let what = match d.name.as_deref() {
+                Some(name) => Sentence::default()
+                    .words(" deleted the account ")
+                    .name(name),
+                None => Sentence::default().words(" deleted the account"),
+            };
+            who.then(what).words(&format!(
+                " ({}, {}, {})",
+                plural(d.pods_terminated.unwrap_or_default(), "Pod", "terminated"),
+                plural(d.invites_revoked.unwrap_or_default(), "invite", "revoked"),
+                plural(d.members_removed.unwrap_or_default(), "member", "removed"),
+            ))
+        }
+        K::AccountReverted => who
+            .words(" turned the team ")
+            .name(d.old_name.as_deref().unwrap_or("?"))
+            .words(" back into a personal account"),
         K::AccountRenamed => who
             .words(" renamed the team from ")
             .name(d.old_name.as_deref().unwrap_or("?"))
@@ -433,6 +455,7 @@ pub fn sentence(kind: ActionKind, actor: Option<&str>, d: &Details) -> Sentence 
             " set a new password through a reset link ({} signed out)",
             plural(d.sessions_ended.unwrap_or_default(), "session", "").trim_end()
         )),
+        K::UserDeleted => who.words(" deleted their user"),
         K::UserSessionsEnded => match (&d.device, d.count) {
             (Some(device), Some(1)) => who.words(" signed out their session on ").name(device),
             (_, count) => who.words(&format!(

@@ -10,6 +10,7 @@ diesel::table! {
         billing_email -> Nullable<Text>,
         balance_cents -> Int8,
         require_two_factor -> Bool,
+        deleted_at -> Nullable<Timestamptz>,
     }
 }
 
@@ -268,6 +269,7 @@ diesel::table! {
         totp_secret -> Nullable<Bytea>,
         totp_enabled_at -> Nullable<Timestamptz>,
         totp_last_step -> Nullable<Int8>,
+        deleted_at -> Nullable<Timestamptz>,
     }
 }
 

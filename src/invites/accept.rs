@@ -174,6 +174,15 @@ pub fn accept(
     let found = find_by_hash(conn, token_hash)?;
     let result = conn.transaction(|conn| -> Result<Joined, JoinError> {
         let invite = found.as_ref().ok_or(JoinError::Unknown)?;
+        // The team's row lock: a deletion of the team runs wholly before
+        // this join (and revoked the invite) or after it (and removes the
+        // new member with the others).
+        if crate::accounts::leaving::hold_live_account(conn, invite.account_id)
+            .optional()?
+            .is_none()
+        {
+            return Err(JoinError::Unusable(Unusable::Revoked));
+        }
         let standing = standing(conn, invite.account_id, user.id)?;
         check(invite, user, &standing, now)?;
         // The one conditional update that consumes the invite: concurrent

@@ -43,6 +43,8 @@ pub struct Outcome {
 pub fn create(conn: &mut PgConnection, cx: &Change, new: NewPod) -> Result<Pod, PodsError> {
     let hourly = new.gpu.hourly_price_cents * i64::from(new.gpu_count);
     conn.transaction(|conn| {
+        // A deleted account takes no new Pod (its deletion holds this lock).
+        crate::accounts::leaving::hold_live_account(conn, cx.account_id)?;
         if let Some(user) = cx.actor.id
             && let Some(block) =
                 guard::check_create(conn, cx.account_id, user, new.gpu.id, new.gpu_count, cx.now)?

@@ -149,7 +149,11 @@ fn plan(conn: &mut PgConnection, now: OffsetDateTime) -> QueryResult<Plan> {
         .order((pods::account_id.asc(), pods::id.asc()))
         .select(RunningPod::as_select())
         .load(conn)?;
+    // A deleted account raises no more alerts (its last entry is its
+    // deletion); it has no running Pods either.
     let charged: Vec<(AccountId, Option<UserId>, Option<i64>)> = monthly_usage::table
+        .inner_join(accounts::table)
+        .filter(accounts::deleted_at.is_null())
         .filter(monthly_usage::month.eq(month.first_day()))
         .group_by((monthly_usage::account_id, monthly_usage::user_id))
         .select((

@@ -250,6 +250,15 @@ async fn a_backup_taken_while_writing_restores_on_a_new_machine_with_every_ackno
 
 /// A database at the schema of an older console: every migration but the
 /// last, run as the owner role, the serving role granted.
+/// Drops the test's own database when the test ends (passed or not).
+struct DroppedAtEnd(String);
+
+impl Drop for DroppedAtEnd {
+    fn drop(&mut self) {
+        Server::get().drop_database(&self.0);
+    }
+}
+
 fn older_database(server: &Server) -> String {
     use diesel::migration::MigrationSource;
     use diesel_migrations::MigrationHarness;
@@ -280,15 +289,16 @@ fn older_database(server: &Server) -> String {
 async fn a_restored_older_backup_is_migrated_forward_and_owned_and_granted_as_on_its_new_machine() {
     let server = Server::get();
     let source = older_database(server);
-    let app = TestApp::spawn_with(test_settings(server.serving_url(&source)), source.clone()).await;
-    // Written directly: today's sign-up may write tables the older schema
-    // does not have yet (it remembers the device one signs up from).
-    let ada_email = "ada@older.example";
+    let _source = DroppedAtEnd(source.clone());
+    // Written as the older console would (today's console need not run on
+    // an older schema): a user row through the serving role.
+    let ada_email = format!("ada-{}@example.com", uuid::Uuid::new_v4().simple());
     diesel::sql_query(format!(
         "INSERT INTO users (id, email, display_name, password_hash) \
-         VALUES (gen_random_uuid(), '{ada_email}', 'Ada', 'not a hash')"
+         VALUES ('{}', '{ada_email}', 'Ada', 'not a hash')",
+        uuid::Uuid::new_v4()
     ))
-    .execute(&mut app.conn())
+    .execute(&mut PgConnection::establish(&server.serving_url(&source)).unwrap())
     .unwrap();
     let (backups, new_machine) = (temp_dir("older"), temp_dir("new"));
     let urls = server.urls(&source);
@@ -382,7 +392,7 @@ async fn a_restored_older_backup_is_migrated_forward_and_owned_and_granted_as_on
     .unwrap();
     assert!(!owns.owns, "the serving role owns nothing");
 
-    drop((conn, serving, app));
+    drop((conn, serving));
     for dir in [backups, new_machine] {
         let _ = std::fs::remove_dir_all(dir);
     }

@@ -123,6 +123,15 @@ fn reads(method: &str, path: &str) -> Option<Reads> {
         ("POST", "/accounts/{account_id}/settings/two-factor") => {
             r(Admin, &[("require", "on"), ("confirm", "yes")])
         }
+        ("GET", "/profile/export" | "/profile/delete") => r(Admin, NOTHING),
+        // Only ever refused here (hostile input is never the person's
+        // email): a fresh user each time all the same.
+        ("POST", "/profile/delete") => r(NewUser, &[("confirm_email", "{user_email}")]),
+        ("GET", "/accounts/{account_id}/delete") => r(Admin, NOTHING),
+        // Hostile input is never the team's name: refused, the team kept.
+        ("POST", "/accounts/{account_id}/delete") => r(Admin, &[("confirm_name", "Hostile Team")]),
+        // The team has another member: refused (409), the team kept.
+        ("POST", "/accounts/{account_id}/revert") => r(Admin, NOTHING),
         ("GET", "/accounts/{account_id}") => r(Admin, NOTHING),
         ("GET", "/accounts/{account_id}/convert") => r(NewPersonalOwner, NOTHING),
         ("POST", "/accounts/{account_id}/convert") => r(

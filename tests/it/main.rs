@@ -17,6 +17,7 @@ mod hardening;
 mod health;
 mod hostile_input;
 mod invites;
+mod leaving;
 mod mail;
 mod matrix;
 mod metrics;

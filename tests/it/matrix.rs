@@ -54,13 +54,17 @@ fn expected(method: &str, path: &str) -> Option<Access> {
             | "/profile/two-factor/disable"
             | "/profile/recovery-codes"
             | "/profile/sessions/{session_id}/end"
-            | "/profile/sessions/end-others",
+            | "/profile/sessions/end-others"
+            | "/profile/export"
+            | "/profile/delete",
         ) => SignedIn,
         ("GET", "/accounts/{account_id}") => Roles(ALL),
         // Settings, renaming and conversion: account settings, Admin only.
         (_, "/accounts/{account_id}/settings" | "/accounts/{account_id}/convert") => Roles(ADMIN),
         // Requiring two-factor sign-in of the team's members (SPEC §9).
         ("POST", "/accounts/{account_id}/settings/two-factor") => Roles(ADMIN),
+        // Deleting the team or turning it back into a personal account (SPEC §13).
+        (_, "/accounts/{account_id}/delete" | "/accounts/{account_id}/revert") => Roles(ADMIN),
         ("GET", "/accounts/{account_id}/members") => Roles(ALL),
         (_, "/accounts/{account_id}/members/{user_id}/role") => Roles(ADMIN),
         (_, "/accounts/{account_id}/members/{user_id}/remove") => Roles(ADMIN),

@@ -76,7 +76,9 @@ struct DashboardPage {
 pub async fn home(signed_in: SignedIn) -> AppResult<HttpResponse> {
     Ok(match signed_in.personal_account() {
         Some(m) => w::see_other(&format!("/accounts/{}", m.account.id)),
-        None => w::see_other("/sign-in"),
+        // Someone whose every account is deleted still has their profile
+        // (to export their data or delete their user).
+        None => w::see_other("/profile"),
     })
 }
 

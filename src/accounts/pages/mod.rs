@@ -4,6 +4,8 @@
 
 pub mod convert;
 pub mod dashboard;
+pub mod export;
+pub mod leaving;
 pub mod password_reset;
 pub mod profile;
 pub mod settings;
@@ -45,6 +47,21 @@ pub fn refusal(e: &AccountsError) -> (StatusCode, &'static str) {
                 StatusCode::GONE,
                 "This password reset link no longer works: it was used, it expired (links work for an hour), or the password was changed since. Ask for a new one.",
             );
+        }
+        AccountsError::NameMismatch => {
+            return (
+                StatusCode::BAD_REQUEST,
+                "The name you typed is not the team's name. Type it exactly as shown to delete the team.",
+            );
+        }
+        AccountsError::NotAlone => {
+            "Only a team whose only member is you can become a personal account. Remove the other members first, or delete the team."
+        }
+        AccountsError::HasPersonal => {
+            "You already have a personal account, and each person has one. Delete this team instead, or keep it as a team."
+        }
+        AccountsError::LastAdmin(_) => {
+            "You are the last Admin of a team. Make someone else its Admin, or delete the team, first."
         }
         AccountsError::TwoFactorFirst => {
             "Turn on two-factor authentication for yourself (on your profile) before requiring it of the team."

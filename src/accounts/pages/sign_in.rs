@@ -40,6 +40,8 @@ pub struct NextQuery {
     next: Option<String>,
     /// Set by sign-out's redirect (the session, and its flashes, are gone).
     signed_out: Option<String>,
+    /// Set after a person deleted their account.
+    account_deleted: Option<String>,
 }
 
 pub async fn form(session: Session, query: web::Query<NextQuery>) -> AppResult<HttpResponse> {
@@ -48,6 +50,13 @@ pub async fn form(session: Session, query: web::Query<NextQuery>) -> AppResult<H
         layout.flashes.push(crate::web::session::Flash {
             level: crate::web::session::FlashLevel::Info,
             text: "You are signed out.".into(),
+        });
+    }
+    if query.account_deleted.is_some() {
+        layout.flashes.push(crate::web::session::Flash {
+            level: crate::web::session::FlashLevel::Info,
+            text: "Your account is deleted and you are signed out. You can sign up again with the same email at any time."
+                .into(),
         });
     }
     w::page(&SignInPage {

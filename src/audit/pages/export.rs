@@ -14,56 +14,10 @@ use crate::web::auth::Member;
 use crate::web::error::{AppError, AppResult};
 use crate::web::request_id::RequestId;
 
-const BATCH: i64 = 1000;
-const HEADER: [&str; 10] = [
-    "occurred_at_utc",
-    "user_id",
-    "user_email",
-    "action",
-    "resource_type",
-    "resource_id",
-    "ip",
-    "user_agent",
-    "details",
-    "summary",
-];
+use crate::audit::export::{BATCH, csv};
 
-/// A leading =, +, -, @, tab or carriage return makes spreadsheets treat a
-/// cell as a formula: prefix it with an apostrophe.
-pub fn defuse(cell: &str) -> String {
-    match cell.chars().next() {
-        Some('=' | '+' | '-' | '@' | '\t' | '\r') => format!("'{cell}"),
-        _ => cell.to_string(),
-    }
-}
-
-fn record(e: &EntryRow) -> [String; 10] {
-    [
-        crate::format::rfc3339(&e.occurred_at),
-        e.actor_id.map(|id| id.to_string()).unwrap_or_default(),
-        e.actor_email.clone().unwrap_or_default(),
-        e.action.clone(),
-        e.resource_type.clone(),
-        e.resource_id.clone().unwrap_or_default(),
-        e.ip.clone().unwrap_or_default(),
-        e.user_agent.clone().unwrap_or_default(),
-        e.details.raw.clone(),
-        e.sentence().text(),
-    ]
-    .map(|cell| defuse(&cell))
-}
-
-fn encode(rows: &[EntryRow], header: bool) -> Result<Bytes, csv::Error> {
-    let mut out = csv::Writer::from_writer(Vec::new());
-    if header {
-        out.write_record(HEADER)?;
-    }
-    for row in rows {
-        out.write_record(record(row))?;
-    }
-    out.into_inner()
-        .map(Bytes::from)
-        .map_err(|e| csv::Error::from(e.into_error()))
+fn encode(rows: &[EntryRow], header: bool) -> Result<Bytes, ::csv::Error> {
+    csv(rows, header).map(Bytes::from)
 }
 
 struct Progress {

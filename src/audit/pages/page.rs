@@ -126,6 +126,23 @@ fn mark_renamed(sentence: &mut Sentence, then: Option<&str>, now: Option<&str>) 
     }
 }
 
+/// Adds " (deleted user)" after the name of an actor who has since
+/// deleted their account: the entry keeps their name as it was.
+fn mark_deleted(sentence: &mut Sentence, then: Option<&str>) {
+    let Some(then) = then else {
+        return;
+    };
+    if let Some(at) = sentence
+        .parts
+        .iter()
+        .position(|p| matches!(p, Part::Name(n) if n == then))
+    {
+        sentence
+            .parts
+            .insert(at + 1, Part::Words(" (deleted user)".into()));
+    }
+}
+
 fn row<'a>(
     listed: &'a Listed,
     account_id: AccountId,
@@ -141,11 +158,15 @@ fn row<'a>(
         }
     });
     let mut sentence = entry.sentence();
-    mark_renamed(
-        &mut sentence,
-        entry.actor_name.as_deref(),
-        listed.actor_now.as_deref(),
-    );
+    if entry.actor_id.is_some() && listed.actor_now.is_none() {
+        mark_deleted(&mut sentence, entry.actor_name.as_deref());
+    } else {
+        mark_renamed(
+            &mut sentence,
+            entry.actor_name.as_deref(),
+            listed.actor_now.as_deref(),
+        );
+    }
     mark_renamed(
         &mut sentence,
         entry.details.fields.name.as_deref(),
