@@ -76,6 +76,16 @@ pub enum AuditCommand {
         /// derived from SECRET_KEY.
         #[arg(long)]
         public_key: Option<String>,
+        /// Verify this export instead of the database, offline (JSON Lines
+        /// from `audit export`, or the Audit logs page's CSV): needs only
+        /// the file and --public-key.
+        #[arg(
+            long,
+            value_name = "FILE",
+            requires = "public_key",
+            conflicts_with = "account"
+        )]
+        export: Option<PathBuf>,
     },
     /// Write one account's audit log to stdout, newest first: any
     /// account, a deleted one included (its log is kept until retention

@@ -35,6 +35,16 @@ fn main() -> anyhow::Result<()> {
     let options = cli.options;
     let command = cli.command.unwrap_or(Command::Serve);
 
+    // An export is verified offline: no database, no data folder.
+    if let Command::Audit(AuditCommand::Verify {
+        export: Some(file),
+        public_key: Some(public_key),
+        ..
+    }) = &command
+    {
+        return verify_export(file, public_key);
+    }
+
     // The port first: a taken address is said before anything is started.
     let listener = match command {
         Command::Serve => Some(bind(&options.bind_addr)?),
@@ -266,6 +276,7 @@ fn audit_command(
         AuditCommand::Verify {
             account,
             public_key,
+            ..
         } => {
             let public = match public_key {
                 Some(text) => chain::parse_public_key(text)
@@ -276,31 +287,11 @@ fn audit_command(
                 Some(id) => vec![Some(team_console::ids::AccountId::from_uuid(*id))],
                 None => chain::chains(&mut conn)?,
             };
-            let mut problems = 0;
-            let checked = chains.len();
+            let mut reports = Vec::new();
             for account in chains {
-                let report = chain::verify(&mut conn, account, &public)?;
-                let name = account.map_or("(no account)".to_string(), |a| a.to_string());
-                println!(
-                    "chain {name}: {} entries, {} checkpoints, {} before the chain began, {}",
-                    report.entries,
-                    report.checkpoints,
-                    report.before_chain,
-                    if report.problems.is_empty() {
-                        "intact"
-                    } else {
-                        "TAMPERED"
-                    }
-                );
-                for problem in &report.problems {
-                    println!("  {problem}");
-                }
-                problems += report.problems.len();
+                reports.push((account, chain::verify(&mut conn, account, &public)?));
             }
-            if problems > 0 {
-                anyhow::bail!("the audit log fails verification: {problems} problem(s)");
-            }
-            println!("{checked} chain(s) checked: all intact");
+            print_reports(&reports)?;
         }
     }
     Ok(())
@@ -340,4 +331,50 @@ fn bind(address: &str) -> anyhow::Result<TcpListener> {
     TcpListener::bind(address).with_context(|| {
         format!("cannot listen on {address}; set BIND_ADDR (or --bind-addr) to a free address")
     })
+}
+
+/// `audit verify --export FILE`: the export's chains, checked with only
+/// the public key.
+fn verify_export(file: &std::path::Path, public_key: &str) -> anyhow::Result<()> {
+    use team_console::audit::{chain, export};
+    let public = chain::parse_public_key(public_key)
+        .context("--public-key is not an Ed25519 public key in hex")?;
+    let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+    let entries = export::read(&bytes).with_context(|| format!("reading {}", file.display()))?;
+    print_reports(&chain::verify_export(entries, &public))
+}
+
+/// Prints each chain's verification; an error (exit status 1) if any
+/// found a problem.
+fn print_reports(
+    reports: &[(
+        Option<team_console::ids::AccountId>,
+        team_console::audit::chain::Report,
+    )],
+) -> anyhow::Result<()> {
+    let mut problems = 0;
+    for (account, report) in reports {
+        let name = account.map_or("(no account)".to_string(), |a| a.to_string());
+        println!(
+            "chain {name}: {} entries, {} checkpoints, {} before the chain began, {} after the last checkpoint, {}",
+            report.entries,
+            report.checkpoints,
+            report.before_chain,
+            report.unsealed,
+            if report.problems.is_empty() {
+                "intact"
+            } else {
+                "TAMPERED"
+            }
+        );
+        for problem in &report.problems {
+            println!("  {problem}");
+        }
+        problems += report.problems.len();
+    }
+    if problems > 0 {
+        anyhow::bail!("the audit log fails verification: {problems} problem(s)");
+    }
+    println!("{} chain(s) checked: all intact", reports.len());
+    Ok(())
 }

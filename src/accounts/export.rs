@@ -12,7 +12,6 @@ use serde_json::{Value, json};
 
 use crate::audit::ActionKind;
 use crate::audit::query::{EntryDetails, EntryRow};
-use crate::audit::sentence::Details;
 use crate::authz::{self, AccountKind, Capability, Role};
 use crate::db::schema::{
     accounts, audit_entries, known_devices, memberships, pods, sessions, users,
@@ -196,11 +195,10 @@ fn without_money(mut entry: EntryRow) -> EntryRow {
         Some(fields) => fields.retain(|key, _| !key.ends_with("_cents")),
         None => {}
     }
-    let raw = details.to_string();
-    entry.details = EntryDetails {
-        fields: Details::parse(raw.as_bytes()),
-        raw,
-    };
+    entry.details = EntryDetails::from_text(details.to_string());
+    // Changed, so no longer the entry its hash covers.
+    entry.prev_hash = None;
+    entry.hash = None;
     entry
 }
 

@@ -7,6 +7,9 @@
 //! each entry that was changed, deleted, inserted or reordered, and each
 //! checkpoint that does not hold.
 
+use std::collections::HashMap;
+use std::convert::Infallible;
+
 use diesel::prelude::*;
 use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
 use hmac::{Hmac, Mac};
@@ -15,7 +18,7 @@ use time::OffsetDateTime;
 use time::macros::format_description;
 use uuid::Uuid;
 
-use crate::audit::query::EntryDetails;
+use crate::audit::query::EntryRow;
 use crate::audit::{Action, ActionKind, Origin};
 use crate::db::schema::{audit_chains, audit_entries as a};
 use crate::ids::{AccountId, UserId};
@@ -183,7 +186,7 @@ pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn unhex(text: &str) -> Option<Vec<u8>> {
+pub fn unhex(text: &str) -> Option<Vec<u8>> {
     (0..text.len())
         .step_by(2)
         .map(|i| {
@@ -326,27 +329,101 @@ pub struct Report {
     /// Entries written before the chain began (no hash), not checked.
     pub before_chain: i64,
     pub checkpoints: i64,
+    /// Entries after the last checkpoint: linked, but not yet sealed by a
+    /// signature (an export can be cut short there without a trace).
+    pub unsealed: i64,
     pub problems: Vec<Problem>,
 }
 
-#[derive(Queryable, Selectable)]
-#[diesel(table_name = a)]
-struct Stored {
-    id: i64,
-    occurred_at: OffsetDateTime,
-    account_id: Option<AccountId>,
-    actor_id: Option<UserId>,
-    actor_email: Option<String>,
-    actor_name: Option<String>,
-    action: String,
-    resource_type: String,
-    resource_id: Option<String>,
-    ip: Option<String>,
-    user_agent: Option<String>,
-    #[diesel(deserialize_as = EntryDetails)]
-    details: EntryDetails,
-    prev_hash: Option<Vec<u8>>,
-    hash: Option<Vec<u8>>,
+/// Checks one chain's entries, given in the order they were written, from
+/// the database or from an export: the same rules for both.
+pub struct Checker<'k> {
+    chain: Uuid,
+    public: &'k VerifyingKey,
+    prev: Option<Vec<u8>>,
+    report: Report,
+}
+
+impl<'k> Checker<'k> {
+    pub fn new(chain: Uuid, public: &'k VerifyingKey) -> Self {
+        Checker {
+            chain,
+            public,
+            prev: None,
+            report: Report::default(),
+        }
+    }
+
+    /// Checks the chain's next entry. When its link names another hash
+    /// than the previous entry's, `locate` says which entry has that hash,
+    /// if any: one written later means this entry was moved (reordered),
+    /// none means the entry it followed is gone (deleted).
+    pub fn push<E>(
+        &mut self,
+        e: &EntryRow,
+        locate: impl FnOnce(&[u8]) -> Result<Option<i64>, E>,
+    ) -> Result<(), E> {
+        let report = &mut self.report;
+        let (Some(hash), Some(prev_hash)) = (&e.hash, &e.prev_hash) else {
+            match self.prev {
+                None => report.before_chain += 1,
+                Some(_) => report.problems.push(Problem::Inserted { id: e.id }),
+            }
+            return Ok(());
+        };
+        let expected_prev = self.prev.clone().unwrap_or(GENESIS.to_vec());
+        if *prev_hash != expected_prev {
+            report.problems.push(match locate(prev_hash)? {
+                Some(id) if id > e.id => Problem::Reordered { id: e.id },
+                _ => Problem::Deleted { before: e.id },
+            });
+        }
+        let details: serde_json::Value =
+            serde_json::from_str(&e.details.raw).unwrap_or(serde_json::Value::Null);
+        let details = canonical_json(&details);
+        let fields = Fields {
+            account: e.account_id,
+            occurred_at: e.occurred_at,
+            actor_id: e.actor_id,
+            actor_email: e.actor_email.as_deref(),
+            actor_name: e.actor_name.as_deref(),
+            action: &e.action,
+            resource_type: &e.resource_type,
+            resource_id: e.resource_id.as_deref(),
+            ip: e.ip.as_deref(),
+            user_agent: e.user_agent.as_deref(),
+            details: &details,
+        };
+        if entry_hash(prev_hash, &fields).as_slice() != hash.as_slice() {
+            report.problems.push(Problem::Modified { id: e.id });
+        }
+        if e.action == ActionKind::AuditCheckpoint.name() {
+            report.checkpoints += 1;
+            report.unsealed = 0;
+            check_checkpoint(
+                e,
+                &expected_prev,
+                report.entries,
+                report,
+                self.chain,
+                self.public,
+            );
+        } else {
+            report.unsealed += 1;
+        }
+        report.entries += 1;
+        self.prev = Some(hash.clone());
+        Ok(())
+    }
+
+    /// The hash the chain ends with so far (the genesis link if none).
+    pub fn last_hash(&self) -> &[u8] {
+        self.prev.as_deref().unwrap_or(&GENESIS)
+    }
+
+    pub fn finish(self) -> Report {
+        self.report
+    }
 }
 
 const BATCH: i64 = 5_000;
@@ -359,25 +436,30 @@ pub fn verify(
     public: &VerifyingKey,
 ) -> QueryResult<Report> {
     let chain = chain_key(account);
-    let mut report = Report::default();
-    let mut prev: Option<Vec<u8>> = None;
+    let mut checker = Checker::new(chain, public);
     let mut after = i64::MIN;
     loop {
         let mut q = a::table
             .filter(a::id.gt(after))
             .order(a::id.asc())
             .limit(BATCH)
-            .select(Stored::as_select())
+            .select(EntryRow::as_select())
             .into_boxed();
         q = match account {
             Some(id) => q.filter(a::account_id.eq(id)),
             None => q.filter(a::account_id.is_null()),
         };
-        let batch: Vec<Stored> = q.load(conn)?;
+        let batch: Vec<EntryRow> = q.load(conn)?;
         let Some(last) = batch.last() else { break };
         after = last.id;
         for entry in &batch {
-            check(conn, entry, &mut prev, &mut report, chain, public)?;
+            checker.push(entry, |hash| {
+                a::table
+                    .filter(a::hash.eq(hash))
+                    .select(a::id)
+                    .first::<i64>(conn)
+                    .optional()
+            })?;
         }
         if (batch.len() as i64) < BATCH {
             break;
@@ -388,10 +470,12 @@ pub fn verify(
         .select((audit_chains::last_hash, audit_chains::entries))
         .first(conn)
         .optional()?;
+    let ends_at = checker.last_hash().to_vec();
+    let mut report = checker.finish();
     // The head is where the chain last ended: an entry deleted in the
     // middle shows at its successor; one deleted at the end only here.
     if let Some((last_hash, entries)) = head
-        && prev.as_deref().unwrap_or(&GENESIS) != last_hash
+        && ends_at != last_hash
     {
         report.problems.push(Problem::TailMissing {
             head_entries: entries,
@@ -401,65 +485,35 @@ pub fn verify(
     Ok(report)
 }
 
-fn check(
-    conn: &mut PgConnection,
-    e: &Stored,
-    prev: &mut Option<Vec<u8>>,
-    report: &mut Report,
-    chain: Uuid,
+/// Verifies the entries of an export (`audit::export::read`), without the
+/// database: each chain in it (one per account) in the order written.
+/// Only the public key is needed; what was cut from the export after its
+/// last checkpoint cannot be told, and `Report::unsealed` says how much
+/// that is.
+pub fn verify_export(
+    mut entries: Vec<EntryRow>,
     public: &VerifyingKey,
-) -> QueryResult<()> {
-    let (Some(hash), Some(prev_hash)) = (&e.hash, &e.prev_hash) else {
-        match prev {
-            None => report.before_chain += 1,
-            Some(_) => report.problems.push(Problem::Inserted { id: e.id }),
+) -> Vec<(Option<AccountId>, Report)> {
+    entries.sort_by_key(|e| (chain_key(e.account_id), e.id));
+    let by_hash: HashMap<&[u8], i64> = entries
+        .iter()
+        .filter_map(|e| Some((e.hash.as_deref()?, e.id)))
+        .collect();
+    let mut reports = Vec::new();
+    for chain in entries.chunk_by(|a, b| a.account_id == b.account_id) {
+        let account = chain[0].account_id;
+        let mut checker = Checker::new(chain_key(account), public);
+        for entry in chain {
+            let located = |hash: &[u8]| Ok::<_, Infallible>(by_hash.get(hash).copied());
+            let Ok(()) = checker.push(entry, located);
         }
-        return Ok(());
-    };
-    let expected_prev = prev.clone().unwrap_or(GENESIS.to_vec());
-    if *prev_hash != expected_prev {
-        // Where does the link it names stand? Later: moved. Nowhere: the
-        // entry it followed is gone.
-        let linked: Option<i64> = a::table
-            .filter(a::hash.eq(prev_hash))
-            .select(a::id)
-            .first(conn)
-            .optional()?;
-        report.problems.push(match linked {
-            Some(id) if id > e.id => Problem::Reordered { id: e.id },
-            _ => Problem::Deleted { before: e.id },
-        });
+        reports.push((account, checker.finish()));
     }
-    let details: serde_json::Value =
-        serde_json::from_str(&e.details.raw).unwrap_or(serde_json::Value::Null);
-    let details = canonical_json(&details);
-    let fields = Fields {
-        account: e.account_id,
-        occurred_at: e.occurred_at,
-        actor_id: e.actor_id,
-        actor_email: e.actor_email.as_deref(),
-        actor_name: e.actor_name.as_deref(),
-        action: &e.action,
-        resource_type: &e.resource_type,
-        resource_id: e.resource_id.as_deref(),
-        ip: e.ip.as_deref(),
-        user_agent: e.user_agent.as_deref(),
-        details: &details,
-    };
-    if entry_hash(prev_hash, &fields).as_slice() != hash.as_slice() {
-        report.problems.push(Problem::Modified { id: e.id });
-    }
-    if e.action == ActionKind::AuditCheckpoint.name() {
-        report.checkpoints += 1;
-        check_checkpoint(e, &expected_prev, report.entries, report, chain, public);
-    }
-    report.entries += 1;
-    *prev = Some(hash.clone());
-    Ok(())
+    reports
 }
 
 fn check_checkpoint(
-    e: &Stored,
+    e: &EntryRow,
     chain_hash: &[u8],
     entries_before: i64,
     report: &mut Report,

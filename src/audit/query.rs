@@ -24,6 +24,8 @@ use crate::ids::{AccountId, UserId};
 pub struct EntryRow {
     pub id: i64,
     pub occurred_at: OffsetDateTime,
+    /// None for what belongs to no account (sign-ins, sign-outs).
+    pub account_id: Option<AccountId>,
     pub actor_id: Option<UserId>,
     pub actor_email: Option<String>,
     pub actor_name: Option<String>,
@@ -34,6 +36,10 @@ pub struct EntryRow {
     pub user_agent: Option<String>,
     #[diesel(deserialize_as = EntryDetails)]
     pub details: EntryDetails,
+    /// The chain's links (docs/audit-integrity.md); none for entries
+    /// written before the chain began.
+    pub prev_hash: Option<Vec<u8>>,
+    pub hash: Option<Vec<u8>>,
 }
 
 impl EntryRow {
@@ -64,6 +70,16 @@ fn sentence_of(action: &str, actor: Option<&str>, details: &Details) -> Sentence
 pub struct EntryDetails {
     pub raw: String,
     pub fields: Details,
+}
+
+impl EntryDetails {
+    /// Details from their JSON text (as an export writes them).
+    pub fn from_text(raw: String) -> EntryDetails {
+        EntryDetails {
+            fields: Details::parse(raw.as_bytes()),
+            raw,
+        }
+    }
 }
 
 impl FromSql<Jsonb, Pg> for EntryDetails {

@@ -334,3 +334,112 @@ async fn the_verify_command_exits_non_zero_naming_the_tampered_entry() {
         "{said}"
     );
 }
+
+/// `team-console audit …` with only `env` (no database settings unless
+/// given): what an auditor runs on their own machine.
+fn audit_cli(args: &[&str], env: &[(&str, &str)]) -> (bool, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_team-console"))
+        .arg("audit")
+        .args(args)
+        .env_clear()
+        .envs(env.iter().copied())
+        .env("RUST_LOG", "error")
+        .output()
+        .unwrap();
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), said)
+}
+
+/// Verifies `bytes` as an export file, offline, with the public key only.
+fn verify_file(bytes: &[u8], name: &str) -> (bool, String) {
+    let file = std::env::temp_dir().join(format!("tc-export-{}-{name}", Uuid::new_v4().simple()));
+    std::fs::write(&file, bytes).unwrap();
+    let key = chain::public_key_hex(&public());
+    let said = audit_cli(
+        &[
+            "verify",
+            "--export",
+            &file.to_string_lossy(),
+            "--public-key",
+            &key,
+        ],
+        &[],
+    );
+    let _ = std::fs::remove_file(&file);
+    said
+}
+
+/// An export carries what verifying it needs: the operator's JSON Lines
+/// and the page's CSV verify offline with only the public key, and an
+/// edited or removed line is named.
+#[actix_web::test]
+async fn an_export_verifies_offline_with_only_the_public_key() {
+    let app = TestApp::spawn().await;
+    let team = sealed_team(&app).await;
+    let urls = Server::get().urls(&app.db_name);
+    let ids = entry_ids(&app, team.id);
+
+    // The operator's JSON Lines.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_team-console"))
+        .args(["audit", "export", "--account", &team.id.to_string()])
+        .env("DATABASE_URL", &urls.serving)
+        .env("MIGRATION_DATABASE_URL", &urls.migration)
+        .env("SECRET_KEY", std::str::from_utf8(SECRET).unwrap())
+        .env("RUST_LOG", "error")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let jsonl = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(jsonl.lines().count(), ids.len());
+    let (ok, said) = verify_file(jsonl.as_bytes(), "intact.jsonl");
+    assert!(ok, "{said}");
+    assert!(
+        said.contains("1 checkpoints") && said.contains("intact"),
+        "{said}"
+    );
+    assert!(said.contains("2 after the last checkpoint"), "{said}");
+
+    // An amount changed in the file (the $20.00 added before the checkpoint).
+    let edited = jsonl.replacen("\"amount_cents\":2000", "\"amount_cents\":200", 1);
+    assert_ne!(edited, jsonl);
+    let changed: i64 = edited
+        .lines()
+        .find(|l| l.contains("\"amount_cents\":200,") || l.contains("\"amount_cents\":200}"))
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["id"]
+                .as_i64()
+                .unwrap()
+        })
+        .unwrap();
+    let (ok, said) = verify_file(edited.as_bytes(), "edited.jsonl");
+    assert!(!ok);
+    assert!(
+        said.contains(&format!("entry {changed} was modified")),
+        "{said}"
+    );
+
+    // The page's CSV (an Admin's download), then with a row taken out.
+    let res = team
+        .admin
+        .browser
+        .get(&format!("/accounts/{}/audit.csv", team.id))
+        .await;
+    let csv = res.text().await.unwrap();
+    let (ok, said) = verify_file(csv.as_bytes(), "intact.csv");
+    assert!(ok, "{said}");
+    let mut lines: Vec<&str> = csv.lines().collect();
+    // Newest first: the third line from the end is the third entry written.
+    let removed = lines.len() - 3;
+    let gone = lines.remove(removed);
+    assert!(gone.contains(&format!(",{},", ids[2])), "{gone}");
+    let (ok, said) = verify_file(lines.join("\n").as_bytes(), "cut.csv");
+    assert!(!ok);
+    assert!(
+        said.contains(&format!("an entry before entry {} was deleted", ids[3])),
+        "{said}"
+    );
+}
