@@ -391,6 +391,76 @@ async fn an_admin_invites_a_dev_who_signs_up_from_the_link_and_joins() {
     invitee.close().await.unwrap();
 }
 
+/// Issue 14, item 1: an invite meant for an email strands no one. A
+/// person signed in with another email opens it, signs out and continues
+/// as the invite's email (the invite is kept), and the sign-up form names
+/// the team and role with the email filled in.
+#[actix_web::test]
+async fn an_invite_for_an_email_takes_a_person_signed_in_as_another_to_joining() {
+    let Some(driver) = start_driver() else { return };
+    let app = TestApp::spawn().await;
+    let team = app.team().await;
+    let link = app
+        .create_invite(
+            &team.admin.browser,
+            team.id,
+            "billing",
+            "dave.billing@acme.example",
+        )
+        .await;
+    let dave = browser(&driver).await;
+
+    // Dave first signs up with his personal email, then opens the link.
+    dave.goto(&format!("{}/sign-up", app.address))
+        .await
+        .unwrap();
+    fill(&dave, "email", "dave@home.example").await;
+    fill(&dave, "display_name", "Dave").await;
+    fill(&dave, "password", PASSWORD).await;
+    click(&dave, "form button[type=submit].primary").await;
+    wait_for_text(&dave, "Welcome to Team Console, Dave.").await;
+    dave.goto(&link).await.unwrap();
+    wait_for_text(&dave, "This invite is for dave.billing@acme.example").await;
+    screenshot(&dave, "14-invite-other-email").await;
+    click(&dave, "form[action='/sign-out'] button.primary").await;
+
+    // Signed out, still on the invite.
+    wait_for_text(&dave, "You are signed out.").await;
+    assert_eq!(dave.current_url().await.unwrap().path(), "/invite");
+    dave.find(Locator::LinkText("Sign up to join"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let text = wait_for_text(&dave, "Create your account to join Acme GPU").await;
+    assert!(text.contains("You are joining Acme GPU as"), "{text}");
+    let role = dave
+        .find(Locator::Css(".joining .badge"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(role, "Billing");
+    let email = dave
+        .find(Locator::Id("email"))
+        .await
+        .unwrap()
+        .prop("value")
+        .await
+        .unwrap();
+    assert_eq!(email.as_deref(), Some("dave.billing@acme.example"));
+    screenshot(&dave, "14-sign-up-to-join").await;
+    fill(&dave, "display_name", "Dave Billing").await;
+    fill(&dave, "password", PASSWORD).await;
+    click(&dave, "form button[type=submit].primary").await;
+    wait_for_text(&dave, "Join Team").await;
+    click(&dave, "form[action='/invite/accept'] button").await;
+    wait_for_text(&dave, "Welcome to Acme GPU! You joined as Billing.").await;
+    dave.close().await.unwrap();
+}
+
 /// Issue 15: a person enrols an authenticator in Chromium by reading the
 /// key from the set-up page (as typing it into an app would), sees the
 /// QR code drawn in the page and their recovery codes, then signs in with

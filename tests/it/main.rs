@@ -20,6 +20,7 @@ mod invites;
 mod matrix;
 mod metrics;
 mod own_postgres;
+mod pages;
 mod pods;
 mod resilience;
 mod security;

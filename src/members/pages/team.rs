@@ -70,7 +70,7 @@ pub async fn show(
         });
     }
     if !member.can(Capability::ViewMembers) {
-        return Err(AppError::Forbidden);
+        return Err(AppError::NotPermitted(Capability::ViewMembers));
     }
     let only_unprotected = query.two_factor == "off";
     render_filtered(&state, &member, StatusCode::OK, None, only_unprotected).await

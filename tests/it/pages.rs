@@ -1,0 +1,229 @@
+//! Issue 14: everyday pages. An invite meant for an email never strands
+//! anyone; refusals and error pages keep the layout; refused actions
+//! redirect with a flash.
+
+use reqwest::StatusCode;
+
+use crate::support::{PASSWORD, TestApp, assert_redirect_to};
+
+/// The signed-in header and the account's navigation are on the page.
+#[track_caller]
+fn in_layout(body: &str, team: &str) {
+    assert!(body.contains("action=\"/sign-out\""), "no header: {body}");
+    assert!(body.contains("class=\"switcher\""), "no switcher: {body}");
+    assert!(
+        body.contains(&format!("<nav class=\"account-nav\" aria-label=\"{team}\"")),
+        "no navigation: {body}"
+    );
+}
+
+#[actix_web::test]
+async fn the_sign_up_form_from_an_invite_names_the_team_and_role_and_fills_in_the_email() {
+    let app = TestApp::spawn().await;
+    let team = app.team().await;
+    let link = app
+        .create_invite(
+            &team.admin.browser,
+            team.id,
+            "billing",
+            "dave.billing@acme.example",
+        )
+        .await;
+    let invitee = app.browser();
+    app.open_invite(&invitee, &link).await;
+
+    for path in ["/sign-up?next=%2Finvite", "/sign-in?next=%2Finvite"] {
+        let (status, body) = invitee.get_page(path).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(body.contains("to join Acme GPU</h1>"), "{path}: {body}");
+        assert!(
+            body.contains("You are joining <strong>Acme GPU</strong> as"),
+            "{body}"
+        );
+        assert!(body.contains(">Billing</span>"), "{body}");
+        assert!(
+            body.contains("value=\"dave.billing@acme.example\""),
+            "{path}: the email is filled in: {body}"
+        );
+    }
+    // Without the invite, the plain forms.
+    let (_, plain) = app.browser().get_page("/sign-up?next=%2Finvite").await;
+    assert!(!plain.contains("You are joining"), "{plain}");
+}
+
+#[actix_web::test]
+async fn a_person_signed_in_with_another_email_signs_out_and_continues_with_the_invite() {
+    let app = TestApp::spawn().await;
+    let team = app.team().await;
+    let link = app
+        .create_invite(
+            &team.admin.browser,
+            team.id,
+            "billing",
+            "dave.billing@acme.example",
+        )
+        .await;
+    let other = app.signed_up_user("Dave Personal").await;
+    app.open_invite(&other.browser, &link).await;
+
+    let (status, body) = other.browser.get_page("/invite").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        body.contains("Sign out and continue as dave.billing@acme.example"),
+        "{body}"
+    );
+    let res = other
+        .browser
+        .post_form("/sign-out", &[("then", "invite")])
+        .await;
+    assert_redirect_to(&res, "/invite");
+
+    // Signed out, the invite is still there, and sign-up fills in its email.
+    let (status, body) = other.browser.get_page("/invite").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body.contains("Sign up to join"), "{body}");
+    assert!(!body.contains("action=\"/sign-out\""), "signed out: {body}");
+    let (_, form) = other.browser.get_page("/sign-up?next=%2Finvite").await;
+    assert!(
+        form.contains("value=\"dave.billing@acme.example\""),
+        "{form}"
+    );
+    let res = other
+        .browser
+        .post_form(
+            "/sign-up",
+            &[
+                ("email", "dave.billing@acme.example"),
+                ("display_name", "Dave Billing"),
+                ("password", PASSWORD),
+                ("next", "/invite"),
+            ],
+        )
+        .await;
+    assert_redirect_to(&res, "/invite");
+    let res = other.browser.post_form("/invite/accept", &[]).await;
+    assert_redirect_to(&res, &format!("/accounts/{}", team.id));
+
+    // A plain sign-out still ends everything.
+    let res = other.browser.post_form("/sign-out", &[]).await;
+    assert_redirect_to(&res, "/sign-in?signed_out=1");
+}
+
+#[actix_web::test]
+async fn the_invite_link_works_again_after_signing_out_until_it_is_used() {
+    let app = TestApp::spawn().await;
+    let team = app.team().await;
+    let link = app
+        .create_invite(&team.admin.browser, team.id, "dev", "")
+        .await;
+    let visitor = app.signed_up_user("Vic Visitor").await;
+    app.open_invite(&visitor.browser, &link).await;
+    visitor.browser.post_form("/sign-out", &[]).await;
+    let (status, _) = visitor.browser.get_page("/invite").await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "a plain sign-out forgets it");
+    let res = app.open_invite(&visitor.browser, &link).await;
+    assert_redirect_to(&res, "/invite");
+    let (status, body) = visitor.browser.get_page("/invite").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body.contains("Sign up to join"), "{body}");
+}
+
+#[actix_web::test]
+async fn a_refusal_by_role_keeps_the_layout_and_says_who_may_and_whom_to_ask() {
+    let app = TestApp::spawn().await;
+    let team = app.team().await;
+    for (path, says) in [
+        (
+            "billing",
+            "Only Billing and Admin members of Acme GPU may see billing information. Your role is Dev.",
+        ),
+        (
+            "settings",
+            "Only Admin members of Acme GPU may change account settings. Your role is Dev.",
+        ),
+        (
+            "invites/new",
+            "Only Admin members of Acme GPU may invite members and see pending invites. Your role is Dev.",
+        ),
+    ] {
+        let (status, body) = team
+            .dev
+            .browser
+            .get_page(&format!("/accounts/{}/{path}", team.id))
+            .await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{path}");
+        in_layout(&body, "Acme GPU");
+        assert!(body.contains(says), "{path}: {body}");
+        assert!(
+            body.contains("ask an Admin of this team: <strong>Alice Admin</strong>"),
+            "{body}"
+        );
+        assert!(!body.contains("form expired"), "{body}");
+        assert!(!body.contains("reload"), "{body}");
+    }
+}
+
+#[actix_web::test]
+async fn not_found_and_gone_pages_keep_the_layout_when_signed_in() {
+    let app = TestApp::spawn().await;
+    let team = app.team().await;
+    let dev = &team.dev.browser;
+    let (status, body) = dev.get_page("/no-such-page").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(body.contains("action=\"/sign-out\""), "{body}");
+    let (status, body) = dev
+        .get_page(&format!(
+            "/accounts/{}/pods/{}/connect",
+            team.id,
+            uuid::Uuid::new_v4()
+        ))
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    in_layout(&body, "Acme GPU");
+
+    // A used invite link: 410, inside the layout.
+    let link = app
+        .create_invite(&team.admin.browser, team.id, "dev", "")
+        .await;
+    let joiner = app.signed_up_user("Jo Joiner").await;
+    app.open_invite(&joiner.browser, &link).await;
+    joiner.browser.post_form("/invite/accept", &[]).await;
+    app.open_invite(&dev, &link).await;
+    let (status, body) = dev.get_page("/invite").await;
+    assert_eq!(status, StatusCode::GONE);
+    assert!(body.contains("Invite already used"), "{body}");
+    assert!(body.contains("action=\"/sign-out\""), "{body}");
+
+    // Signed out, the same pages, without a header of a person.
+    let (status, body) = app.browser().get_page("/no-such-page").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(!body.contains("action=\"/sign-out\""), "{body}");
+    assert!(body.contains("Page not found"), "{body}");
+}
+
+#[actix_web::test]
+async fn a_failed_csrf_check_says_the_form_expired_and_offers_to_reload_it() {
+    let app = TestApp::spawn().await;
+    let team = app.team().await;
+    let page = format!("/accounts/{}/pods", team.id);
+    let res = team
+        .dev
+        .browser
+        .client
+        .post(team.dev.browser.url(&page))
+        .header("referer", format!("{}{page}", app.address))
+        .form(&[("csrf_token", "stale"), ("name", "train-7")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    let body = res.text().await.unwrap();
+    assert!(body.contains("This form expired"), "{body}");
+    assert!(
+        body.contains(&format!(
+            "<a class=\"button primary\" href=\"{page}\">Reload the form</a>"
+        )),
+        "{body}"
+    );
+    assert!(body.contains("action=\"/sign-out\""), "{body}");
+}
