@@ -361,6 +361,9 @@ where
     {
         return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
     }
+    if let Some(to) = refused_post(&res) {
+        return Ok(ErrorHandlerResponse::Response(to));
+    }
     Ok(ErrorHandlerResponse::Future(Box::pin(async move {
         let req = res.request().clone();
         let capability = match res
@@ -398,6 +401,33 @@ where
         };
         Ok(error_page(res, layout, refusal))
     })))
+}
+
+/// A rule refused a POST (409) sent from one of the console's pages:
+/// post/redirect/get, back to that page (303) with the reason as an error
+/// flash, so the address bar never holds a POST address.
+fn refused_post<B>(res: &ServiceResponse<B>) -> Option<ServiceResponse<EitherBody<B>>>
+where
+    B: actix_web::body::MessageBody + 'static,
+{
+    use actix_session::SessionExt;
+    let req = res.request();
+    if req.method() != actix_web::http::Method::POST || res.status() != StatusCode::CONFLICT {
+        return None;
+    }
+    let message = res
+        .response()
+        .error()
+        .and_then(|e| e.as_error::<AppError>())
+        .and_then(AppError::public_message)?;
+    let to = form_page(req)?;
+    crate::web::session::flash(
+        &req.get_session(),
+        crate::web::session::FlashLevel::Error,
+        message,
+    );
+    let redirect = crate::web::see_other(&to);
+    Some(ServiceResponse::new(req.clone(), redirect).map_into_right_body())
 }
 
 /// "Only Billing and Admin members of Acme GPU may see billing

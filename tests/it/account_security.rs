@@ -161,7 +161,7 @@ async fn joining_a_team_that_requires_two_factor_asks_for_set_up_first() {
     );
     assert!(landing.contains("/profile/two-factor?next=%2Finvite"));
     let res = invitee.browser.post_form("/invite/accept", &[]).await;
-    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    assert_redirect_to(&res, "/invite");
     assert_eq!(app.role_of(team, invitee.user_id), None);
 
     // Set up (coming back to the invite), then join.

@@ -227,3 +227,49 @@ async fn a_failed_csrf_check_says_the_form_expired_and_offers_to_reload_it() {
     );
     assert!(body.contains("action=\"/sign-out\""), "{body}");
 }
+
+#[actix_web::test]
+async fn refused_actions_redirect_to_their_page_with_the_reason() {
+    let app = TestApp::spawn().await;
+    let team = app.team().await;
+    let admin = &team.admin.browser;
+    let members = format!("/accounts/{}/members", team.id);
+
+    // The last Admin's own role change: back on the Team page.
+    let res = admin
+        .post_form(
+            &format!("{members}/{}/role", team.admin.user_id),
+            &[("role", "dev")],
+        )
+        .await;
+    let body = crate::support::assert_refused_to(admin, res, &members).await;
+    assert!(body.contains("at least one Admin"), "{body}");
+
+    // Starting a Pod without funds: back on the Pods page.
+    let pod = app.insert_pod(team.id, "train-7");
+    let pods = format!("/accounts/{}/pods", team.id);
+    let res = team
+        .dev
+        .browser
+        .post_form(&format!("{pods}/{pod}/start"), &[])
+        .await;
+    let body = crate::support::assert_refused_to(&team.dev.browser, res, &pods).await;
+    assert!(body.contains("train-7 cannot start"), "{body}");
+
+    // Any other refused POST sent from one of our pages goes back to it.
+    let res = admin
+        .client
+        .post(admin.url(&format!("/accounts/{}/convert", team.id)))
+        .header("referer", format!("{}/accounts/{}", app.address, team.id))
+        .form(&[
+            ("name", "Again"),
+            ("confirm", "yes"),
+            ("csrf_token", admin.csrf().await.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let body =
+        crate::support::assert_refused_to(admin, res, &format!("/accounts/{}", team.id)).await;
+    assert!(body.contains("already a team account"), "{body}");
+}

@@ -4,7 +4,7 @@ use serde_json::Value;
 use time::Duration;
 use uuid::Uuid;
 
-use crate::support::{TestApp, TestUser, assert_redirect_to, audit_actions};
+use crate::support::{TestApp, TestUser, assert_redirect_to, assert_refused_to, audit_actions};
 
 fn pods_path(account: Uuid) -> String {
     format!("/accounts/{account}/pods")
@@ -172,26 +172,21 @@ async fn runs_add_up_and_terminating_a_running_pod_charges_its_run() {
 }
 
 #[actix_web::test]
-async fn impossible_transitions_answer_409_with_a_message_and_change_nothing() {
+async fn impossible_transitions_redirect_with_a_message_and_change_nothing() {
     let app = TestApp::spawn().await;
     let team = app.team().await;
     app.set_balance(team.id, 500);
     let pod = app.insert_pod(team.id, "Trainer");
     let dev = &team.dev.browser;
 
+    let pods = format!("/accounts/{}/pods", team.id);
     let res = dev.post_form(&pod_path(team.id, pod, "stop"), &[]).await;
-    assert_eq!(res.status(), StatusCode::CONFLICT);
-    assert!(
-        res.text()
-            .await
-            .unwrap()
-            .contains("Trainer is already stopped.")
-    );
+    let body = assert_refused_to(dev, res, &pods).await;
+    assert!(body.contains("Trainer is already stopped."), "{body}");
 
     dev.post_form(&pod_path(team.id, pod, "start"), &[]).await;
     let res = dev.post_form(&pod_path(team.id, pod, "start"), &[]).await;
-    assert_eq!(res.status(), StatusCode::CONFLICT);
-    let body = res.text().await.unwrap();
+    let body = assert_refused_to(dev, res, &pods).await;
     assert!(body.contains("Trainer is already running."));
     assert!(
         body.contains("<h1>Pods</h1>"),
@@ -204,8 +199,8 @@ async fn impossible_transitions_answer_409_with_a_message_and_change_nothing() {
     let before = audit_actions(&mut app.conn()).len();
     for action in ["start", "stop", "terminate"] {
         let res = dev.post_form(&pod_path(team.id, pod, action), &[]).await;
-        assert_eq!(res.status(), StatusCode::CONFLICT, "{action}");
-        assert!(res.text().await.unwrap().contains("Trainer is terminated"));
+        let body = assert_refused_to(dev, res, &pods).await;
+        assert!(body.contains("Trainer is terminated"), "{action}");
     }
     let (status, body) = dev.get_page(&pod_path(team.id, pod, "terminate")).await;
     assert_eq!(status, StatusCode::CONFLICT);
@@ -226,8 +221,8 @@ async fn a_pod_cannot_start_without_a_positive_balance() {
             .browser
             .post_form(&pod_path(team.id, pod, "start"), &[])
             .await;
-        assert_eq!(res.status(), StatusCode::CONFLICT);
-        let body = res.text().await.unwrap();
+        let pods = format!("/accounts/{}/pods", team.id);
+        let body = assert_refused_to(&team.admin.browser, res, &pods).await;
         assert!(body.contains("Broke cannot start"), "{body}");
         assert!(body.contains("must add funds first"));
         assert_eq!(app.pod_status(pod), "stopped");
@@ -265,7 +260,11 @@ async fn two_simultaneous_stops_charge_once() {
     .await;
     let mut statuses = [a.status().as_u16(), b.status().as_u16()];
     statuses.sort_unstable();
-    assert_eq!(statuses, [303, 409]);
+    assert_eq!(
+        statuses,
+        [303, 303],
+        "the loser is sent back with a message"
+    );
     assert_eq!(
         app.transactions(team.id),
         [("usage_charged".to_string(), -396)]

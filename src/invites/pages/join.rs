@@ -177,18 +177,9 @@ pub async fn join(
             );
             Ok(w::see_other(&format!("/accounts/{}", joined.account_id)))
         }
-        Err(
-            refusal @ (JoinError::WrongEmail
-            | JoinError::AlreadyMember
-            | JoinError::TwoFactorRequired),
-        ) => {
-            let view = state
-                .core(move |conn| accept::view(conn, &hash))
-                .await?
-                .map_err(link_error)?;
-            let (status, _) = notice(&refusal, &view);
-            let page = landing_page(&session, Some(&signed_in), &view, Some(&refusal), now)?;
-            w::render(status, &page)
+        // The landing page says why, and what to do next.
+        Err(JoinError::WrongEmail | JoinError::AlreadyMember | JoinError::TwoFactorRequired) => {
+            Ok(w::see_other("/invite"))
         }
         Err(refusal) => Err(link_error(refusal)),
     }

@@ -97,18 +97,26 @@ pub async fn after_action<C>(
     }
 }
 
-/// A rule refused an action of the Team page: the page again with the
-/// reason at the top. A member who is no longer allowed to act (403)
-/// gets the error page instead.
+/// A rule refused an action of the Team page: back to the Team page
+/// (303, post/redirect/get) with the reason as an error flash. A member
+/// who is no longer allowed to act (403) gets the error page instead.
 pub async fn show_refusal<C>(
-    state: &AppState,
+    _state: &AppState,
     member: &Member<C>,
     (status, reason): Refused,
 ) -> AppResult<HttpResponse> {
     if status == StatusCode::FORBIDDEN {
         return Err(AppError::refused(status, reason));
     }
-    render(state, member, status, Some(reason)).await
+    crate::web::session::flash(
+        member.session(),
+        crate::web::session::FlashLevel::Error,
+        reason,
+    );
+    Ok(w::see_other(&format!(
+        "/accounts/{}/members",
+        member.account_id()
+    )))
 }
 
 /// The Team page, with `error` shown at the top (e.g. the last-Admin rule).
