@@ -461,6 +461,114 @@ async fn an_invite_for_an_email_takes_a_person_signed_in_as_another_to_joining()
     dave.close().await.unwrap();
 }
 
+/// Signs `client` in as `email` through the form.
+async fn sign_in_as(client: &Client, app: &TestApp, email: &str) {
+    client
+        .goto(&format!("{}/sign-in", app.address))
+        .await
+        .unwrap();
+    fill(client, "email", email).await;
+    fill(client, "password", PASSWORD).await;
+    click(client, "form button[type=submit].primary").await;
+    wait_for_text(client, "Sign out").await;
+}
+
+/// Issue 14, item 4: at a phone's 390 px no signed-in page scrolls
+/// sideways, and on every table each row's actions are on screen.
+#[actix_web::test]
+async fn no_signed_in_page_scrolls_sideways_on_a_phone() {
+    let Some(driver) = start_driver() else { return };
+    let app = TestApp::spawn().await;
+    let team = app.team().await;
+    app.set_balance(team.id, 10_000);
+    let pod = app.insert_pod(team.id, "a-rather-long-pod-name-for-a-phone-7");
+    let stopped = app.insert_pod(team.id, "train-8");
+    app.create_invite(
+        &team.admin.browser,
+        team.id,
+        "dev",
+        "someone.with.a.long.address@acme.example",
+    )
+    .await;
+    let t = format!("/accounts/{}", team.id);
+    let admin_pages = [
+        "/".to_string(),
+        t.clone(),
+        format!("{t}/members"),
+        format!("{t}/members/{}/remove", team.dev.user_id),
+        format!("{t}/invites/new"),
+        format!("{t}/leave"),
+        format!("{t}/pods"),
+        format!("{t}/pods/{pod}/connect"),
+        format!("{t}/pods/{stopped}/terminate"),
+        format!("{t}/billing"),
+        format!("{t}/billing/usage"),
+        format!("{t}/billing/spend"),
+        format!("{t}/settings"),
+        format!("{t}/audit"),
+        format!("/accounts/{}", team.admin.personal_account_id),
+        "/profile".to_string(),
+        "/profile/two-factor".to_string(),
+        "/no-such-page".to_string(),
+    ];
+    let dev_pages = [
+        t.clone(),
+        format!("{t}/members"),
+        format!("{t}/pods"),
+        format!("{t}/billing"),
+        format!("{t}/settings"),
+    ];
+    // A started Pod, so the Pods page shows Stop and a running time.
+    team.dev
+        .browser
+        .post_form(&format!("{t}/pods/{pod}/start"), &[])
+        .await;
+
+    for (user, pages) in [(&team.admin, &admin_pages[..]), (&team.dev, &dev_pages[..])] {
+        let client = browser(&driver).await;
+        client.set_window_size(390, 844).await.unwrap();
+        sign_in_as(&client, &app, &user.email).await;
+        for page in pages {
+            client
+                .goto(&format!("{}{page}", app.address))
+                .await
+                .unwrap();
+            wait_for_text(&client, "Team Console").await;
+            let fit = client
+                .execute(
+                    "const out = [...document.querySelectorAll('table a, table button, table select')] \
+                       .filter(e => { const r = e.getBoundingClientRect(); \
+                         return r.width === 0 || r.right > window.innerWidth || r.left < 0; }) \
+                       .map(e => e.textContent.trim()); \
+                     const wide = [...document.querySelectorAll('body *')] \
+                       .filter(e => e.getBoundingClientRect().right > window.innerWidth + 1) \
+                       .slice(-3).map(e => e.tagName + '.' + e.className); \
+                     return [document.documentElement.scrollWidth, window.innerWidth, out, wide];",
+                    vec![],
+                )
+                .await
+                .unwrap();
+            let (scroll, inner) = (fit[0].as_i64().unwrap(), fit[1].as_i64().unwrap());
+            assert!(inner <= 390, "the window is {inner} px wide");
+            let name = page.replace('/', "_");
+            if scroll > inner || fit[2].as_array().is_some_and(|a| !a.is_empty()) {
+                screenshot(&client, &format!("14-phone{name}")).await;
+            }
+            assert!(
+                scroll <= inner,
+                "{page} at 390 px: {scroll} > {inner}, too wide: {}",
+                fit[3]
+            );
+            assert_eq!(
+                fit[2],
+                serde_json::json!([]),
+                "{page}: table actions off screen at 390 px"
+            );
+        }
+        client.close().await.unwrap();
+    }
+}
+
 /// Issue 15: a person enrols an authenticator in Chromium by reading the
 /// key from the set-up page (as typing it into an app would), sees the
 /// QR code drawn in the page and their recovery codes, then signs in with
