@@ -405,3 +405,47 @@ async fn a_pod_of_another_account_is_not_found_on_every_pod_route() {
     assert!(!body.contains("Not yours"));
     assert_eq!(app.pod_status(foreign), "stopped");
 }
+
+/// Issue 14, item 9: usage is charged by the second with no per-run
+/// minimum; fractions of a cent carry over on the Pod.
+#[actix_web::test]
+async fn twelve_one_second_runs_charge_what_twelve_seconds_cost() {
+    let (app, clock) = TestApp::spawn_with_clock().await;
+    let team = app.team().await;
+    app.set_balance(team.id, 10_000);
+    let dev = &team.dev.browser;
+    let pod = app
+        .create_pod_as(dev, team.id, "short", "h100-80gb", "1")
+        .await; // $2.99/h
+    for _ in 0..12 {
+        dev.post_form(&pod_path(team.id, pod, "start"), &[]).await;
+        clock.advance(Duration::seconds(1));
+        let res = dev.post_form(&pod_path(team.id, pod, "stop"), &[]).await;
+        assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    }
+    // 12 s × $2.99/h is 0.997 ¢: one cent, charged once.
+    assert_eq!(
+        app.transactions(team.id),
+        [("usage_charged".to_string(), -1)]
+    );
+    assert_eq!(app.balance_of(team.id), 10_000 - 1);
+
+    // An hour more: the Pod's 3 612 s cost $3.00 in all, not $2.99 + 1 ¢ × 12.
+    dev.post_form(&pod_path(team.id, pod, "start"), &[]).await;
+    clock.advance(Duration::hours(1));
+    dev.post_form(&pod_path(team.id, pod, "stop"), &[]).await;
+    let charged: i64 = app.transactions(team.id).iter().map(|(_, c)| -c).sum();
+    assert_eq!(charged, 300);
+    // The month's usage adds up to the charges.
+    let used: i64 = {
+        use team_console::db::schema::monthly_usage;
+        monthly_usage::table
+            .filter(monthly_usage::account_id.eq(team.id))
+            .select(monthly_usage::cost_cents)
+            .load::<i64>(&mut app.conn())
+            .unwrap()
+            .iter()
+            .sum()
+    };
+    assert_eq!(used, 300);
+}
