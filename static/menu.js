@@ -13,3 +13,16 @@ document.addEventListener("click", (event) => {
     if (!menu.contains(event.target)) menu.open = false;
   });
 });
+
+// A member's role select enables its Save only once the role is changed,
+// so a change left unsaved cannot look saved, and an unchanged row offers
+// nothing to press.
+document.querySelectorAll("form.role-form select").forEach((select) => {
+  const button = select.form?.querySelector("button[type=submit]");
+  if (!button) return;
+  const initial = select.querySelector("option[selected]")?.value ?? select.value;
+  const sync = () => { button.disabled = select.value === initial; };
+  select.addEventListener("change", sync);
+  window.addEventListener("pageshow", sync);
+  sync();
+});

@@ -180,7 +180,7 @@ async fn an_admin_invites_a_dev_who_signs_up_from_the_link_and_joins() {
     click(&admin, "input[name=role][value=dev]").await;
     screenshot(&admin, "02-invite-form").await;
     click(&admin, "form button[type=submit].primary").await;
-    wait_for_text(&admin, "Invite created for a new Dev.").await;
+    wait_for_text(&admin, "Invite created with the Dev role.").await;
     let field = admin
         .find(Locator::Css(".copy-field input[readonly]"))
         .await

@@ -188,7 +188,7 @@ async fn not_found_and_gone_pages_keep_the_layout_when_signed_in() {
     let joiner = app.signed_up_user("Jo Joiner").await;
     app.open_invite(&joiner.browser, &link).await;
     joiner.browser.post_form("/invite/accept", &[]).await;
-    app.open_invite(&dev, &link).await;
+    app.open_invite(dev, &link).await;
     let (status, body) = dev.get_page("/invite").await;
     assert_eq!(status, StatusCode::GONE);
     assert!(body.contains("Invite already used"), "{body}");
@@ -272,4 +272,102 @@ async fn refused_actions_redirect_to_their_page_with_the_reason() {
     let body =
         crate::support::assert_refused_to(admin, res, &format!("/accounts/{}", team.id)).await;
     assert!(body.contains("already a team account"), "{body}");
+}
+
+#[actix_web::test]
+async fn the_only_admin_is_told_why_they_cannot_leave_or_change_their_role() {
+    let app = TestApp::spawn().await;
+    let team = app.team().await;
+    let members = format!("/accounts/{}/members", team.id);
+    let (_, body) = team.admin.browser.get_page(&members).await;
+    assert!(
+        body.contains("You are the only Admin of Acme GPU, so you cannot leave it"),
+        "{body}"
+    );
+    assert!(!body.contains(&format!("href=\"/accounts/{}/leave\"", team.id)));
+    assert!(!body.contains(&format!("id=\"role-{}\"", team.admin.user_id)));
+    assert!(body.contains(&format!("id=\"role-{}\"", team.dev.user_id)));
+    // Repeated buttons name their row; Remove is not a red button.
+    assert!(
+        body.contains("Remove<span class=\"visually-hidden\"> Dan Dev</span>…</a>"),
+        "{body}"
+    );
+    assert!(!body.contains("button small danger"), "{body}");
+    assert!(body.contains("<caption class=\"visually-hidden\">Members of Acme GPU</caption>"));
+    assert!(body.contains("aria-label=\"Switch account (now Acme GPU)\""));
+
+    // With a second Admin, both may leave and change roles.
+    let res = team
+        .admin
+        .browser
+        .post_form(
+            &format!("{members}/{}/role", team.dev.user_id),
+            &[("role", "admin")],
+        )
+        .await;
+    assert_redirect_to(&res, &members);
+    let (_, body) = team.admin.browser.get_page(&members).await;
+    assert!(body.contains(&format!("href=\"/accounts/{}/leave\"", team.id)));
+    assert!(body.contains(&format!("id=\"role-{}\"", team.admin.user_id)));
+}
+
+#[actix_web::test]
+async fn an_invite_for_a_members_email_is_refused_and_a_week_reads_as_7_days() {
+    let app = TestApp::spawn().await;
+    let team = app.team().await;
+    let admin = &team.admin.browser;
+    let res = admin
+        .post_form(
+            &format!("/accounts/{}/invites", team.id),
+            &[
+                ("role", "admin"),
+                ("email", &team.dev.email.to_uppercase()),
+                ("lifetime_hours", "168"),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::CONFLICT);
+    let body = res.text().await.unwrap();
+    assert!(
+        body.contains("Dan Dev already uses this email address and is a member of this team."),
+        "{body}"
+    );
+    let (_, team_page) = admin
+        .get_page(&format!("/accounts/{}/members", team.id))
+        .await;
+    assert!(team_page.contains("No pending invites"), "{team_page}");
+
+    let res = admin
+        .post_form(
+            &format!("/accounts/{}/invites", team.id),
+            &[("role", "basic"), ("email", ""), ("lifetime_hours", "168")],
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let (_, team_page) = admin
+        .get_page(&format!("/accounts/{}/members", team.id))
+        .await;
+    assert!(
+        team_page.contains("Invite created with the Basic role. Copy its link below and send it to the person joining."),
+        "{team_page}"
+    );
+    assert!(team_page.contains(">in 7 days</span>"), "{team_page}");
+}
+
+#[actix_web::test]
+async fn pod_buttons_name_their_pod() {
+    let app = TestApp::spawn().await;
+    let team = app.team().await;
+    app.insert_pod(team.id, "train-7");
+    let (_, body) = team
+        .dev
+        .browser
+        .get_page(&format!("/accounts/{}/pods", team.id))
+        .await;
+    assert!(
+        body.contains("Start<span class=\"visually-hidden\"> train-7</span>"),
+        "{body}"
+    );
+    assert!(body.contains("Connect<span class=\"visually-hidden\"> to train-7</span>"));
+    assert!(body.contains("<caption class=\"visually-hidden\">Pods of Acme GPU</caption>"));
 }

@@ -41,7 +41,11 @@ async fn a_new_user_converts_to_acme_gpu_and_is_its_admin() {
     assert_eq!(status, StatusCode::OK);
     assert!(body.contains("Acme GPU is now a team account"));
     assert!(body.contains("Alice"));
-    assert!(body.contains("selected>Admin</option>"));
+    assert!(
+        body.contains("<span class=\"badge role-admin\">Admin</span>"),
+        "{body}"
+    );
+    assert!(body.contains("The only Admin"), "{body}");
     let actions = audit_actions(&mut app.conn());
     assert_eq!(
         actions,

@@ -39,6 +39,10 @@ struct MembersPage {
     total: usize,
     require_two_factor: bool,
     now: time::OffsetDateTime,
+    /// The signed-in person is the team's only Admin: their role cannot
+    /// change and they cannot leave, which the page says instead of
+    /// offering controls that would be refused.
+    only_admin: bool,
 }
 
 /// `?two_factor=off`: the access review's filter.
@@ -158,6 +162,8 @@ async fn render_filtered<C>(
         // Not even in the page's data: only Admins see members' emails.
         list.iter_mut().for_each(|m| m.email.clear());
     }
+    let only_admin =
+        member.role() == Role::Admin && list.iter().filter(|m| m.role == Role::Admin).count() == 1;
     let (total, unprotected) = (
         list.len(),
         list.iter().filter(|m| !m.has_two_factor()).count(),
@@ -193,6 +199,7 @@ async fn render_filtered<C>(
             total,
             require_two_factor: member.membership.account.require_two_factor,
             now,
+            only_admin,
         },
     )
 }
