@@ -371,3 +371,74 @@ async fn pod_buttons_name_their_pod() {
     assert!(body.contains("Connect<span class=\"visually-hidden\"> to train-7</span>"));
     assert!(body.contains("<caption class=\"visually-hidden\">Pods of Acme GPU</caption>"));
 }
+
+#[actix_web::test]
+async fn pods_collapse_terminated_ones_and_a_failed_create_opens_with_its_errors_first() {
+    let app = TestApp::spawn().await;
+    let team = app.team().await;
+    let dev = &team.dev.browser;
+    let pods = format!("/accounts/{}/pods", team.id);
+    let gone = app.insert_pod(team.id, "old-run");
+    app.insert_pod(team.id, "train-7");
+    let res = dev
+        .post_form(&format!("{pods}/{gone}/terminate"), &[])
+        .await;
+    assert_redirect_to(&res, &pods);
+
+    let (_, body) = dev.get_page(&pods).await;
+    let (active, terminated) = body.split_once("<details class=\"terminated\">").unwrap();
+    let active = active.split_once("<table").unwrap().1;
+    assert!(
+        active.contains("train-7") && !active.contains("old-run"),
+        "{body}"
+    );
+    assert!(
+        terminated.contains("<summary>Terminated (1)</summary>"),
+        "{body}"
+    );
+    assert!(terminated.contains("old-run"), "{body}");
+    assert!(
+        body.contains("<details class=\"create-pod\" id=\"create-pod\">"),
+        "the create form waits behind its button: {body}"
+    );
+
+    let res = dev
+        .post_form(
+            &pods,
+            &[
+                ("name", ""),
+                ("gpu_type", "h100-80gb"),
+                ("gpu_count", "1"),
+                ("image", "x"),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    let body = res.text().await.unwrap();
+    assert!(
+        body.contains("<details class=\"create-pod\" id=\"create-pod\" open>"),
+        "{body}"
+    );
+    assert!(
+        body.contains("class=\"error-summary\" role=\"alert\" tabindex=\"-1\" autofocus"),
+        "{body}"
+    );
+    assert!(body.contains("<li><a href=\"#name\">"), "{body}");
+}
+
+#[actix_web::test]
+async fn the_balance_is_the_billing_pages_headline_figure() {
+    let app = TestApp::spawn().await;
+    let team = app.team().await;
+    app.set_balance(team.id, 12_345);
+    let (_, body) = team
+        .billing
+        .browser
+        .get_page(&format!("/accounts/{}/billing", team.id))
+        .await;
+    assert!(
+        body.contains("<p class=\"balance-figure\">$123.45</p>"),
+        "{body}"
+    );
+    assert!(!body.contains(">Billing email</label>"), "{body}");
+}
