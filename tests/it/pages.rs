@@ -370,6 +370,21 @@ async fn pod_buttons_name_their_pod() {
     );
     assert!(body.contains("Connect<span class=\"visually-hidden\"> to train-7</span>"));
     assert!(body.contains("<caption class=\"visually-hidden\">Pods of Acme GPU</caption>"));
+    let pod = app.insert_pod(team.id, "train-8");
+    let (_, connect) = team
+        .dev
+        .browser
+        .get_page(&format!("/accounts/{}/pods/{pod}/connect", team.id))
+        .await;
+    assert!(
+        connect.contains("data-copy-target=\"ssh-command\""),
+        "{connect}"
+    );
+    assert!(
+        connect.contains("data-copy-target=\"http-address\""),
+        "{connect}"
+    );
+    assert!(connect.contains("/static/copy-link.js"), "{connect}");
 }
 
 #[actix_web::test]
