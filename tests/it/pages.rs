@@ -302,7 +302,7 @@ async fn the_only_admin_is_told_why_they_cannot_leave_or_change_their_role() {
         .browser
         .post_form(
             &format!("{members}/{}/role", team.dev.user_id),
-            &[("role", "admin")],
+            &[("role", "admin"), ("confirm", "yes")],
         )
         .await;
     assert_redirect_to(&res, &members);
@@ -456,4 +456,35 @@ async fn the_balance_is_the_billing_pages_headline_figure() {
         "{body}"
     );
     assert!(!body.contains(">Billing email</label>"), "{body}");
+}
+
+#[actix_web::test]
+async fn making_someone_admin_asks_for_confirmation_first() {
+    let app = TestApp::spawn().await;
+    let team = app.team().await;
+    let path = format!("/accounts/{}/members/{}/role", team.id, team.dev.user_id);
+    let res = team
+        .admin
+        .browser
+        .post_form(&path, &[("role", "admin")])
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let body = res.text().await.unwrap();
+    assert!(body.contains("<h1>Make Dan Dev an Admin?</h1>"), "{body}");
+    assert!(body.contains("name=\"confirm\" value=\"yes\""), "{body}");
+    assert_eq!(
+        app.role_of(team.id, team.dev.user_id).as_deref(),
+        Some("dev")
+    );
+
+    let res = team
+        .admin
+        .browser
+        .post_form(&path, &[("role", "admin"), ("confirm", "yes")])
+        .await;
+    assert_redirect_to(&res, &format!("/accounts/{}/members", team.id));
+    assert_eq!(
+        app.role_of(team.id, team.dev.user_id).as_deref(),
+        Some("admin")
+    );
 }

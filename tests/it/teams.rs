@@ -124,7 +124,7 @@ async fn admin_changes_a_role_and_it_applies_on_the_next_request() {
         .browser
         .post_form(
             &format!("/accounts/{}/members/{}/role", team.id, team.basic.user_id),
-            &[("role", "admin")],
+            &[("role", "admin"), ("confirm", "yes")],
         )
         .await;
     assert_redirect_to(&res, &format!("/accounts/{}/members", team.id));
@@ -265,7 +265,7 @@ async fn the_last_admin_cannot_be_demoted_removed_or_leave() {
         .browser
         .post_form(
             &format!("/accounts/{}/members/{second}/role", team.id),
-            &[("role", "admin")],
+            &[("role", "admin"), ("confirm", "yes")],
         )
         .await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
@@ -293,7 +293,7 @@ async fn two_admins_demoting_each_other_at_once_leave_exactly_one_admin() {
             .browser
             .post_form(
                 &format!("/accounts/{}/members/{}/role", team.id, b.user_id),
-                &[("role", "admin")],
+                &[("role", "admin"), ("confirm", "yes")],
             )
             .await;
         assert_eq!(res.status(), StatusCode::SEE_OTHER);
