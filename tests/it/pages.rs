@@ -488,3 +488,20 @@ async fn making_someone_admin_asks_for_confirmation_first() {
         Some("admin")
     );
 }
+
+#[actix_web::test]
+async fn settings_do_not_repeat_the_heading_as_the_label() {
+    let app = TestApp::spawn().await;
+    let team = app.team().await;
+    let (_, body) = team
+        .admin
+        .browser
+        .get_page(&format!("/accounts/{}/settings", team.id))
+        .await;
+    assert!(
+        body.contains("<h2 id=\"name-heading\">Team name</h2>"),
+        "{body}"
+    );
+    assert!(!body.contains(">Team name</label>"), "{body}");
+    assert!(body.contains("class=\"card settings-card\""), "{body}");
+}
