@@ -26,3 +26,34 @@ document.querySelectorAll("form.role-form select").forEach((select) => {
   window.addEventListener("pageshow", sync);
   sync();
 });
+
+// After a refused submit, focus moves to a summary of the errors at the top
+// of the form, each linking to its field (pages that write their own
+// `.error-summary`, like the Pods page, keep theirs).
+window.addEventListener("DOMContentLoaded", () => {
+  const invalid = [...document.querySelectorAll("form [aria-invalid='true']")];
+  let summary = document.querySelector(".error-summary");
+  if (!summary && invalid.length > 0) {
+    const form = invalid[0].form;
+    summary = document.createElement("div");
+    summary.className = "error-summary";
+    summary.setAttribute("role", "alert");
+    summary.setAttribute("tabindex", "-1");
+    const heading = document.createElement("h2");
+    heading.textContent = invalid.length === 1 ? "There is a problem" : `There are ${invalid.length} problems`;
+    const list = document.createElement("ul");
+    for (const field of invalid) {
+      const label = field.id && document.querySelector(`label[for="${CSS.escape(field.id)}"]`);
+      const error = field.id && document.getElementById(`${field.id}-error`);
+      const link = document.createElement("a");
+      link.href = `#${field.id}`;
+      link.textContent = error?.textContent.trim() || `Check ${label?.textContent.trim() ?? "this field"}.`;
+      const item = document.createElement("li");
+      item.append(link);
+      list.append(item);
+    }
+    summary.append(heading, list);
+    form.before(summary);
+  }
+  summary?.focus();
+});

@@ -569,6 +569,36 @@ async fn no_signed_in_page_scrolls_sideways_on_a_phone() {
     }
 }
 
+/// Issue 14, item 11: after a refused submit, focus is on a summary of the
+/// errors at the top of the form, which links to each field.
+#[actix_web::test]
+async fn a_refused_form_focuses_a_summary_linking_to_each_field() {
+    let Some(driver) = start_driver() else { return };
+    let app = TestApp::spawn().await;
+    let client = browser(&driver).await;
+    client
+        .goto(&format!("{}/sign-up", app.address))
+        .await
+        .unwrap();
+    fill(&client, "email", "not-an-email").await;
+    fill(&client, "display_name", "Eve").await;
+    fill(&client, "password", "short").await;
+    click(&client, "form button[type=submit].primary").await;
+    wait_for_text(&client, "There are 2 problems").await;
+    let focused = client
+        .execute(
+            "const a = document.activeElement; \
+             return [a.className, [...a.querySelectorAll('a')].map(l => l.getAttribute('href'))];",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(focused[0], "error-summary");
+    assert_eq!(focused[1], serde_json::json!(["#email", "#password"]));
+    screenshot(&client, "14-error-summary").await;
+    client.close().await.unwrap();
+}
+
 /// Issue 15: a person enrols an authenticator in Chromium by reading the
 /// key from the set-up page (as typing it into an app would), sees the
 /// QR code drawn in the page and their recovery codes, then signs in with
