@@ -142,6 +142,42 @@ pub fn allows(kind: AccountKind, role: Role, capability: Capability) -> bool {
     }
 }
 
+/// The roles that have `capability` in an account of `kind`, as the matrix
+/// says (a refusal names them).
+pub fn roles_allowed(kind: AccountKind, capability: Capability) -> Vec<Role> {
+    Role::ALL
+        .into_iter()
+        .filter(|role| allows(kind, *role, capability))
+        .collect()
+}
+
+impl Capability {
+    /// What the capability lets a member do, as a refusal says it
+    /// ("Only Billing and Admin members may see billing information").
+    pub fn describe(self) -> &'static str {
+        use Capability::*;
+        match self {
+            UseAccount => "use this account",
+            ViewMembers => "see the team's members",
+            ViewMemberEmails => "see members' email addresses",
+            UsePods => "list and connect to Pods",
+            ManagePods => "create, start, stop and terminate Pods",
+            ViewBilling => "see billing information",
+            ManageBilling => "manage billing",
+            ManageInvites => "invite members and see pending invites",
+            ManageMembers => "change members' roles and remove members",
+            ManageSettings => "change account settings",
+            ViewAuditLog => "read the audit logs",
+            Leave => "leave the team",
+            RequireTwoFactor => "require two-factor sign-in for the team",
+            ViewOwnUsage => "see their own usage",
+            ManageSpend => "see usage per member and set budgets and spend limits",
+            ManageQuotas => "set GPU quotas",
+            DeleteTeam => "delete the team or turn it back into a personal account",
+        }
+    }
+}
+
 /// Type-level capabilities for `Member<C>`: the handler's signature says what
 /// it needs, so the check cannot be forgotten.
 pub trait Needs {

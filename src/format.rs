@@ -41,10 +41,12 @@ pub fn time_until(t: &OffsetDateTime, now: OffsetDateTime) -> String {
     let plural = |n: i64, unit: &str| format!("in {n} {unit}{}", if n == 1 { "" } else { "s" });
     if left.is_negative() {
         "expired".into()
-    } else if left.whole_days() >= 1 {
-        plural(left.whole_days(), "day")
-    } else if left.whole_hours() >= 1 {
-        plural(left.whole_hours(), "hour")
+    } else if left >= time::Duration::hours(23) + time::Duration::minutes(30) {
+        // Rounded as a person would: a 7-day link created a moment ago
+        // expires "in 7 days", not "in 6 days".
+        plural((left.whole_seconds() + 43_200) / 86_400, "day")
+    } else if left >= time::Duration::minutes(59) {
+        plural(((left.whole_seconds() + 1_800) / 3_600).max(1), "hour")
     } else {
         plural(left.whole_minutes().max(1), "minute")
     }

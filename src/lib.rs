@@ -269,6 +269,7 @@ impl Application {
                 }))
                 .wrap(from_fn(web::csrf::csrf_guard))
                 .wrap(from_fn(web::input::gate))
+                .wrap(ErrorHandlers::new().default_handler(web::error::render_error_page_in_layout))
                 .wrap(sessions)
                 .wrap(from_fn(web::session_store::request_scope))
                 .wrap(ErrorHandlers::new().default_handler(web::error::render_error_page))

@@ -94,6 +94,18 @@ pub fn display_name(conn: &mut PgConnection, user_id: UserId) -> QueryResult<Str
         .first(conn)
 }
 
+/// The display names of the account's Admins (a refusal says whom to ask).
+pub fn admin_names(conn: &mut PgConnection, account_id: AccountId) -> QueryResult<Vec<String>> {
+    use crate::db::schema::memberships;
+    memberships::table
+        .inner_join(users::table)
+        .filter(memberships::account_id.eq(account_id))
+        .filter(memberships::role.eq(Role::Admin))
+        .order((users::display_name.asc(), users::id.asc()))
+        .select(users::display_name)
+        .load(conn)
+}
+
 pub fn account_name(conn: &mut PgConnection, account_id: AccountId) -> QueryResult<String> {
     accounts::table
         .find(account_id)

@@ -102,7 +102,9 @@ fn date(raw: &str) -> Result<Option<Date>, String> {
         return Ok(None);
     }
     Date::parse(raw, format_description!("[year]-[month]-[day]"))
-        .map_err(|_| "Enter a date as YYYY-MM-DD.".to_string())
+        .map_err(|_| {
+            "Enter a whole date (day, month and year), or pick one from the calendar.".to_string()
+        })
         .and_then(|d| match YEARS.contains(&d.year()) {
             true => Ok(Some(d)),
             false => Err("Enter a date between 1900-01-01 and 9999-12-31.".to_string()),

@@ -38,6 +38,25 @@ pub fn usage_cents(seconds: i64, hourly_price_cents: i64) -> i64 {
     i64::try_from(cents).unwrap_or(i64::MAX)
 }
 
+/// What a run of `run_seconds` charges on a Pod that has run
+/// `seconds_before` and been charged `charged_before` cents: the Pod's
+/// whole running time is rounded up to the cent once, and each stop
+/// charges what that adds to the charges so far. The fraction of a cent a
+/// run leaves is carried on the Pod (its running time and its charges), so
+/// twelve one-second runs at $2.99/h charge one cent, not twelve.
+pub fn run_charge_cents(
+    seconds_before: i64,
+    charged_before: i64,
+    run_seconds: i64,
+    hourly_price_cents: i64,
+) -> i64 {
+    let total = usage_cents(
+        seconds_before.saturating_add(run_seconds.max(0)),
+        hourly_price_cents,
+    );
+    (total - charged_before).max(0)
+}
+
 pub fn balance(conn: &mut PgConnection, account_id: AccountId) -> QueryResult<i64> {
     accounts::table
         .find(account_id)
@@ -218,7 +237,21 @@ pub fn change_email(
 
 #[cfg(test)]
 mod tests {
-    use super::usage_cents;
+    use super::{run_charge_cents, usage_cents};
+
+    #[test]
+    fn fractions_of_a_cent_carry_over_to_the_next_run() {
+        let (mut seconds, mut charged) = (0, 0);
+        let mut charges = Vec::new();
+        for _ in 0..12 {
+            let cents = run_charge_cents(seconds, charged, 1, 299);
+            seconds += 1;
+            charged += cents;
+            charges.push(cents);
+        }
+        assert_eq!(charges.iter().sum::<i64>(), 1, "{charges:?}");
+        assert_eq!(run_charge_cents(12, 1, 3600, 299), 299);
+    }
 
     #[test]
     fn usage_is_per_second_rounded_up_to_the_cent() {

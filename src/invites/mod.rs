@@ -36,11 +36,19 @@ pub enum InvitesError {
     /// Resending needs an email the invite was made for.
     #[error("the invite has no email")]
     NoEmail,
+    /// The invite's email is a member's already (by the name shown).
+    #[error("the email is a member's already")]
+    AlreadyMember { name: String },
     #[error(transparent)]
     Db(#[from] diesel::result::Error),
 }
 
 crate::core_error!(InvitesError);
+
+diesel::define_sql_function! {
+    /// PostgreSQL's lower(), for case-insensitive email comparison.
+    fn lower(x: diesel::sql_types::Text) -> diesel::sql_types::Text;
+}
 
 /// Makes the links of invites: the console's public URL and the key that
 /// signs them (derived from the secret key).
@@ -270,6 +278,19 @@ pub fn create(
             .first::<AccountId>(conn)?;
         if count_pending(conn, cx.account_id, cx.now)? >= MAX_PENDING {
             return Err(InvitesError::TooManyPending);
+        }
+        if let Some(email) = new.email.as_deref() {
+            use crate::db::schema::memberships;
+            let member: Option<String> = memberships::table
+                .inner_join(users::table)
+                .filter(memberships::account_id.eq(cx.account_id))
+                .filter(lower(users::email).eq(lower(email)))
+                .select(users::display_name)
+                .first(conn)
+                .optional()?;
+            if let Some(name) = member {
+                return Err(InvitesError::AlreadyMember { name });
+            }
         }
         let created_by = cx.actor.id.ok_or(diesel::result::Error::NotFound)?;
         let id = InviteId::new();

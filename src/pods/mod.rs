@@ -10,7 +10,6 @@ pub mod transitions;
 use diesel::prelude::*;
 use time::OffsetDateTime;
 
-use crate::billing::usage_cents;
 use crate::db::schema::pods;
 use crate::ids::{AccountId, PodId, UserId};
 
@@ -101,7 +100,12 @@ impl Pod {
 
     /// What stopping the Pod now would charge.
     pub fn accrued_cents(&self, now: OffsetDateTime) -> i64 {
-        usage_cents(self.current_run_seconds(now), self.hourly_price_cents)
+        crate::billing::run_charge_cents(
+            self.total_running_seconds,
+            self.total_charged_cents,
+            self.current_run_seconds(now),
+            self.hourly_price_cents,
+        )
     }
 
     /// The first 12 hex digits of the id: the Pod's host name.

@@ -14,7 +14,7 @@ use diesel::prelude::*;
 use time::OffsetDateTime;
 
 use crate::audit::{Action, Change, StopReason};
-use crate::billing::{self, usage_cents};
+use crate::billing::{self, run_charge_cents};
 use crate::db::schema::pods;
 use crate::format::{duration, money};
 use crate::ids::{AccountId, PodId, UserId};
@@ -199,7 +199,12 @@ fn end_runs(conn: &mut PgConnection, cx: &Change, pods: &[&Pod]) -> QueryResult<
             );
             (
                 seconds,
-                usage_cents(seconds, pod.hourly_price_cents),
+                run_charge_cents(
+                    pod.total_running_seconds,
+                    pod.total_charged_cents,
+                    seconds,
+                    pod.hourly_price_cents,
+                ),
                 description,
             )
         })
@@ -219,7 +224,8 @@ fn end_runs(conn: &mut PgConnection, cx: &Change, pods: &[&Pod]) -> QueryResult<
     let entries = billing::charge_usages(conn, cx, &charges)?;
     let ended: Vec<usage::EndedRun> = pods
         .iter()
-        .filter_map(|pod| {
+        .zip(&runs)
+        .filter_map(|(pod, (_, cents, _))| {
             Some(usage::EndedRun {
                 account_id: pod.account_id,
                 pod_id: pod.id,
@@ -228,6 +234,7 @@ fn end_runs(conn: &mut PgConnection, cx: &Change, pods: &[&Pod]) -> QueryResult<
                 ended_at: cx.now,
                 hourly_price_cents: pod.hourly_price_cents,
                 gpu_count: pod.gpu_count,
+                charged_cents: *cents,
             })
         })
         .collect();

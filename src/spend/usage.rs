@@ -69,6 +69,9 @@ pub struct EndedRun {
     pub ended_at: OffsetDateTime,
     pub hourly_price_cents: i64,
     pub gpu_count: i32,
+    /// What the run was charged (`billing::run_charge_cents`): its months'
+    /// costs add up to it.
+    pub charged_cents: i64,
 }
 
 /// Adds ended runs to the usage of each month they ran in, in one
@@ -78,9 +81,19 @@ pub fn record_runs(conn: &mut PgConnection, runs: &[EndedRun]) -> QueryResult<()
     for run in runs {
         let mut month = Month::of(run.started_at);
         let last = Month::of(run.ended_at);
+        let mut uncounted = run.charged_cents;
         while month <= last {
             let (seconds, cents) =
                 run_in_month(run.started_at, run.ended_at, run.hourly_price_cents, month);
+            // The charge carries fractions of a cent from earlier runs, so
+            // it may be less than the run's own cost: the months take
+            // what was charged, the last one the rest.
+            let cents = if month == last {
+                uncounted
+            } else {
+                cents.min(uncounted)
+            };
+            uncounted -= cents;
             if seconds > 0 || cents > 0 {
                 rows.push((
                     monthly_usage::month.eq(month.first_day()),

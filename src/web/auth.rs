@@ -200,7 +200,7 @@ impl<C: Needs + 'static> FromRequest for Member<C> {
                 return Err(two_factor_gate(&signed_in, &membership)?);
             }
             if !authz::allows(membership.account.kind, membership.role, C::CAPABILITY) {
-                return Err(AppError::Forbidden);
+                return Err(AppError::NotPermitted(C::CAPABILITY));
             }
             if let Some(state) = state {
                 note_activity(&state, &signed_in, &membership).await?;

@@ -81,7 +81,13 @@ async fn check(mut req: ServiceRequest) -> Result<ServiceRequest, (ServiceReques
     let expected = req.get_session().get::<String>(CSRF_KEY).ok().flatten();
     match (sent, expected) {
         (Some(sent), Some(expected)) if tokens::constant_time_eq(&sent, &expected) => {}
-        _ => return Err((req, refuse("missing or wrong token"))),
+        _ => {
+            tracing::warn!(
+                reason = "missing or wrong token",
+                "CSRF check refused a request"
+            );
+            return Err((req, AppError::FormExpired));
+        }
     }
     req.set_payload(crate::web::input::bytes_to_payload(body));
     Ok(req)

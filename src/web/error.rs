@@ -9,6 +9,10 @@ use actix_web::middleware::ErrorHandlerResponse;
 use actix_web::{HttpResponse, ResponseError};
 use askama::Template;
 
+use crate::AppState;
+use crate::authz::{self, Capability};
+use crate::web::auth::SignedIn;
+use crate::web::layout::Layout;
 use crate::web::request_id::RequestId;
 
 pub type AppResult<T> = Result<T, AppError>;
@@ -19,6 +23,14 @@ pub enum AppError {
     BadRequest(String),
     #[error("forbidden")]
     Forbidden,
+    /// The member's role lacks the capability: the page says which roles
+    /// have it and names the team's Admins.
+    #[error("not permitted: {0:?}")]
+    NotPermitted(Capability),
+    /// The CSRF token did not match: the form was sent from a page older
+    /// than the session (signed out or in since, in another tab).
+    #[error("form expired")]
+    FormExpired,
     #[error("not found")]
     NotFound,
     #[error("conflict: {0}")]
@@ -68,6 +80,10 @@ impl AppError {
             AppError::Gone { message, .. } | AppError::NotFoundWith { message, .. } => {
                 Some(message.clone())
             }
+            AppError::FormExpired => Some(
+                "The page this form came from is out of date: you signed in or out since it was opened, perhaps in another tab. Reload the form and send it again."
+                    .into(),
+            ),
             _ => None,
         }
     }
@@ -77,6 +93,7 @@ impl AppError {
             AppError::Gone { title, .. } | AppError::NotFoundWith { title, .. } => {
                 Some(title.clone())
             }
+            AppError::FormExpired => Some("This form expired".into()),
             _ => None,
         }
     }
@@ -140,7 +157,9 @@ impl ResponseError for AppError {
     fn status_code(&self) -> StatusCode {
         match self {
             AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            AppError::Forbidden => StatusCode::FORBIDDEN,
+            AppError::Forbidden | AppError::NotPermitted(_) | AppError::FormExpired => {
+                StatusCode::FORBIDDEN
+            }
             AppError::NotFound | AppError::NotFoundWith { .. } => StatusCode::NOT_FOUND,
             AppError::Conflict(_) => StatusCode::CONFLICT,
             AppError::Refused { status, .. } => *status,
@@ -184,10 +203,15 @@ impl ResponseError for AppError {
 #[derive(Template)]
 #[template(path = "error.html")]
 struct ErrorPage {
+    layout: Layout,
     status: u16,
     title: String,
     message: String,
     request_id: String,
+    /// A failed CSRF check: the page the form came from, to reload it.
+    reload: Option<String>,
+    /// A refusal by role: the team's Admins, whom to ask.
+    admins: Vec<String>,
 }
 
 fn default_text(status: StatusCode) -> (&'static str, &'static str) {
@@ -196,10 +220,7 @@ fn default_text(status: StatusCode) -> (&'static str, &'static str) {
             "Bad request",
             "The request could not be understood. Check what you entered and try again.",
         ),
-        403 => (
-            "Not allowed",
-            "You do not have permission to do this, or the form expired. Go back, reload the page and try again.",
-        ),
+        403 => ("Not allowed", "You do not have permission to do this."),
         404 => (
             "Page not found",
             "There is nothing here, or you do not have access to it.",
@@ -225,27 +246,89 @@ fn default_text(status: StatusCode) -> (&'static str, &'static str) {
     }
 }
 
-/// `ErrorHandlers` default handler: replaces any error response that is not
-/// already an HTML page with the rendered error page, and logs 5xx causes
-/// with the request id (shown to the user so support can find the log).
-pub fn render_error_page<B>(res: ServiceResponse<B>) -> actix_web::Result<ErrorHandlerResponse<B>>
+fn is_html<B>(res: &ServiceResponse<B>) -> bool {
+    res.headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/html"))
+}
+
+/// The local page a form was sent from (its `Referer`, when it is one of
+/// the console's own pages), for "Reload the form".
+fn form_page(req: &actix_web::HttpRequest) -> Option<String> {
+    let public_url = req
+        .app_data::<actix_web::web::Data<AppState>>()?
+        .public_url
+        .clone();
+    let referer = req.headers().get(header::REFERER)?.to_str().ok()?;
+    let path = referer.strip_prefix(public_url.trim_end_matches('/'))?;
+    (path.starts_with('/') && !path.starts_with("//")).then(|| path.to_string())
+}
+
+/// The error page of `res`, inside `layout`, replacing its body.
+fn error_page<B>(
+    res: ServiceResponse<B>,
+    layout: Layout,
+    refusal: Option<(String, Vec<String>)>,
+) -> ServiceResponse<EitherBody<B>>
 where
     B: actix_web::body::MessageBody + 'static,
 {
-    let is_html = res
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("text/html"));
-    if is_html {
-        return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
-    }
     let status = res.status();
     let request_id = RequestId::of(res.request());
     let app_error = res
         .response()
         .error()
         .and_then(|e| e.as_error::<AppError>());
+    let (title, message) = default_text(status);
+    let reload = matches!(app_error, Some(AppError::FormExpired))
+        .then(|| form_page(res.request()).unwrap_or_else(|| "/".into()));
+    let (message, admins) = match refusal {
+        Some((message, admins)) => (message, admins),
+        None => (
+            app_error
+                .and_then(AppError::public_message)
+                .unwrap_or_else(|| message.to_string()),
+            Vec::new(),
+        ),
+    };
+    let page = ErrorPage {
+        layout,
+        status: status.as_u16(),
+        title: app_error
+            .and_then(AppError::public_title)
+            .unwrap_or_else(|| title.to_string()),
+        message,
+        request_id: request_id.to_string(),
+        reload,
+        admins,
+    };
+    let html = page
+        .render()
+        .unwrap_or_else(|_| format!("{} {}", status.as_u16(), title));
+    res.map_body(|head, _| {
+        head.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/html; charset=utf-8"),
+        );
+        head.headers_mut().remove(header::CONTENT_LENGTH);
+        EitherBody::right(BoxBody::new(html))
+    })
+}
+
+/// `ErrorHandlers` default handler, outermost: replaces any error response
+/// that is not already an HTML page with the rendered error page (no
+/// layout: the session may be gone), and logs 5xx causes with the request
+/// id (shown to the user so support can find the log).
+pub fn render_error_page<B>(res: ServiceResponse<B>) -> actix_web::Result<ErrorHandlerResponse<B>>
+where
+    B: actix_web::body::MessageBody + 'static,
+{
+    if is_html(&res) {
+        return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
+    }
+    let status = res.status();
+    let request_id = RequestId::of(res.request());
     if status.is_server_error() {
         match res.response().error() {
             Some(e) => {
@@ -254,27 +337,124 @@ where
             None => tracing::error!(%request_id, status = status.as_u16(), "request failed"),
         }
     }
-    let (title, message) = default_text(status);
-    let page = ErrorPage {
-        status: status.as_u16(),
-        title: app_error
-            .and_then(AppError::public_title)
-            .unwrap_or_else(|| title.to_string()),
-        message: app_error
-            .and_then(AppError::public_message)
-            .unwrap_or_else(|| message.to_string()),
-        request_id: request_id.to_string(),
+    Ok(ErrorHandlerResponse::Response(error_page(
+        res,
+        Layout::default(),
+        None,
+    )))
+}
+
+/// `ErrorHandlers` default handler inside the session: a signed-in
+/// person's 4xx pages keep the header, the account switcher and the
+/// account's navigation. A refusal by role says which roles may do it and
+/// names the team's Admins. Server errors are left to `render_error_page`.
+pub fn render_error_page_in_layout<B>(
+    res: ServiceResponse<B>,
+) -> actix_web::Result<ErrorHandlerResponse<B>>
+where
+    B: actix_web::body::MessageBody + 'static,
+{
+    use actix_session::SessionExt;
+    if is_html(&res)
+        || !res.status().is_client_error()
+        || crate::web::session::user_id(&res.request().get_session()).is_none()
+    {
+        return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
+    }
+    if let Some(to) = refused_post(&res) {
+        return Ok(ErrorHandlerResponse::Response(to));
+    }
+    Ok(ErrorHandlerResponse::Future(Box::pin(async move {
+        let req = res.request().clone();
+        let capability = match res
+            .response()
+            .error()
+            .and_then(|e| e.as_error::<AppError>())
+        {
+            Some(AppError::NotPermitted(capability)) => Some(*capability),
+            _ => None,
+        };
+        let signed_in = match <SignedIn as actix_web::FromRequest>::extract(&req).await {
+            Ok(signed_in) => signed_in,
+            Err(_) => return Ok(error_page(res, Layout::default(), None)),
+        };
+        let current = req
+            .match_info()
+            .get("account_id")
+            .and_then(|id| id.parse::<crate::ids::AccountId>().ok())
+            .and_then(|id| signed_in.accounts.iter().find(|m| m.account.id == id));
+        let layout = signed_in.layout(current).unwrap_or_default();
+        let refusal = match (capability, current) {
+            (Some(capability), Some(membership)) => {
+                let state = req.app_data::<actix_web::web::Data<AppState>>().cloned();
+                let account_id = membership.account.id;
+                let admins = match state {
+                    Some(state) => state
+                        .db(move |conn| crate::accounts::models::admin_names(conn, account_id))
+                        .await
+                        .unwrap_or_default(),
+                    None => Vec::new(),
+                };
+                Some((not_permitted(membership, capability), admins))
+            }
+            _ => None,
+        };
+        Ok(error_page(res, layout, refusal))
+    })))
+}
+
+/// A rule refused a POST (409) sent from one of the console's pages:
+/// post/redirect/get, back to that page (303) with the reason as an error
+/// flash, so the address bar never holds a POST address.
+fn refused_post<B>(res: &ServiceResponse<B>) -> Option<ServiceResponse<EitherBody<B>>>
+where
+    B: actix_web::body::MessageBody + 'static,
+{
+    use actix_session::SessionExt;
+    let req = res.request();
+    if req.method() != actix_web::http::Method::POST || res.status() != StatusCode::CONFLICT {
+        return None;
+    }
+    let message = res
+        .response()
+        .error()
+        .and_then(|e| e.as_error::<AppError>())
+        .and_then(AppError::public_message)?;
+    let to = form_page(req)?;
+    crate::web::session::flash(
+        &req.get_session(),
+        crate::web::session::FlashLevel::Error,
+        message,
+    );
+    let redirect = crate::web::see_other(&to);
+    Some(ServiceResponse::new(req.clone(), redirect).map_into_right_body())
+}
+
+/// "Only Billing and Admin members of Acme GPU may see billing
+/// information. Your role is Dev."
+fn not_permitted(
+    membership: &crate::accounts::models::AccountMembership,
+    capability: Capability,
+) -> String {
+    let roles: Vec<&str> = authz::roles_allowed(membership.account.kind, capability)
+        .into_iter()
+        .map(|r| r.label())
+        .collect();
+    let who = match roles.as_slice() {
+        [] => {
+            return format!(
+                "No one may {} in {}.",
+                capability.describe(),
+                membership.account.name
+            );
+        }
+        [one] => one.to_string(),
+        [init @ .., last] => format!("{} and {last}", init.join(", ")),
     };
-    let html = page
-        .render()
-        .unwrap_or_else(|_| format!("{} {}", status.as_u16(), title));
-    let res = res.map_body(|head, _| {
-        head.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("text/html; charset=utf-8"),
-        );
-        head.headers_mut().remove(header::CONTENT_LENGTH);
-        EitherBody::right(BoxBody::new(html))
-    });
-    Ok(ErrorHandlerResponse::Response(res))
+    format!(
+        "Only {who} members of {} may {}. Your role is {}.",
+        membership.account.name,
+        capability.describe(),
+        membership.role.label()
+    )
 }

@@ -180,3 +180,69 @@ pub fn take_flashes(session: &Session) -> Vec<Flash> {
         _ => Vec::new(),
     }
 }
+
+/// The invite being looked at (`/invite`): the hash of its link token,
+/// never the token itself (sessions live in the database).
+const INVITE_KEY: &str = "invite";
+
+#[derive(Serialize, Deserialize)]
+struct InviteTicket {
+    token_hash: String,
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn unhex(s: &str) -> Option<Vec<u8>> {
+    (0..s.len())
+        .step_by(2)
+        .map(|i| s.get(i..i + 2).and_then(|h| u8::from_str_radix(h, 16).ok()))
+        .collect()
+}
+
+/// Keeps the invite whose link token hashes to `token_hash`.
+pub fn keep_invite(session: &Session, token_hash: &[u8]) -> AppResult<()> {
+    session
+        .insert(
+            INVITE_KEY,
+            InviteTicket {
+                token_hash: hex(token_hash),
+            },
+        )
+        .map_err(session_error)
+}
+
+/// The hash of the link token of the invite being looked at, if any.
+pub fn invite(session: &Session) -> Option<Vec<u8>> {
+    session
+        .get::<InviteTicket>(INVITE_KEY)
+        .ok()
+        .flatten()
+        .and_then(|t| unhex(&t.token_hash))
+}
+
+pub fn forget_invite(session: &Session) {
+    session.remove(INVITE_KEY);
+}
+
+/// Signs out: the session is deleted server-side. With `keep_invite`, the
+/// invite being looked at (nothing else) moves to a new, anonymous session,
+/// so "Sign out and continue as …" does not lose it.
+pub fn sign_out(session: &Session, keep_invite: bool) -> AppResult<bool> {
+    let kept = keep_invite
+        .then(|| session.get::<InviteTicket>(INVITE_KEY).ok().flatten())
+        .flatten();
+    match kept {
+        Some(ticket) => {
+            session.clear();
+            session.renew();
+            session.insert(INVITE_KEY, ticket).map_err(session_error)?;
+            Ok(true)
+        }
+        None => {
+            session.purge();
+            Ok(false)
+        }
+    }
+}

@@ -122,7 +122,14 @@ async fn every_team_route_answers_a_member_without_two_factor_with_the_set_up_pa
                 "GET" => user.browser.get(&path).await,
                 _ => {
                     user.browser
-                        .post_form(&path, &[("role", "admin"), ("name", "Taken Over")])
+                        .post_form(
+                            &path,
+                            &[
+                                ("role", "admin"),
+                                ("confirm", "yes"),
+                                ("name", "Taken Over"),
+                            ],
+                        )
                         .await
                 }
             };
@@ -161,7 +168,7 @@ async fn joining_a_team_that_requires_two_factor_asks_for_set_up_first() {
     );
     assert!(landing.contains("/profile/two-factor?next=%2Finvite"));
     let res = invitee.browser.post_form("/invite/accept", &[]).await;
-    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    assert_redirect_to(&res, "/invite");
     assert_eq!(app.role_of(team, invitee.user_id), None);
 
     // Set up (coming back to the invite), then join.
@@ -240,7 +247,10 @@ async fn making_someone_admin_asks_to_reauthenticate_after_ten_minutes_and_not_b
     let res = team
         .admin
         .browser
-        .post_form(&role_of(&team.basic), &[("role", "admin")])
+        .post_form(
+            &role_of(&team.basic),
+            &[("role", "admin"), ("confirm", "yes")],
+        )
         .await;
     assert_redirect_to(&res, &format!("/accounts/{}/members", team.id));
     assert_eq!(
@@ -259,7 +269,10 @@ async fn making_someone_admin_asks_to_reauthenticate_after_ten_minutes_and_not_b
     let res = team
         .admin
         .browser
-        .post_form(&role_of(&team.dev), &[("role", "admin")])
+        .post_form(
+            &role_of(&team.dev),
+            &[("role", "admin"), ("confirm", "yes")],
+        )
         .await;
     assert_eq!(res.status(), StatusCode::OK);
     let page = res.text().await.unwrap();
@@ -278,7 +291,11 @@ async fn making_someone_admin_asks_to_reauthenticate_after_ten_minutes_and_not_b
         .browser
         .post_form(
             &role_of(&team.dev),
-            &[("role", "admin"), ("reauth_password", "not my password")],
+            &[
+                ("role", "admin"),
+                ("confirm", "yes"),
+                ("reauth_password", "not my password"),
+            ],
         )
         .await;
     assert_eq!(res.status(), StatusCode::BAD_REQUEST);
@@ -291,7 +308,11 @@ async fn making_someone_admin_asks_to_reauthenticate_after_ten_minutes_and_not_b
         .browser
         .post_form(
             &role_of(&team.dev),
-            &[("role", "admin"), ("reauth_password", PASSWORD)],
+            &[
+                ("role", "admin"),
+                ("confirm", "yes"),
+                ("reauth_password", PASSWORD),
+            ],
         )
         .await;
     assert_redirect_to(&res, &format!("/accounts/{}/members", team.id));

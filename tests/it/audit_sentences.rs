@@ -280,7 +280,10 @@ async fn free_text_search_combines_with_filters_and_takes_wildcards_literally() 
     );
     let header = csv.lines().next().unwrap();
     assert!(header.contains(",summary,"), "{header}");
-    assert!(header.ends_with(",prev_hash,hash"), "and the chain's links: {header}");
+    assert!(
+        header.ends_with(",prev_hash,hash"),
+        "and the chain's links: {header}"
+    );
 }
 
 /// A search is planned for its term, from the statistics ANALYZE keeps on

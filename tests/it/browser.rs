@@ -186,7 +186,7 @@ async fn an_admin_invites_a_dev_who_signs_up_from_the_link_and_joins() {
     click(&admin, "input[name=role][value=dev]").await;
     screenshot(&admin, "02-invite-form").await;
     click(&admin, "form button[type=submit].primary").await;
-    wait_for_text(&admin, "Invite created for a new Dev.").await;
+    wait_for_text(&admin, "Invite created with the Dev role.").await;
     let field = admin
         .find(Locator::Css(".copy-field input[readonly]"))
         .await
@@ -395,6 +395,216 @@ async fn an_admin_invites_a_dev_who_signs_up_from_the_link_and_joins() {
 
     admin.close().await.unwrap();
     invitee.close().await.unwrap();
+}
+
+/// Issue 14, item 1: an invite meant for an email strands no one. A
+/// person signed in with another email opens it, signs out and continues
+/// as the invite's email (the invite is kept), and the sign-up form names
+/// the team and role with the email filled in.
+#[actix_web::test]
+async fn an_invite_for_an_email_takes_a_person_signed_in_as_another_to_joining() {
+    let Some(driver) = start_driver() else { return };
+    let app = TestApp::spawn().await;
+    let team = app.team().await;
+    let link = app
+        .create_invite(
+            &team.admin.browser,
+            team.id,
+            "billing",
+            "dave.billing@acme.example",
+        )
+        .await;
+    let dave = browser(&driver).await;
+
+    // Dave first signs up with his personal email, then opens the link.
+    dave.goto(&format!("{}/sign-up", app.address))
+        .await
+        .unwrap();
+    fill(&dave, "email", "dave@home.example").await;
+    fill(&dave, "display_name", "Dave").await;
+    fill(&dave, "password", PASSWORD).await;
+    click(&dave, "form button[type=submit].primary").await;
+    wait_for_text(&dave, "Welcome to Team Console, Dave.").await;
+    dave.goto(&link).await.unwrap();
+    wait_for_text(&dave, "This invite is for dave.billing@acme.example").await;
+    screenshot(&dave, "14-invite-other-email").await;
+    click(&dave, "form[action='/sign-out'] button.primary").await;
+
+    // Signed out, still on the invite.
+    wait_for_text(&dave, "You are signed out.").await;
+    assert_eq!(dave.current_url().await.unwrap().path(), "/invite");
+    dave.find(Locator::LinkText("Sign up to join"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let text = wait_for_text(&dave, "Create your account to join Acme GPU").await;
+    assert!(text.contains("You are joining Acme GPU as"), "{text}");
+    let role = dave
+        .find(Locator::Css(".joining .badge"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(role, "Billing");
+    let email = dave
+        .find(Locator::Id("email"))
+        .await
+        .unwrap()
+        .prop("value")
+        .await
+        .unwrap();
+    assert_eq!(email.as_deref(), Some("dave.billing@acme.example"));
+    screenshot(&dave, "14-sign-up-to-join").await;
+    fill(&dave, "display_name", "Dave Billing").await;
+    fill(&dave, "password", PASSWORD).await;
+    click(&dave, "form button[type=submit].primary").await;
+    wait_for_text(&dave, "Join Team").await;
+    click(&dave, "form[action='/invite/accept'] button").await;
+    wait_for_text(&dave, "Welcome to Acme GPU! You joined as Billing.").await;
+    dave.close().await.unwrap();
+}
+
+/// Signs `client` in as `email` through the form.
+async fn sign_in_as(client: &Client, app: &TestApp, email: &str) {
+    client
+        .goto(&format!("{}/sign-in", app.address))
+        .await
+        .unwrap();
+    fill(client, "email", email).await;
+    fill(client, "password", PASSWORD).await;
+    click(client, "form button[type=submit].primary").await;
+    wait_for_text(client, "Sign out").await;
+}
+
+/// Issue 14, item 4: at a phone's 390 px no signed-in page scrolls
+/// sideways, and on every table each row's actions are on screen.
+#[actix_web::test]
+async fn no_signed_in_page_scrolls_sideways_on_a_phone() {
+    let Some(driver) = start_driver() else { return };
+    let app = TestApp::spawn().await;
+    let team = app.team().await;
+    app.set_balance(team.id, 10_000);
+    let pod = app.insert_pod(team.id, "a-rather-long-pod-name-for-a-phone-7");
+    let stopped = app.insert_pod(team.id, "train-8");
+    app.create_invite(
+        &team.admin.browser,
+        team.id,
+        "dev",
+        "someone.with.a.long.address@acme.example",
+    )
+    .await;
+    let t = format!("/accounts/{}", team.id);
+    let admin_pages = [
+        "/".to_string(),
+        t.clone(),
+        format!("{t}/members"),
+        format!("{t}/members/{}/remove", team.dev.user_id),
+        format!("{t}/invites/new"),
+        format!("{t}/leave"),
+        format!("{t}/pods"),
+        format!("{t}/pods/{pod}/connect"),
+        format!("{t}/pods/{stopped}/terminate"),
+        format!("{t}/billing"),
+        format!("{t}/billing/usage"),
+        format!("{t}/billing/spend"),
+        format!("{t}/settings"),
+        format!("{t}/delete"),
+        format!("{t}/audit"),
+        format!("/accounts/{}", team.admin.personal_account_id),
+        "/profile".to_string(),
+        "/profile/two-factor".to_string(),
+        "/profile/delete".to_string(),
+        "/no-such-page".to_string(),
+    ];
+    let dev_pages = [
+        t.clone(),
+        format!("{t}/members"),
+        format!("{t}/pods"),
+        format!("{t}/billing"),
+        format!("{t}/settings"),
+    ];
+    // A started Pod, so the Pods page shows Stop and a running time.
+    team.dev
+        .browser
+        .post_form(&format!("{t}/pods/{pod}/start"), &[])
+        .await;
+
+    for (user, pages) in [(&team.admin, &admin_pages[..]), (&team.dev, &dev_pages[..])] {
+        let client = browser(&driver).await;
+        client.set_window_size(390, 844).await.unwrap();
+        sign_in_as(&client, &app, &user.email).await;
+        for page in pages {
+            client
+                .goto(&format!("{}{page}", app.address))
+                .await
+                .unwrap();
+            wait_for_text(&client, "Team Console").await;
+            let fit = client
+                .execute(
+                    "const out = [...document.querySelectorAll('table a, table button, table select')] \
+                       .filter(e => { const r = e.getBoundingClientRect(); \
+                         return r.width === 0 || r.right > window.innerWidth || r.left < 0; }) \
+                       .map(e => e.textContent.trim()); \
+                     const wide = [...document.querySelectorAll('body *')] \
+                       .filter(e => e.getBoundingClientRect().right > window.innerWidth + 1) \
+                       .slice(-3).map(e => e.tagName + '.' + e.className); \
+                     return [document.documentElement.scrollWidth, window.innerWidth, out, wide];",
+                    vec![],
+                )
+                .await
+                .unwrap();
+            let (scroll, inner) = (fit[0].as_i64().unwrap(), fit[1].as_i64().unwrap());
+            assert!(inner <= 390, "the window is {inner} px wide");
+            let name = page.replace('/', "_");
+            if scroll > inner || fit[2].as_array().is_some_and(|a| !a.is_empty()) {
+                screenshot(&client, &format!("14-phone{name}")).await;
+            }
+            assert!(
+                scroll <= inner,
+                "{page} at 390 px: {scroll} > {inner}, too wide: {}",
+                fit[3]
+            );
+            assert_eq!(
+                fit[2],
+                serde_json::json!([]),
+                "{page}: table actions off screen at 390 px"
+            );
+        }
+        client.close().await.unwrap();
+    }
+}
+
+/// Issue 14, item 11: after a refused submit, focus is on a summary of the
+/// errors at the top of the form, which links to each field.
+#[actix_web::test]
+async fn a_refused_form_focuses_a_summary_linking_to_each_field() {
+    let Some(driver) = start_driver() else { return };
+    let app = TestApp::spawn().await;
+    let client = browser(&driver).await;
+    client
+        .goto(&format!("{}/sign-up", app.address))
+        .await
+        .unwrap();
+    fill(&client, "email", "not-an-email").await;
+    fill(&client, "display_name", "Eve").await;
+    fill(&client, "password", "short").await;
+    click(&client, "form button[type=submit].primary").await;
+    wait_for_text(&client, "There are 2 problems").await;
+    let focused = client
+        .execute(
+            "const a = document.activeElement; \
+             return [a.className, [...a.querySelectorAll('a')].map(l => l.getAttribute('href'))];",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(focused[0], "error-summary");
+    assert_eq!(focused[1], serde_json::json!(["#email", "#password"]));
+    screenshot(&client, "14-error-summary").await;
+    client.close().await.unwrap();
 }
 
 /// Issue 15: a person enrols an authenticator in Chromium by reading the

@@ -117,6 +117,16 @@ async fn deleting_a_team_charges_its_running_pods_once_and_takes_it_from_everyon
 
     // Assert: gone, the running Pod charged once for its hour.
     assert_redirect_to(&res, "/");
+    // The Admin converted their personal account: they now have none,
+    // and following the redirect land on their profile, which says what
+    // was done.
+    let home = team.admin.browser.get("/").await;
+    assert_eq!(location(&home), "/profile");
+    let (_, profile) = team.admin.browser.get_page("/profile").await;
+    assert!(
+        profile.contains("The team Acme GPU is deleted"),
+        "{profile}"
+    );
     assert!(deleted_at(&app, team.id).is_some());
     assert_eq!(app.pod_status(running), "terminated");
     assert_eq!(app.pod_status(stopped), "terminated");
@@ -157,15 +167,6 @@ async fn deleting_a_team_charges_its_running_pods_once_and_takes_it_from_everyon
         .get_page(&format!("/accounts/{}", team.dev.personal_account_id))
         .await;
     assert!(!dashboard.contains("Acme GPU"), "not in the switcher");
-    // The Admin converted their personal account: they now have none,
-    // and land on their profile.
-    let res = team.admin.browser.get("/").await;
-    assert_eq!(location(&res), "/profile");
-    let (_, profile) = team.admin.browser.get_page("/profile").await;
-    assert!(
-        profile.contains("The team Acme GPU is deleted"),
-        "{profile}"
-    );
 
     // The log is kept and still verifies, with and without the command.
     chain::checkpoint_all(
@@ -233,7 +234,11 @@ async fn the_last_admin_cannot_delete_their_account_until_they_hand_over() {
         .browser
         .post_form(
             &format!("/accounts/{}/members/{}/role", team.id, team.dev.user_id),
-            &[("role", "admin"), ("reauth_password", PASSWORD)],
+            &[
+                ("role", "admin"),
+                ("confirm", "yes"),
+                ("reauth_password", PASSWORD),
+            ],
         )
         .await;
     assert!(res.status().is_redirection());

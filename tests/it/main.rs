@@ -22,6 +22,7 @@ mod mail;
 mod matrix;
 mod metrics;
 mod own_postgres;
+mod pages;
 mod pods;
 mod resilience;
 mod security;

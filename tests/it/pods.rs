@@ -4,7 +4,7 @@ use serde_json::Value;
 use time::Duration;
 use uuid::Uuid;
 
-use crate::support::{TestApp, TestUser, assert_redirect_to, audit_actions};
+use crate::support::{TestApp, TestUser, assert_redirect_to, assert_refused_to, audit_actions};
 
 fn pods_path(account: Uuid) -> String {
     format!("/accounts/{account}/pods")
@@ -172,26 +172,21 @@ async fn runs_add_up_and_terminating_a_running_pod_charges_its_run() {
 }
 
 #[actix_web::test]
-async fn impossible_transitions_answer_409_with_a_message_and_change_nothing() {
+async fn impossible_transitions_redirect_with_a_message_and_change_nothing() {
     let app = TestApp::spawn().await;
     let team = app.team().await;
     app.set_balance(team.id, 500);
     let pod = app.insert_pod(team.id, "Trainer");
     let dev = &team.dev.browser;
 
+    let pods = format!("/accounts/{}/pods", team.id);
     let res = dev.post_form(&pod_path(team.id, pod, "stop"), &[]).await;
-    assert_eq!(res.status(), StatusCode::CONFLICT);
-    assert!(
-        res.text()
-            .await
-            .unwrap()
-            .contains("Trainer is already stopped.")
-    );
+    let body = assert_refused_to(dev, res, &pods).await;
+    assert!(body.contains("Trainer is already stopped."), "{body}");
 
     dev.post_form(&pod_path(team.id, pod, "start"), &[]).await;
     let res = dev.post_form(&pod_path(team.id, pod, "start"), &[]).await;
-    assert_eq!(res.status(), StatusCode::CONFLICT);
-    let body = res.text().await.unwrap();
+    let body = assert_refused_to(dev, res, &pods).await;
     assert!(body.contains("Trainer is already running."));
     assert!(
         body.contains("<h1>Pods</h1>"),
@@ -204,8 +199,8 @@ async fn impossible_transitions_answer_409_with_a_message_and_change_nothing() {
     let before = audit_actions(&mut app.conn()).len();
     for action in ["start", "stop", "terminate"] {
         let res = dev.post_form(&pod_path(team.id, pod, action), &[]).await;
-        assert_eq!(res.status(), StatusCode::CONFLICT, "{action}");
-        assert!(res.text().await.unwrap().contains("Trainer is terminated"));
+        let body = assert_refused_to(dev, res, &pods).await;
+        assert!(body.contains("Trainer is terminated"), "{action}");
     }
     let (status, body) = dev.get_page(&pod_path(team.id, pod, "terminate")).await;
     assert_eq!(status, StatusCode::CONFLICT);
@@ -226,8 +221,8 @@ async fn a_pod_cannot_start_without_a_positive_balance() {
             .browser
             .post_form(&pod_path(team.id, pod, "start"), &[])
             .await;
-        assert_eq!(res.status(), StatusCode::CONFLICT);
-        let body = res.text().await.unwrap();
+        let pods = format!("/accounts/{}/pods", team.id);
+        let body = assert_refused_to(&team.admin.browser, res, &pods).await;
         assert!(body.contains("Broke cannot start"), "{body}");
         assert!(body.contains("must add funds first"));
         assert_eq!(app.pod_status(pod), "stopped");
@@ -265,7 +260,11 @@ async fn two_simultaneous_stops_charge_once() {
     .await;
     let mut statuses = [a.status().as_u16(), b.status().as_u16()];
     statuses.sort_unstable();
-    assert_eq!(statuses, [303, 409]);
+    assert_eq!(
+        statuses,
+        [303, 303],
+        "the loser is sent back with a message"
+    );
     assert_eq!(
         app.transactions(team.id),
         [("usage_charged".to_string(), -396)]
@@ -405,4 +404,48 @@ async fn a_pod_of_another_account_is_not_found_on_every_pod_route() {
     let (_, body) = admin.get_page(&pods_path(team.id)).await;
     assert!(!body.contains("Not yours"));
     assert_eq!(app.pod_status(foreign), "stopped");
+}
+
+/// Issue 14, item 9: usage is charged by the second with no per-run
+/// minimum; fractions of a cent carry over on the Pod.
+#[actix_web::test]
+async fn twelve_one_second_runs_charge_what_twelve_seconds_cost() {
+    let (app, clock) = TestApp::spawn_with_clock().await;
+    let team = app.team().await;
+    app.set_balance(team.id, 10_000);
+    let dev = &team.dev.browser;
+    let pod = app
+        .create_pod_as(dev, team.id, "short", "h100-80gb", "1")
+        .await; // $2.99/h
+    for _ in 0..12 {
+        dev.post_form(&pod_path(team.id, pod, "start"), &[]).await;
+        clock.advance(Duration::seconds(1));
+        let res = dev.post_form(&pod_path(team.id, pod, "stop"), &[]).await;
+        assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    }
+    // 12 s × $2.99/h is 0.997 ¢: one cent, charged once.
+    assert_eq!(
+        app.transactions(team.id),
+        [("usage_charged".to_string(), -1)]
+    );
+    assert_eq!(app.balance_of(team.id), 10_000 - 1);
+
+    // An hour more: the Pod's 3 612 s cost $3.00 in all, not $2.99 + 1 ¢ × 12.
+    dev.post_form(&pod_path(team.id, pod, "start"), &[]).await;
+    clock.advance(Duration::hours(1));
+    dev.post_form(&pod_path(team.id, pod, "stop"), &[]).await;
+    let charged: i64 = app.transactions(team.id).iter().map(|(_, c)| -c).sum();
+    assert_eq!(charged, 300);
+    // The month's usage adds up to the charges.
+    let used: i64 = {
+        use team_console::db::schema::monthly_usage;
+        monthly_usage::table
+            .filter(monthly_usage::account_id.eq(team.id))
+            .select(monthly_usage::cost_cents)
+            .load::<i64>(&mut app.conn())
+            .unwrap()
+            .iter()
+            .sum()
+    };
+    assert_eq!(used, 300);
 }

@@ -6,7 +6,7 @@ use time::Duration;
 
 use crate::support::pods::T0;
 use crate::support::spend::{pods_path, spend_path, start};
-use crate::support::{TestApp, assert_redirect_to};
+use crate::support::{TestApp, assert_redirect_to, assert_refused_to};
 
 /// A100 80GB: $1.89 an hour per GPU.
 const A100: i64 = 189;
@@ -54,9 +54,7 @@ async fn an_admin_gives_devs_500_a_month_and_4_a100s_and_a_dev_at_the_limit_is_s
     let extra = app
         .create_pod_as(dev, team.id, "extra", "a100-80gb", "1")
         .await;
-    let res = start(dev, team.id, extra).await;
-    assert_eq!(res.status(), StatusCode::CONFLICT);
-    let body = res.text().await.unwrap();
+    let body = assert_refused_to(dev, start(dev, team.id, extra).await, &pods_path(team.id)).await;
     assert!(
         body.contains("it needs 1 × A100 80GB and your running Pods already hold 4"),
         "{body}"
@@ -111,9 +109,8 @@ async fn an_admin_gives_devs_500_a_month_and_4_a100s_and_a_dev_at_the_limit_is_s
     assert_eq!(details["started_by_name"], "Dan Dev");
 
     // The Dev is told which limit, that it is used up, and who can raise it.
-    let res = start(dev, team.id, trainer).await;
-    assert_eq!(res.status(), StatusCode::CONFLICT);
-    let body = res.text().await.unwrap();
+    let body =
+        assert_refused_to(dev, start(dev, team.id, trainer).await, &pods_path(team.id)).await;
     assert!(
         body.contains("trainer cannot start: you have reached the Dev role&#39;s monthly spend limit (101 % used, 268.0 GPU-hours this month). You cannot start or create Pods until December 1 unless it is raised; Alice Admin or Bea Billing (a Billing member or an Admin) can raise it."),
         "{body}"
@@ -238,13 +235,10 @@ async fn at_100_percent_start_and_create_are_refused_and_running_pods_stop_withi
     assert!(again.stopped.is_empty());
     assert_eq!(app.charges_of(first).len(), 1);
 
-    let res = start(dev, team.id, first).await;
-    assert_eq!(res.status(), StatusCode::CONFLICT);
+    let body = assert_refused_to(dev, start(dev, team.id, first).await, &pods_path(team.id)).await;
     assert!(
-        res.text()
-            .await
-            .unwrap()
-            .contains("your own monthly spend limit (118 % used")
+        body.contains("your own monthly spend limit (118 % used"),
+        "{body}"
     );
     let res = dev
         .post_form(
@@ -297,9 +291,12 @@ async fn a_zero_balance_stops_every_pod_of_the_account() {
     );
     assert_eq!(app.balance_of(team.id), 1_000 - 349 - 698);
     // Nothing starts until funds are added, and the Dev is told without money.
-    let res = start(&team.dev.browser, team.id, a).await;
-    assert_eq!(res.status(), StatusCode::CONFLICT);
-    let body = res.text().await.unwrap();
+    let body = assert_refused_to(
+        &team.dev.browser,
+        start(&team.dev.browser, team.id, a).await,
+        &pods_path(team.id),
+    )
+    .await;
     assert!(body.contains("a cannot start: the account has no funds left. A Billing member or an Admin must add funds first."));
 }
 
@@ -323,9 +320,12 @@ async fn running_pods_count_against_the_balance_when_starting() {
     let c = app
         .create_pod_as(&team.admin.browser, team.id, "c", "rtx-4090", "1")
         .await;
-    let res = start(&team.admin.browser, team.id, c).await;
-    assert_eq!(res.status(), StatusCode::CONFLICT);
-    let body = res.text().await.unwrap();
+    let body = assert_refused_to(
+        &team.admin.browser,
+        start(&team.admin.browser, team.id, c).await,
+        &pods_path(team.id),
+    )
+    .await;
     assert!(
         body.contains("c cannot start: the account&#39;s balance is $3.00, and its running Pods have used $3.06 of it."),
         "{body}"
@@ -344,10 +344,7 @@ async fn a_month_rollover_resets_usage_and_splits_a_run_over_it() {
     start(dev, team.id, pod).await;
     clock.advance(Duration::hours(4)); // $11.96 > $10
     assert_eq!(app.sweep(clock.now()).stopped.len(), 1);
-    assert_eq!(
-        start(dev, team.id, pod).await.status(),
-        StatusCode::CONFLICT
-    );
+    assert_refused_to(dev, start(dev, team.id, pod).await, &pods_path(team.id)).await;
 
     // Act: December begins.
     clock.set(time::macros::datetime!(2026-12-01 00:00:01 UTC));

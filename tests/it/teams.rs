@@ -2,7 +2,7 @@ use diesel::prelude::*;
 use reqwest::StatusCode;
 use team_console::authz::Role;
 
-use crate::support::{TestApp, assert_redirect_to, audit_actions};
+use crate::support::{TestApp, assert_redirect_to, assert_refused_to, audit_actions};
 
 #[actix_web::test]
 async fn a_new_user_converts_to_acme_gpu_and_is_its_admin() {
@@ -41,7 +41,11 @@ async fn a_new_user_converts_to_acme_gpu_and_is_its_admin() {
     assert_eq!(status, StatusCode::OK);
     assert!(body.contains("Acme GPU is now a team account"));
     assert!(body.contains("Alice"));
-    assert!(body.contains("selected>Admin</option>"));
+    assert!(
+        body.contains("<span class=\"badge role-admin\">Admin</span>"),
+        "{body}"
+    );
+    assert!(body.contains("The only Admin"), "{body}");
     let actions = audit_actions(&mut app.conn());
     assert_eq!(
         actions,
@@ -120,7 +124,7 @@ async fn admin_changes_a_role_and_it_applies_on_the_next_request() {
         .browser
         .post_form(
             &format!("/accounts/{}/members/{}/role", team.id, team.basic.user_id),
-            &[("role", "admin")],
+            &[("role", "admin"), ("confirm", "yes")],
         )
         .await;
     assert_redirect_to(&res, &format!("/accounts/{}/members", team.id));
@@ -232,15 +236,16 @@ async fn the_last_admin_cannot_be_demoted_removed_or_leave() {
             &[("role", "dev")],
         )
         .await;
-    assert_eq!(res.status(), StatusCode::CONFLICT);
-    assert!(res.text().await.unwrap().contains("at least one Admin"));
+    let members = format!("/accounts/{}/members", team.id);
+    let body = assert_refused_to(&admin.browser, res, &members).await;
+    assert!(body.contains("at least one Admin"), "{body}");
 
     let res = admin
         .browser
         .post_form(&format!("/accounts/{}/leave", team.id), &[])
         .await;
-    assert_eq!(res.status(), StatusCode::CONFLICT);
-    assert!(res.text().await.unwrap().contains("last Admin"));
+    let body = assert_refused_to(&admin.browser, res, &members).await;
+    assert!(body.contains("last Admin"), "{body}");
 
     // With a second Admin, the first may leave; the second then cannot.
     app.add_member(
@@ -260,7 +265,7 @@ async fn the_last_admin_cannot_be_demoted_removed_or_leave() {
         .browser
         .post_form(
             &format!("/accounts/{}/members/{second}/role", team.id),
-            &[("role", "admin")],
+            &[("role", "admin"), ("confirm", "yes")],
         )
         .await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
@@ -288,7 +293,7 @@ async fn two_admins_demoting_each_other_at_once_leave_exactly_one_admin() {
             .browser
             .post_form(
                 &format!("/accounts/{}/members/{}/role", team.id, b.user_id),
-                &[("role", "admin")],
+                &[("role", "admin"), ("confirm", "yes")],
             )
             .await;
         assert_eq!(res.status(), StatusCode::SEE_OTHER);

@@ -81,3 +81,38 @@ impl From<AccountsError> for AppError {
         }
     }
 }
+
+/// The invite a sign-up or sign-in comes from (`next=/invite`), as its form
+/// names it: the team, the role, and the email the invite is meant for
+/// (filled in).
+pub struct Joining {
+    pub team_name: String,
+    pub role: crate::authz::Role,
+    pub email: Option<String>,
+}
+
+/// The usable invite kept in the session, when the form goes back to it.
+pub async fn joining(
+    state: &actix_web::web::Data<crate::AppState>,
+    session: &actix_session::Session,
+    next: &str,
+) -> crate::web::error::AppResult<Option<Joining>> {
+    if next != "/invite" {
+        return Ok(None);
+    }
+    let Some(hash) = crate::web::session::invite(session) else {
+        return Ok(None);
+    };
+    let now = state.clock.now();
+    let found = state
+        .core(move |conn| crate::invites::accept::view(conn, &hash))
+        .await?;
+    Ok(found
+        .ok()
+        .filter(|view| view.invite.unusable(now).is_none())
+        .map(|view| Joining {
+            team_name: view.team_name,
+            role: view.invite.role,
+            email: view.invite.email,
+        }))
+}

@@ -381,10 +381,12 @@ pub async fn end_session(
 ) -> AppResult<HttpResponse> {
     let id = path.session_id;
     if Some(id) == current_session_id() {
-        return Err(crate::web::error::AppError::refused(
-            StatusCode::CONFLICT,
+        session::flash(
+            &signed_in.session,
+            session::FlashLevel::Error,
             "This is the session you are using now: use Sign out in the header instead.",
-        ));
+        );
+        return Ok(w::see_other("/profile#sessions"));
     }
     let cx = signed_in.personal_change(origin, state.clock.now());
     let ended = state.db(move |conn| sessions::end(conn, &cx, id)).await?;

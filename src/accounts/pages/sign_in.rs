@@ -11,6 +11,7 @@ use askama::Template;
 use serde::Deserialize;
 
 use crate::AppState;
+use crate::accounts::pages::{Joining, joining};
 use crate::accounts::safe_next;
 use crate::accounts::users::{self, Attempt};
 use crate::audit::{Origin, SignInFailure};
@@ -33,6 +34,8 @@ struct SignInPage {
     email: String,
     next: String,
     error: Option<String>,
+    /// The invite this sign-in comes from.
+    joining: Option<Joining>,
 }
 
 #[derive(Deserialize)]
@@ -44,7 +47,11 @@ pub struct NextQuery {
     account_deleted: Option<String>,
 }
 
-pub async fn form(session: Session, query: web::Query<NextQuery>) -> AppResult<HttpResponse> {
+pub async fn form(
+    state: web::Data<AppState>,
+    session: Session,
+    query: web::Query<NextQuery>,
+) -> AppResult<HttpResponse> {
     let mut layout = Layout::public(&session)?;
     if query.signed_out.is_some() {
         layout.flashes.push(crate::web::session::Flash {
@@ -59,15 +66,21 @@ pub async fn form(session: Session, query: web::Query<NextQuery>) -> AppResult<H
                 .into(),
         });
     }
+    let next = query
+        .next
+        .as_deref()
+        .and_then(safe_next)
+        .unwrap_or_default();
+    let joining = joining(&state, &session, &next).await?;
     w::page(&SignInPage {
         layout,
-        email: String::new(),
-        next: query
-            .next
-            .as_deref()
-            .and_then(safe_next)
+        email: joining
+            .as_ref()
+            .and_then(|j| j.email.clone())
             .unwrap_or_default(),
+        next,
         error: None,
+        joining,
     })
 }
 
@@ -82,12 +95,13 @@ pub async fn submit(
     let form = form.into_inner();
     let email = form.email.trim().to_string();
     let next = safe_next(&form.next).unwrap_or_default();
-    let page = |error: String, session: &Session| -> AppResult<SignInPage> {
+    let page = async |error: String, session: &Session| -> AppResult<SignInPage> {
         Ok(SignInPage {
             layout: Layout::public(session)?,
             email: email.clone(),
             next: next.clone(),
             error: Some(error),
+            joining: joining(&state, session, &next).await?,
         })
     };
 
@@ -104,7 +118,10 @@ pub async fn submit(
                 "Too many failed sign-in attempts. Try again in {minutes} minute{}.",
                 if minutes == 1 { "" } else { "s" }
             );
-            let mut res = w::render(StatusCode::TOO_MANY_REQUESTS, &page(message, &session)?)?;
+            let mut res = w::render(
+                StatusCode::TOO_MANY_REQUESTS,
+                &page(message, &session).await?,
+            )?;
             res.headers_mut().insert(
                 actix_web::http::header::RETRY_AFTER,
                 actix_web::http::header::HeaderValue::from(retry_after),
@@ -148,7 +165,10 @@ pub async fn submit(
                     )
                 })
                 .await?;
-            w::render(StatusCode::BAD_REQUEST, &page(WRONG.into(), &session)?)
+            w::render(
+                StatusCode::BAD_REQUEST,
+                &page(WRONG.into(), &session).await?,
+            )
         }
     }
 }

@@ -8,7 +8,7 @@ use askama::Template;
 use serde::Deserialize;
 
 use crate::AppState;
-use crate::accounts::pages::refusal;
+use crate::accounts::pages::{Joining, joining, refusal};
 use crate::accounts::users::{self, NewUser};
 use crate::accounts::{clean_name, passwords, safe_next, valid_email};
 use crate::audit::Origin;
@@ -46,6 +46,8 @@ struct SignUpPage {
     display_name: String,
     next: String,
     errors: SignUpErrors,
+    /// The invite this sign-up comes from.
+    joining: Option<Joining>,
 }
 
 #[derive(Deserialize)]
@@ -53,17 +55,27 @@ pub struct NextQuery {
     next: Option<String>,
 }
 
-pub async fn form(session: Session, query: web::Query<NextQuery>) -> AppResult<HttpResponse> {
+pub async fn form(
+    state: web::Data<AppState>,
+    session: Session,
+    query: web::Query<NextQuery>,
+) -> AppResult<HttpResponse> {
+    let next = query
+        .next
+        .as_deref()
+        .and_then(safe_next)
+        .unwrap_or_default();
+    let joining = joining(&state, &session, &next).await?;
     w::page(&SignUpPage {
         layout: Layout::public(&session)?,
-        email: String::new(),
-        display_name: String::new(),
-        next: query
-            .next
-            .as_deref()
-            .and_then(safe_next)
+        email: joining
+            .as_ref()
+            .and_then(|j| j.email.clone())
             .unwrap_or_default(),
+        display_name: String::new(),
+        next,
         errors: SignUpErrors::default(),
+        joining,
     })
 }
 
@@ -90,7 +102,7 @@ pub async fn submit(
         errors.password = Some(e);
     }
     let next = safe_next(&form.next).unwrap_or_default();
-    let rerender = |status, errors, session: &Session| {
+    let rerender = async |status, errors, session: &Session| {
         w::render(
             status,
             &SignUpPage {
@@ -99,11 +111,12 @@ pub async fn submit(
                 display_name: form.display_name.clone(),
                 next: next.clone(),
                 errors,
+                joining: joining(&state, session, &next).await?,
             },
         )
     };
     if errors.any() {
-        return rerender(StatusCode::BAD_REQUEST, errors, &session);
+        return rerender(StatusCode::BAD_REQUEST, errors, &session).await;
     }
 
     let now = state.clock.now();
@@ -120,7 +133,7 @@ pub async fn submit(
             )),
             ..SignUpErrors::default()
         };
-        let mut res = rerender(StatusCode::TOO_MANY_REQUESTS, errors, &session)?;
+        let mut res = rerender(StatusCode::TOO_MANY_REQUESTS, errors, &session).await?;
         res.headers_mut().insert(
             actix_web::http::header::RETRY_AFTER,
             actix_web::http::header::HeaderValue::from(retry_after),
@@ -147,7 +160,7 @@ pub async fn submit(
                 email: Some(message.to_string()),
                 ..SignUpErrors::default()
             };
-            return rerender(status, errors, &session);
+            return rerender(status, errors, &session).await;
         }
     };
     session::sign_in(&session, user_id, now)?;

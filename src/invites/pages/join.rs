@@ -10,7 +10,6 @@ use actix_session::Session;
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use askama::Template;
-use serde::{Deserialize, Serialize};
 
 use crate::AppState;
 use crate::audit::Origin;
@@ -23,15 +22,6 @@ use crate::web::auth::SignedIn;
 use crate::web::error::{AppError, AppResult};
 use crate::web::layout::Layout;
 use crate::web::{self as w, session};
-
-/// Session key of the invite being looked at (the hash of its link token,
-/// never the token itself: sessions live in the database).
-const TICKET_KEY: &str = "invite";
-
-#[derive(Serialize, Deserialize)]
-struct Ticket {
-    token_hash: String,
-}
 
 /// Tokens are 256-bit HMACs in unpadded base64url: 43 characters.
 fn well_formed(token: &str) -> bool {
@@ -58,38 +48,15 @@ pub async fn open_link(
     if found.is_none() {
         return Err(link_error(JoinError::Unknown));
     }
-    session
-        .insert(
-            TICKET_KEY,
-            Ticket {
-                token_hash: hex(&hash),
-            },
-        )
-        .map_err(|e| AppError::internal(anyhow::anyhow!("session: {e}")))?;
+    session::keep_invite(&session, &hash)?;
     Ok(w::see_other("/invite"))
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn unhex(s: &str) -> Option<Vec<u8>> {
-    (0..s.len())
-        .step_by(2)
-        .map(|i| s.get(i..i + 2).and_then(|h| u8::from_str_radix(h, 16).ok()))
-        .collect()
-}
-
 fn ticket(session: &Session) -> AppResult<Vec<u8>> {
-    session
-        .get::<Ticket>(TICKET_KEY)
-        .ok()
-        .flatten()
-        .and_then(|t| unhex(&t.token_hash))
-        .ok_or_else(|| AppError::NotFoundWith {
-            title: "No invite to show".into(),
-            message: "Open the invite link you received to see your invite.".into(),
-        })
+    session::invite(session).ok_or_else(|| AppError::NotFoundWith {
+        title: "No invite to show".into(),
+        message: "Open the invite link you received to see your invite.".into(),
+    })
 }
 
 #[derive(Template)]
@@ -108,6 +75,9 @@ struct LandingPage {
     member_of: Option<AccountId>,
     /// The team requires two-factor sign-in, which the person lacks.
     set_up_two_factor: bool,
+    /// The invite's email, when the signed-in person has another one: they
+    /// may sign out and continue as that address (the invite is kept).
+    continue_as: Option<String>,
 }
 
 /// Why a signed-in person cannot join, as the landing page says it, and
@@ -124,7 +94,7 @@ fn notice(refusal: &JoinError, view: &InviteView) -> (StatusCode, String) {
         JoinError::WrongEmail => (
             StatusCode::FORBIDDEN,
             format!(
-                "This invite is for {}. Sign in with that email address to join.",
+                "This invite is for {}, and you are signed in with another email address. Sign out and continue with that one to join.",
                 view.invite.email.as_deref().unwrap_or_default()
             ),
         ),
@@ -160,6 +130,9 @@ fn landing_page(
         notice: refusal.map(|r| notice(r, view).1),
         member_of: already_member.then_some(view.invite.account_id),
         set_up_two_factor: matches!(refusal, Some(JoinError::TwoFactorRequired)),
+        continue_as: matches!(refusal, Some(JoinError::WrongEmail))
+            .then(|| view.invite.email.clone())
+            .flatten(),
     })
 }
 
@@ -194,7 +167,7 @@ pub async fn join(
         .await?;
     match outcome {
         Ok(joined) => {
-            session.remove(TICKET_KEY);
+            session::forget_invite(&session);
             session::success(
                 &session,
                 format!(
@@ -204,18 +177,9 @@ pub async fn join(
             );
             Ok(w::see_other(&format!("/accounts/{}", joined.account_id)))
         }
-        Err(
-            refusal @ (JoinError::WrongEmail
-            | JoinError::AlreadyMember
-            | JoinError::TwoFactorRequired),
-        ) => {
-            let view = state
-                .core(move |conn| accept::view(conn, &hash))
-                .await?
-                .map_err(link_error)?;
-            let (status, _) = notice(&refusal, &view);
-            let page = landing_page(&session, Some(&signed_in), &view, Some(&refusal), now)?;
-            w::render(status, &page)
+        // The landing page says why, and what to do next.
+        Err(JoinError::WrongEmail | JoinError::AlreadyMember | JoinError::TwoFactorRequired) => {
+            Ok(w::see_other("/invite"))
         }
         Err(refusal) => Err(link_error(refusal)),
     }

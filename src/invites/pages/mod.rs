@@ -20,6 +20,9 @@ pub fn refusal(e: &InvitesError) -> (StatusCode, String) {
         InvitesError::TooManyPending => format!(
             "This team already has {MAX_PENDING} pending invites. Revoke some before creating more."
         ),
+        InvitesError::AlreadyMember { name } => format!(
+            "{name} already uses this email address and is a member of this team. To give them another role, change it on the Team page."
+        ),
         InvitesError::NotPending(why) => {
             format!("This invite is no longer pending: it was {}.", why.reason())
         }

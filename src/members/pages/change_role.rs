@@ -4,14 +4,18 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
+use askama::Template;
 use serde::Deserialize;
 
 use crate::AppState;
 use crate::audit::Origin;
 use crate::authz::{Role, can};
+use crate::ids::AccountId;
 use crate::members::{self, pages};
+use crate::web as w;
 use crate::web::auth::Member;
 use crate::web::error::{AppError, AppResult};
+use crate::web::layout::Layout;
 use crate::web::reauth::{self, Ask, Submitted};
 use crate::web::session;
 
@@ -19,6 +23,18 @@ use crate::web::session;
 pub struct RoleForm {
     #[serde(default)]
     role: String,
+    /// `yes` once the Admin confirmed making someone an Admin.
+    #[serde(default)]
+    confirm: String,
+}
+
+#[derive(Template)]
+#[template(path = "members/make_admin.html")]
+struct MakeAdminPage {
+    layout: Layout,
+    account_id: AccountId,
+    account_name: String,
+    target: members::MemberRow,
 }
 
 pub async fn submit(
@@ -38,6 +54,16 @@ pub async fn submit(
         let found = state
             .db(move |conn| members::find(conn, account_id, target)?.ok_or(AppError::NotFound))
             .await?;
+        // A deliberate step of its own: Admins can do everything, remove
+        // other Admins included.
+        if found.role != Role::Admin && submitted.form.confirm != "yes" {
+            return w::page(&MakeAdminPage {
+                layout: member.layout()?.section("members"),
+                account_id,
+                account_name: member.membership.account.name.clone(),
+                target: found,
+            });
+        }
         let ask = || {
             Ok(Ask {
                 layout: member.layout()?.section("members"),

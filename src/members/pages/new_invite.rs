@@ -118,7 +118,7 @@ pub async fn create(
     }
     let new = NewInvite {
         role,
-        email: (!email.is_empty()).then_some(email),
+        email: (!email.is_empty()).then(|| email.clone()),
         lifetime_hours,
     };
     let account_id = member.account_id();
@@ -129,10 +129,14 @@ pub async fn create(
         .await?;
     match created {
         Ok(_) => {
+            let whom = match email.as_str() {
+                "" => "the person joining".to_string(),
+                email => email.to_string(),
+            };
             session::success(
                 member.session(),
                 format!(
-                    "Invite created for a new {role}. Copy its link below and send it to them."
+                    "Invite created with the {role} role. Copy its link below and send it to {whom}."
                 ),
             );
             Ok(w::see_other(&format!(

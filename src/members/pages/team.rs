@@ -39,6 +39,10 @@ struct MembersPage {
     total: usize,
     require_two_factor: bool,
     now: time::OffsetDateTime,
+    /// The signed-in person is the team's only Admin: their role cannot
+    /// change and they cannot leave, which the page says instead of
+    /// offering controls that would be refused.
+    only_admin: bool,
 }
 
 /// `?two_factor=off`: the access review's filter.
@@ -70,7 +74,7 @@ pub async fn show(
         });
     }
     if !member.can(Capability::ViewMembers) {
-        return Err(AppError::Forbidden);
+        return Err(AppError::NotPermitted(Capability::ViewMembers));
     }
     let only_unprotected = query.two_factor == "off";
     render_filtered(&state, &member, StatusCode::OK, None, only_unprotected).await
@@ -97,18 +101,26 @@ pub async fn after_action<C>(
     }
 }
 
-/// A rule refused an action of the Team page: the page again with the
-/// reason at the top. A member who is no longer allowed to act (403)
-/// gets the error page instead.
+/// A rule refused an action of the Team page: back to the Team page
+/// (303, post/redirect/get) with the reason as an error flash. A member
+/// who is no longer allowed to act (403) gets the error page instead.
 pub async fn show_refusal<C>(
-    state: &AppState,
+    _state: &AppState,
     member: &Member<C>,
     (status, reason): Refused,
 ) -> AppResult<HttpResponse> {
     if status == StatusCode::FORBIDDEN {
         return Err(AppError::refused(status, reason));
     }
-    render(state, member, status, Some(reason)).await
+    crate::web::session::flash(
+        member.session(),
+        crate::web::session::FlashLevel::Error,
+        reason,
+    );
+    Ok(w::see_other(&format!(
+        "/accounts/{}/members",
+        member.account_id()
+    )))
 }
 
 /// The Team page, with `error` shown at the top (e.g. the last-Admin rule).
@@ -150,6 +162,8 @@ async fn render_filtered<C>(
         // Not even in the page's data: only Admins see members' emails.
         list.iter_mut().for_each(|m| m.email.clear());
     }
+    let only_admin =
+        member.role() == Role::Admin && list.iter().filter(|m| m.role == Role::Admin).count() == 1;
     let (total, unprotected) = (
         list.len(),
         list.iter().filter(|m| !m.has_two_factor()).count(),
@@ -185,6 +199,7 @@ async fn render_filtered<C>(
             total,
             require_two_factor: member.membership.account.require_two_factor,
             now,
+            only_admin,
         },
     )
 }

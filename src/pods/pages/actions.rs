@@ -1,7 +1,8 @@
 //! POST start / stop / terminate (Dev, Admin), and the page confirming a
 //! termination. An impossible transition (starting a running Pod, anything
-//! on a terminated one, starting at a zero balance) answers 409 with the
-//! Pods page showing why; success flashes and redirects to the Pods page.
+//! on a terminated one, starting at a zero balance) redirects (303) to the
+//! Pods page with the reason as an error flash; success flashes and
+//! redirects there too.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
@@ -45,8 +46,10 @@ async fn run(
             Ok(w::see_other(&format!("/accounts/{account_id}/pods")))
         }
         Err(refused) => {
-            let (status, message) = refusal(&refused, member.can(Capability::ViewBilling));
-            list::render(&state, &member, status, PodForm::default(), Some(message)).await
+            let (_, message) = refusal(&refused, member.can(Capability::ViewBilling));
+            session::flash(member.session(), session::FlashLevel::Error, message);
+            let account_id = member.account_id();
+            Ok(w::see_other(&format!("/accounts/{account_id}/pods")))
         }
     }
 }

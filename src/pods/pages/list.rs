@@ -48,10 +48,14 @@ struct PodsPage {
     layout: Layout,
     account_id: AccountId,
     pods: Vec<PodRow>,
+    /// Terminated Pods, listed apart (collapsed) under the others.
+    terminated: Vec<PodRow>,
     can_manage: bool,
     money_shown: bool,
     form: PodForm,
     catalogue: Vec<GpuChoice>,
+    /// The create form was refused: it is shown open, its errors first.
+    create_failed: bool,
 }
 
 /// The create form as typed, with a message per refused field.
@@ -87,6 +91,15 @@ pub struct FieldErrors {
     pub gpu_type: Option<String>,
     pub gpu_count: Option<String>,
     pub image: Option<String>,
+}
+
+impl FieldErrors {
+    pub fn any(&self) -> bool {
+        self.name.is_some()
+            || self.gpu_type.is_some()
+            || self.gpu_count.is_some()
+            || self.image.is_some()
+    }
 }
 
 impl PodForm {
@@ -209,7 +222,7 @@ pub async fn render<C>(
         })
         .await?;
     let money_shown = member.can(Capability::ViewBilling);
-    let rows = list
+    let (terminated, rows): (Vec<PodRow>, Vec<PodRow>) = list
         .into_iter()
         .map(|(pod, started_by)| PodRow {
             gpus: pod.gpus(),
@@ -220,7 +233,7 @@ pub async fn render<C>(
             started_by: started_by.filter(|_| pod.is_running()),
             pod,
         })
-        .collect();
+        .partition(|row| row.pod.is_terminated());
     // The member's own alerts and the team's: why starting may be refused.
     let notices = alerts::banners(&alerts, member.user().id, false, money_shown, month)
         .into_iter()
@@ -252,8 +265,10 @@ pub async fn render<C>(
             layout,
             account_id,
             pods: rows,
+            terminated,
             can_manage: member.can(Capability::ManagePods),
             money_shown,
+            create_failed: form.errors.any() || status.is_client_error(),
             form,
             catalogue,
         },

@@ -589,3 +589,20 @@ impl TestApp {
         .expect("the delivery thread")
     }
 }
+
+/// A refused POST answers post/redirect/get: 303 to `to`, whose page then
+/// shows the reason (an error flash). Returns that page.
+pub async fn assert_refused_to(browser: &Browser, res: reqwest::Response, to: &str) -> String {
+    assert_eq!(
+        res.status(),
+        StatusCode::SEE_OTHER,
+        "a refused POST redirects: {}",
+        res.text().await.unwrap_or_default()
+    );
+    assert_eq!(location(&res), to);
+    let path = to.split('#').next().unwrap();
+    let (status, body) = browser.get_page(path).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body.contains("flash flash-error"), "no error flash: {body}");
+    body
+}
