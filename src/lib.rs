@@ -194,27 +194,79 @@ impl Application {
         // hours ahead to bill Pods, and must not sign everyone out.
         let store = PgSessionStore::new(database.clone(), SESSION_IDLE, clock::Clock::system());
         let cookie_name = if secure { "__Host-session" } else { "session" };
-        let mut background = vec![spawn_session_sweeper(
+        // Expired sessions, every ten minutes (by the wall clock).
+        let mut background = vec![spawn_every(
             database.clone(),
-            clock::Clock::system(),
+            std::time::Duration::from_secs(600),
+            true,
+            "deleting expired sessions",
+            |conn| {
+                Ok(accounts::sessions::delete_expired(
+                    conn,
+                    clock::Clock::system().now(),
+                )?)
+            },
+            |_| {},
         )];
-        background.push(spawn_audit_sealer(
+        // A signed checkpoint on every chain with something new, hourly
+        // (one node at a time: `checkpoint_all` takes an advisory lock).
+        let seal = audit::chain::signing_key(&settings.secret_key);
+        background.push(spawn_every(
             database.clone(),
-            audit::chain::signing_key(&settings.secret_key),
+            std::time::Duration::from_secs(3600),
+            false,
+            "sealing the audit chains",
+            move |conn| {
+                Ok(audit::chain::checkpoint_all(
+                    conn,
+                    &seal,
+                    time::OffsetDateTime::now_utc(),
+                )?)
+            },
+            |_| {},
         ));
+        // The spend sweep, by the console's clock. Every console runs it;
+        // its advisory lock lets one of them sweep at a time.
         if let Some(every) = settings.spend_sweep_interval {
-            background.push(spawn_spend_sweeper(
+            let clock = settings.clock.clone();
+            background.push(spawn_every(
                 database.clone(),
-                settings.clock.clone(),
                 every,
+                true,
+                "the spend sweep",
+                move |conn| Ok(spend::sweep(conn, clock.now())?),
+                |report: spend::SweepReport| {
+                    if !report.stopped.is_empty() || report.alerts > 0 {
+                        tracing::info!(
+                            running = report.running,
+                            stopped = report.stopped.len(),
+                            alerts = report.alerts,
+                            "spend sweep stopped Pods or raised alerts"
+                        );
+                    }
+                },
             ));
         }
+        // Mail that is due. Every console sends; each message is claimed
+        // with SKIP LOCKED, so no two send the same one.
         if let Some(every) = mail.interval {
-            background.push(spawn_mail_sender(
+            let (clock, sender) = (settings.clock.clone(), std::sync::Arc::new(sender));
+            background.push(spawn_every(
                 database.clone(),
-                std::sync::Arc::new(sender),
-                settings.clock.clone(),
                 every,
+                true,
+                "mail delivery",
+                move |conn| Ok(mail::deliver_due(conn, &sender, clock.now())?),
+                |report: mail::DeliveryReport| {
+                    if report != mail::DeliveryReport::default() {
+                        tracing::info!(
+                            sent = report.sent,
+                            retried = report.retried,
+                            failed = report.failed,
+                            "mail delivered"
+                        );
+                    }
+                },
             ));
         }
         if let Some(schedule) = settings.backup.clone() {
@@ -328,121 +380,34 @@ impl Application {
     }
 }
 
-/// Seals every audit chain with a signed checkpoint every hour (one node
-/// at a time: `checkpoint_all` takes an advisory lock).
-fn spawn_audit_sealer(
+/// Runs `work` with a pooled connection every `every` (the first time at
+/// once, or after a whole period), hands what it returns to `done`, and
+/// logs a failure as `what` failing: the console's background work.
+fn spawn_every<T, W>(
     database: db::Database,
-    key: ed25519_dalek::SigningKey,
-) -> tokio::task::AbortHandle {
-    actix_web::rt::spawn(async move {
-        let mut tick = actix_web::rt::time::interval(std::time::Duration::from_secs(3600));
-        // The first tick is at once: wait a whole period first.
-        tick.tick().await;
-        loop {
-            tick.tick().await;
-            let key = key.clone();
-            let sealed = database
-                .background(move |conn| {
-                    let now = time::OffsetDateTime::now_utc();
-                    Ok(audit::chain::checkpoint_all(conn, &key, now)?)
-                })
-                .await;
-            match sealed {
-                Ok(Ok(_)) => {}
-                Ok(Err(e)) => tracing::warn!(error = %e, "could not seal the audit chains"),
-                Err(e) => tracing::warn!(error = ?e, "could not seal the audit chains"),
-            }
-        }
-    })
-    .abort_handle()
-}
-
-/// Runs the spend sweep (`spend::sweep`) every `every`, by the console's
-/// clock. Every console runs this; the sweep's advisory lock lets one of
-/// them sweep at a time, and the others skip that round.
-fn spawn_spend_sweeper(
-    database: db::Database,
-    clock: clock::Clock,
     every: std::time::Duration,
-) -> tokio::task::AbortHandle {
+    at_once: bool,
+    what: &'static str,
+    work: W,
+    done: impl Fn(T) + 'static,
+) -> tokio::task::AbortHandle
+where
+    T: Send + 'static,
+    W: Fn(&mut diesel::PgConnection) -> anyhow::Result<T> + Clone + Send + 'static,
+{
     actix_web::rt::spawn(async move {
         let mut tick = actix_web::rt::time::interval(every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
+        if !at_once {
             tick.tick().await;
-            let now = clock.now();
-            let swept = database
-                .background(move |conn| Ok(spend::sweep(conn, now)?))
-                .await;
-            match swept {
-                Ok(Ok(report)) if !report.stopped.is_empty() || report.alerts > 0 => {
-                    tracing::info!(
-                        running = report.running,
-                        stopped = report.stopped.len(),
-                        alerts = report.alerts,
-                        "spend sweep stopped Pods or raised alerts"
-                    );
-                }
-                Ok(Ok(_)) => {}
-                Ok(Err(e)) => tracing::warn!(error = %e, "the spend sweep failed"),
-                Err(e) => tracing::warn!(error = ?e, "the spend sweep could not run"),
-            }
         }
-    })
-    .abort_handle()
-}
-
-/// Sends the mail that is due (`mail::deliver_due`) every `every`. Every
-/// console runs this; each message is claimed with SKIP LOCKED, so two
-/// consoles never send the same one and a busy one slows no other.
-fn spawn_mail_sender(
-    database: db::Database,
-    sender: std::sync::Arc<mail::Sender>,
-    clock: clock::Clock,
-    every: std::time::Duration,
-) -> tokio::task::AbortHandle {
-    actix_web::rt::spawn(async move {
-        let mut tick = actix_web::rt::time::interval(every);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
-            let now = clock.now();
-            let sender = sender.clone();
-            let delivered = database
-                .background(move |conn| Ok(mail::deliver_due(conn, &sender, now)?))
-                .await;
-            match delivered {
-                Ok(Ok(report)) if report != mail::DeliveryReport::default() => {
-                    tracing::info!(
-                        sent = report.sent,
-                        retried = report.retried,
-                        failed = report.failed,
-                        "mail delivered"
-                    );
-                }
-                Ok(Ok(_)) => {}
-                Ok(Err(e)) => tracing::warn!(error = %e, "mail delivery failed"),
-                Err(e) => tracing::warn!(error = ?e, "mail delivery could not run"),
-            }
-        }
-    })
-    .abort_handle()
-}
-
-/// Deletes expired sessions every ten minutes.
-fn spawn_session_sweeper(database: db::Database, clock: clock::Clock) -> tokio::task::AbortHandle {
-    actix_web::rt::spawn(async move {
-        let mut tick = actix_web::rt::time::interval(std::time::Duration::from_secs(600));
-        loop {
-            tick.tick().await;
-            let now = clock.now();
-            let swept = database
-                .background(move |conn| Ok(accounts::sessions::delete_expired(conn, now)?))
-                .await;
-            match swept {
-                Ok(Ok(_)) => {}
-                Ok(Err(e)) => tracing::warn!(error = %e, "could not delete expired sessions"),
-                Err(e) => tracing::warn!(error = ?e, "could not delete expired sessions"),
+            let work = work.clone();
+            match database.background(move |conn| work(conn)).await {
+                Ok(Ok(report)) => done(report),
+                Ok(Err(e)) => tracing::warn!(error = %e, "{what} failed"),
+                Err(e) => tracing::warn!(error = ?e, "{what} could not run"),
             }
         }
     })

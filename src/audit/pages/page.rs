@@ -107,39 +107,23 @@ impl CellLinks {
     }
 }
 
-/// Adds " (now …)" after a name that has changed since the entry.
-fn mark_renamed(sentence: &mut Sentence, then: Option<&str>, now: Option<&str>) {
-    let (Some(then), Some(now)) = (then, now) else {
-        return;
-    };
-    if then == now {
-        return;
-    }
+/// Adds `words` after the first `name` in the sentence.
+fn note_after(sentence: &mut Sentence, name: &str, words: String) {
     if let Some(at) = sentence
         .parts
         .iter()
-        .position(|p| matches!(p, Part::Name(n) if n == then))
+        .position(|p| matches!(p, Part::Name(n) if n == name))
     {
-        sentence
-            .parts
-            .insert(at + 1, Part::Words(format!(" (now {now})")));
+        sentence.parts.insert(at + 1, Part::Words(words));
     }
 }
 
-/// Adds " (deleted user)" after the name of an actor who has since
-/// deleted their account: the entry keeps their name as it was.
-fn mark_deleted(sentence: &mut Sentence, then: Option<&str>) {
-    let Some(then) = then else {
-        return;
-    };
-    if let Some(at) = sentence
-        .parts
-        .iter()
-        .position(|p| matches!(p, Part::Name(n) if n == then))
+/// Adds " (now …)" after a name that has changed since the entry.
+fn mark_renamed(sentence: &mut Sentence, then: Option<&str>, now: Option<&str>) {
+    if let (Some(then), Some(now)) = (then, now)
+        && then != now
     {
-        sentence
-            .parts
-            .insert(at + 1, Part::Words(" (deleted user)".into()));
+        note_after(sentence, then, format!(" (now {now})"));
     }
 }
 
@@ -158,8 +142,9 @@ fn row<'a>(
         }
     });
     let mut sentence = entry.sentence();
-    if entry.actor_id.is_some() && listed.actor_now.is_none() {
-        mark_deleted(&mut sentence, entry.actor_name.as_deref());
+    if let (Some(_), None, Some(then)) = (entry.actor_id, &listed.actor_now, &entry.actor_name) {
+        // The actor deleted their account: the entry keeps their name as it was.
+        note_after(&mut sentence, then, " (deleted user)".into());
     } else {
         mark_renamed(
             &mut sentence,
