@@ -201,6 +201,22 @@ async fn not_found_and_gone_pages_keep_the_layout_when_signed_in() {
     assert!(body.contains("Page not found"), "{body}");
 }
 
+/// Issue 14, item 2: a bad request refused before any handler, signed in,
+/// keeps the header and navigation too. (Signed in, a 429 is always a form
+/// page asking again: re-authentication, two-factor codes.)
+#[actix_web::test]
+async fn a_bad_request_keeps_the_layout_when_signed_in() {
+    let app = TestApp::spawn().await;
+    let team = app.team().await;
+    let dev = &team.dev.browser;
+    // Refused by the request-text gate before any handler.
+    let (status, body) = dev
+        .get_page(&format!("/accounts/{}/pods?q=%00", team.id))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body.contains("action=\"/sign-out\""), "{body}");
+}
+
 #[actix_web::test]
 async fn a_failed_csrf_check_says_the_form_expired_and_offers_to_reload_it() {
     let app = TestApp::spawn().await;
