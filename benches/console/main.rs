@@ -269,6 +269,7 @@ pub fn run(args: &BenchArgs, options: &Options) -> anyhow::Result<()> {
         // here it would stop the seeded Pods (their accounts have no
         // funds) in the middle of the page measurements.
         spend_sweep_interval: None,
+        api_rate_limit: 600,
         // Mail goes to a folder of the run, and only when measured.
         mail: team_console::config::MailSettings {
             smtp_url: None,

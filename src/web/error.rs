@@ -237,11 +237,25 @@ where
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("text/html"));
-    if is_html {
-        return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
-    }
+    let is_problem = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with(crate::api::PROBLEM_JSON));
     let status = res.status();
     let request_id = RequestId::of(res.request());
+    if is_problem && status.is_server_error() {
+        // The API's problem documents are its error pages: keep them.
+        match res.response().error() {
+            Some(e) => {
+                tracing::error!(%request_id, status = status.as_u16(), error = ?e, "request failed")
+            }
+            None => tracing::error!(%request_id, status = status.as_u16(), "request failed"),
+        }
+    }
+    if is_html || is_problem {
+        return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
+    }
     let app_error = res
         .response()
         .error()
