@@ -8,7 +8,7 @@ use team_console::authz::Role;
 use team_console::db::schema::{api_keys, audit_entries, users};
 use uuid::Uuid;
 
-use crate::support::api::{ApiClient, json};
+use crate::support::api::{ApiClient, json, secret_in};
 use crate::support::{TestApp, TestUser, test_settings};
 
 /// The scopes each role may use, from SPEC §2 (written here, not taken
@@ -233,6 +233,48 @@ async fn a_key_form_with_no_scope_or_a_bad_expiry_is_shown_again_with_messages()
     assert!(body.contains("value=\"Nightly\""), "keeps what was typed");
     let keys: i64 = api_keys::table.count().get_result(&mut app.conn()).unwrap();
     assert_eq!(keys, 0);
+}
+
+#[actix_web::test]
+async fn creating_a_key_asks_for_the_password_after_ten_minutes() {
+    // Arrange
+    let (app, hand) = TestApp::spawn_with_clock().await;
+    let team = app.team().await;
+    let path = format!("/accounts/{}/settings/api-keys", team.id);
+    hand.advance(time::Duration::minutes(11));
+
+    // Act
+    let asked = team
+        .admin
+        .browser
+        .post_form(&path, &[("name", "late"), ("pods:read", "on")])
+        .await;
+    let asked = asked.text().await.unwrap();
+    let keys_before: i64 = api_keys::table.count().get_result(&mut app.conn()).unwrap();
+    let confirmed = team
+        .admin
+        .browser
+        .post_form(
+            &path,
+            &[
+                ("name", "late"),
+                ("pods:read", "on"),
+                ("reauth_password", crate::support::PASSWORD),
+            ],
+        )
+        .await;
+
+    // Assert
+    assert!(
+        asked.contains("Confirm it") && asked.contains("create the API key"),
+        "{asked}"
+    );
+    assert!(secret_in(&asked).is_none());
+    assert_eq!(keys_before, 0);
+    assert_eq!(confirmed.status(), 200);
+    let secret = secret_in(&confirmed.text().await.unwrap()).expect("the new key");
+    let path = format!("/api/v1/accounts/{}/pods", team.id);
+    assert_eq!(app.api(&secret).get(&path).await.status(), 200);
 }
 
 #[actix_web::test]
@@ -738,5 +780,31 @@ async fn a_personal_accounts_key_cannot_list_members_or_invite() {
     assert_eq!(
         app.api(&secret).get(&format!("{base}/pods")).await.status(),
         200
+    );
+}
+
+#[actix_web::test]
+async fn a_creator_without_two_factor_in_a_team_requiring_it_gets_403() {
+    // Arrange
+    let app = TestApp::spawn().await;
+    let team = app.team().await;
+    let secret = app.insert_api_key(team.id, team.admin.user_id, "gated", &["pods:read"]);
+    let path = format!("/api/v1/accounts/{}/pods", team.id);
+    assert_eq!(app.api(&secret).get(&path).await.status(), 200);
+
+    // Act
+    diesel::update(team_console::db::schema::accounts::table.find(team.id))
+        .set(team_console::db::schema::accounts::require_two_factor.eq(true))
+        .execute(&mut app.conn())
+        .unwrap();
+    let res = app.api(&secret).get(&path).await;
+
+    // Assert
+    assert_eq!(res.status(), 403);
+    assert!(
+        json(res).await["detail"]
+            .as_str()
+            .unwrap()
+            .contains("two-factor")
     );
 }

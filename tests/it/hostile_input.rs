@@ -239,7 +239,7 @@ fn reads(method: &str, path: &str) -> Option<Reads> {
             Admin,
             &[
                 ("name", "Hostile Key"),
-                ("scopes", "pods:read"),
+                ("pods:read", "on"),
                 ("lifetime_days", "30"),
             ],
         ),

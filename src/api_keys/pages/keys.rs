@@ -17,6 +17,7 @@ use crate::ids::{AccountId, ApiKeyId};
 use crate::web::auth::Member;
 use crate::web::error::AppResult;
 use crate::web::layout::Layout;
+use crate::web::reauth::{self, Ask, Submitted};
 use crate::web::{self as w, session};
 
 /// A key as the table shows it.
@@ -89,7 +90,7 @@ async fn render(
             .map(|s| ScopeBox {
                 value: s.as_str(),
                 label: s.label(),
-                checked: form.scopes.iter().any(|c| c == s.as_str()),
+                checked: form.scopes().iter().any(|c| c == s.as_str()),
             })
             .collect(),
         name: form.name.clone(),
@@ -100,27 +101,41 @@ async fn render(
     w::render(status, &page)
 }
 
-/// The form as sent (checkboxes repeat `scopes`, which serde's form
-/// reader cannot collect, so the body is read pair by pair).
-#[derive(Default)]
-struct NewKeyForm {
+/// The form as sent: one checkbox per scope, named by the scope.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct NewKeyForm {
     name: String,
-    scopes: Vec<String>,
     lifetime_days: String,
+    #[serde(rename = "audit:read")]
+    audit_read: String,
+    #[serde(rename = "members:read")]
+    members_read: String,
+    #[serde(rename = "invites:write")]
+    invites_write: String,
+    #[serde(rename = "pods:read")]
+    pods_read: String,
+    #[serde(rename = "pods:write")]
+    pods_write: String,
+    #[serde(rename = "billing:read")]
+    billing_read: String,
 }
 
 impl NewKeyForm {
-    fn read(body: &[u8]) -> NewKeyForm {
-        let mut form = NewKeyForm::default();
-        for (key, value) in form_urlencoded::parse(body) {
-            match key.as_ref() {
-                "name" => form.name = value.into_owned(),
-                "scopes" => form.scopes.push(value.into_owned()),
-                "lifetime_days" => form.lifetime_days = value.into_owned(),
-                _ => {}
-            }
-        }
-        form
+    /// The scopes whose box is ticked.
+    fn scopes(&self) -> Vec<String> {
+        [
+            (Scope::AuditRead, &self.audit_read),
+            (Scope::MembersRead, &self.members_read),
+            (Scope::InvitesWrite, &self.invites_write),
+            (Scope::PodsRead, &self.pods_read),
+            (Scope::PodsWrite, &self.pods_write),
+            (Scope::BillingRead, &self.billing_read),
+        ]
+        .into_iter()
+        .filter(|(_, ticked)| !ticked.is_empty())
+        .map(|(scope, _)| scope.as_str().to_string())
+        .collect()
     }
 }
 
@@ -143,27 +158,34 @@ pub async fn show(
     .await
 }
 
+/// Creating a key hands out the account's powers to a script: a
+/// dangerous action, confirmed with the password (or a code) past ten
+/// minutes since the last check, like making someone an Admin.
 pub async fn create(
     state: web::Data<AppState>,
     member: Member<can::ManageApiKeys>,
     origin: Origin,
-    body: web::Bytes,
+    submitted: Submitted<NewKeyForm>,
 ) -> AppResult<HttpResponse> {
-    let form = NewKeyForm::read(&body);
-    let new = match NewKey::check(&form.name, &form.scopes, &form.lifetime_days) {
+    let form = &submitted.form;
+    let new = match NewKey::check(&form.name, &form.scopes(), &form.lifetime_days) {
         Ok(new) => new,
         Err(errors) => {
-            return render(
-                &state,
-                &member,
-                StatusCode::BAD_REQUEST,
-                &form,
-                errors,
-                None,
-            )
-            .await;
+            return render(&state, &member, StatusCode::BAD_REQUEST, form, errors, None).await;
         }
     };
+    let account_id = member.account_id();
+    let ask = || {
+        Ok(Ask {
+            layout: member.layout()?.section("settings"),
+            what: format!("create the API key \u{201c}{}\u{201d}", new.name),
+            cancel: format!("/accounts/{account_id}/settings/api-keys"),
+        })
+    };
+    if let Some(page) = reauth::confirm(&state, &member.signed_in, &origin, &submitted, ask).await?
+    {
+        return Ok(page);
+    }
     let cx = member.change(origin, state.clock.now());
     let created = state
         .db(move |conn| api_keys::create(conn, &cx, &new).map(|k| (k, new.name)))

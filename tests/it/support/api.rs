@@ -29,7 +29,7 @@ impl TestApp {
         scopes: &[&str],
     ) -> String {
         let mut form = vec![("name", name), ("lifetime_days", "")];
-        form.extend(scopes.iter().map(|s| ("scopes", *s)));
+        form.extend(scopes.iter().map(|s| (*s, "on")));
         let res = admin
             .browser
             .post_form(&format!("/accounts/{account}/settings/api-keys"), &form)
