@@ -138,7 +138,7 @@ pub fn allows(kind: AccountKind, role: Role, capability: Capability) -> bool {
         ManagePods => matches!(role, Dev | Admin),
         ViewBilling | ManageBilling | ManageSpend => matches!(role, Billing | Admin),
         ViewMemberEmails | ManageInvites | ManageMembers | ManageSettings | ViewAuditLog
-        | RequireTwoFactor | ManageQuotas | DeleteTeam => role == Admin,
+        | RequireTwoFactor | ManageQuotas | DeleteTeam | ManageApiKeys => role == Admin,
     }
 }
 
@@ -174,6 +174,7 @@ impl Capability {
             ManageSpend => "see usage per member and set budgets and spend limits",
             ManageQuotas => "set GPU quotas",
             DeleteTeam => "delete the team or turn it back into a personal account",
+            ManageApiKeys => "create and revoke API keys",
         }
     }
 }
@@ -231,4 +232,7 @@ capabilities!(
     /// Delete the team, or turn it back into a personal account (SPEC §13:
     /// Admin only; a personal account is deleted from its owner's profile).
     DeleteTeam,
+    /// Create, list and revoke the account's API keys (SPEC §12: Admin
+    /// only; a personal account's owner too).
+    ManageApiKeys,
 );

@@ -198,6 +198,11 @@ pub struct Options {
     )]
     pub mail_from: String,
 
+    /// Requests each API key may make per minute (SPEC §12), counted in
+    /// the database so every console shares the count.
+    #[arg(long, env = "API_RATE_LIMIT", default_value_t = 600, value_parser = clap::value_parser!(u32).range(1..))]
+    pub api_rate_limit: u32,
+
     /// How many scheduled backups BACKUP_DIR keeps (the newest).
     #[arg(long, env = "BACKUP_KEEP", default_value_t = 7, value_parser = clap::value_parser!(u16).range(1..))]
     pub backup_keep: u16,
@@ -226,6 +231,8 @@ pub struct Settings {
     /// How often this console tries the spend sweep (`spend::sweep`);
     /// `None`: never (tests call the sweep themselves).
     pub spend_sweep_interval: Option<std::time::Duration>,
+    /// Requests each API key may make per minute.
+    pub api_rate_limit: u32,
     /// How mail is sent.
     pub mail: MailSettings,
 }
@@ -296,6 +303,7 @@ impl Options {
             metrics_addr: self.metrics_addr.clone(),
             backup: self.backup_schedule(owner_url),
             spend_sweep_interval: Some(crate::spend::sweep::INTERVAL),
+            api_rate_limit: self.api_rate_limit,
             mail: self.mail_settings(),
         })
     }

@@ -80,6 +80,8 @@ ids!(
     InviteId,
     /// A Pod of an account.
     PodId,
+    /// An API key of an account (SPEC §12).
+    ApiKeyId,
     /// A sign-in session, as its owner sees it on the profile page (the
     /// key's hash, which finds it, is never shown).
     SessionId,

@@ -3,6 +3,8 @@
 //! that `main` and the tests start the very same server.
 
 pub mod accounts;
+pub mod api;
+pub mod api_keys;
 pub mod audit;
 pub mod authz;
 pub mod backup;
@@ -66,6 +68,8 @@ pub struct AppState {
     pub two_factor: accounts::two_factor::Keys,
     /// What time it is: every rule that depends on time reads this clock.
     pub clock: clock::Clock,
+    /// Requests each API key may make per minute.
+    pub api_rate_limit: u32,
 }
 
 impl AppState {
@@ -188,6 +192,7 @@ impl Application {
             outbox,
             two_factor: accounts::two_factor::Keys::new(&settings.secret_key),
             clock: settings.clock.clone(),
+            api_rate_limit: settings.api_rate_limit,
         });
         let key = Key::derive_from(&settings.secret_key);
         // Sessions live by the wall clock: a test's manual clock jumps
@@ -327,6 +332,7 @@ impl Application {
                 .wrap(ErrorHandlers::new().default_handler(web::error::render_error_page))
                 .wrap(web::headers::security_headers(secure))
                 .wrap(from_fn(web::headers::referrer_policy))
+                .wrap(from_fn(api::rate_limit_headers))
                 .wrap(from_fn(web::request_id::access_log))
         })
         .shutdown_timeout(30);

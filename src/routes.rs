@@ -4,7 +4,7 @@
 
 use actix_web::{Route, web};
 
-use crate::{accounts, audit, billing, health, invites, members, pods, spend};
+use crate::{accounts, api, api_keys, audit, billing, health, invites, members, pods, spend};
 
 pub struct RouteDef {
     pub method: &'static str,
@@ -25,6 +25,7 @@ macro_rules! routes {
     };
     (@name get) => { "GET" };
     (@name post) => { "POST" };
+    (@name delete) => { "DELETE" };
 }
 
 routes! {
@@ -59,6 +60,9 @@ routes! {
     get "/accounts/{account_id}/settings" => accounts::pages::settings::show,
     post "/accounts/{account_id}/settings" => accounts::pages::settings::rename,
     post "/accounts/{account_id}/settings/two-factor" => accounts::pages::two_factor_rule::submit,
+    get "/accounts/{account_id}/settings/api-keys" => api_keys::pages::keys::show,
+    post "/accounts/{account_id}/settings/api-keys" => api_keys::pages::keys::create,
+    post "/accounts/{account_id}/settings/api-keys/{key_id}/revoke" => api_keys::pages::keys::revoke,
     get "/accounts/{account_id}/delete" => accounts::pages::leaving::delete_team_form,
     post "/accounts/{account_id}/delete" => accounts::pages::leaving::delete_team,
     post "/accounts/{account_id}/revert" => accounts::pages::leaving::revert,
@@ -96,6 +100,15 @@ routes! {
     post "/accounts/{account_id}/billing/spend/members" => spend::pages::forms::set_member_limit,
     post "/accounts/{account_id}/billing/spend/quotas" => spend::pages::forms::set_role_quotas,
     post "/accounts/{account_id}/billing/spend/member-quotas" => spend::pages::forms::set_member_quotas,
+    get "/api/v1/openapi.json" => api::openapi::document,
+    get "/api/v1/accounts/{account_id}/audit" => api::audit::list,
+    get "/api/v1/accounts/{account_id}/members" => api::members::list,
+    post "/api/v1/accounts/{account_id}/invites" => api::invites::create,
+    delete "/api/v1/accounts/{account_id}/invites/{invite_id}" => api::invites::revoke,
+    get "/api/v1/accounts/{account_id}/pods" => api::pods::list,
+    post "/api/v1/accounts/{account_id}/pods/{pod_id}/start" => api::pods::start,
+    post "/api/v1/accounts/{account_id}/pods/{pod_id}/stop" => api::pods::stop,
+    get "/api/v1/accounts/{account_id}/billing" => api::billing::show,
     get "/healthz" => health::healthz,
     get "/readyz" => health::readyz,
     get "/static/{file}" => crate::web::static_files::serve,

@@ -122,12 +122,67 @@ pub fn run(bench: &mut Bench, args: &BenchArgs) -> anyhow::Result<String> {
         }
     }
     rows.sort_by_key(|r| r.size);
+    let api = api_against_page(bench, args, &rows)?;
     Ok(format!(
-        "## Audit logs first page (issues 6 and 13)\n\n{}\n{}\n{}\n## EXPLAIN (ANALYZE, BUFFERS) at {largest} entries\n\n{plans}",
+        "## Audit logs first page (issues 6 and 13)\n\n{}\n{}\n{}\n{api}\n## EXPLAIN (ANALYZE, BUFFERS) at {largest} entries\n\n{plans}",
         detail(&rows, bench.pool_size),
         summary(&rows, args.sizes[0], largest, bench.pool_size),
         search_summary(&rows, &args.sizes)
     ))
+}
+
+/// Issue 21: `GET /api/v1/accounts/{id}/audit` (first page, unfiltered,
+/// 50 entries as JSON) at c32, right after the page's own run at the same
+/// size: its req/s should be at least the HTML page's.
+fn api_against_page(bench: &mut Bench, args: &BenchArgs, rows: &[Row]) -> anyhow::Result<String> {
+    let mut out = String::from(
+        "\n### The JSON API's GET audit against the page (issue 21)\n\n| entries | page req/s c32 | API req/s c32 | API c32 p50 / p99 | ratio (≥ 1) | non-2xx |\n|---:|---:|---:|---:|---:|---:|\n",
+    );
+    for t in 0..bench.teams.len() {
+        let (size, account_id) = (bench.teams[t].entries, bench.teams[t].account_id);
+        let Some(page) = rows
+            .iter()
+            .find(|r| r.size == size && r.case == "unfiltered")
+        else {
+            continue;
+        };
+        let secret = api_key(bench, account_id)?;
+        let url = bench.url(&format!("/api/v1/accounts/{account_id}/audit"));
+        eprintln!("  API audit at {size} entries: HTTP at c32");
+        let header = format!("Authorization: Bearer {secret}");
+        let api = load::wrk_with(&url, &header, 32, args.case_duration)?;
+        let ratio = api.per_second / page.http32.per_second;
+        out.push_str(&format!(
+            "| {size} | {:.0} | {:.0} | {} / {} | {ratio:.2} ({}) | {} |\n",
+            page.http32.per_second,
+            api.per_second,
+            ms(api.p50_ms),
+            ms(api.p99_ms),
+            mark(ratio >= 1.0),
+            api.failures
+        ));
+    }
+    Ok(out)
+}
+
+/// An `audit:read` key of the Admin's for the account, made by the core.
+fn api_key(bench: &mut Bench, account_id: uuid::Uuid) -> anyhow::Result<String> {
+    use team_console::api_keys::{self, NewKey};
+    use team_console::audit::{Actor, Change, Origin};
+    use team_console::ids::{AccountId, UserId};
+    let new = NewKey::check("benchmark", &["audit:read".to_string()], "")
+        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    let cx = Change {
+        account_id: AccountId::from_uuid(account_id),
+        actor: Actor::user(
+            UserId::from_uuid(bench.admin_id),
+            "bench@example.com",
+            "Bench Admin",
+        ),
+        origin: Origin::default(),
+        now: OffsetDateTime::now_utc(),
+    };
+    Ok(api_keys::create(&mut bench.conn, &cx, &new)?.secret)
 }
 
 fn detail(rows: &[Row], pool: u32) -> String {

@@ -26,8 +26,19 @@ pub fn require_wrk() -> anyhow::Result<()> {
     }
 }
 
-/// `wrk -c connections` for `seconds` against `url`.
+/// `wrk -c connections` for `seconds` against `url`, as the signed-in
+/// Admin (their session cookie).
 pub fn wrk(url: &str, cookie: &str, connections: u32, seconds: u64) -> anyhow::Result<Measured> {
+    wrk_with(url, &format!("Cookie: {cookie}"), connections, seconds)
+}
+
+/// The same, sending `header` ("Authorization: Bearer tc_…" for the API).
+pub fn wrk_with(
+    url: &str,
+    header: &str,
+    connections: u32,
+    seconds: u64,
+) -> anyhow::Result<Measured> {
     let threads = connections.min(2);
     let output = Command::new("wrk")
         .args(["-t", &threads.to_string(), "-c", &connections.to_string()])
@@ -38,7 +49,7 @@ pub fn wrk(url: &str, cookie: &str, connections: u32, seconds: u64) -> anyhow::R
             "--timeout",
             "10s",
         ])
-        .args(["-H", &format!("Cookie: {cookie}"), url])
+        .args(["-H", header, url])
         .output()
         .context("running wrk")?;
     let text = String::from_utf8_lossy(&output.stdout);

@@ -6,7 +6,7 @@
 use serde::Serialize;
 
 use crate::authz::Role;
-use crate::ids::{AccountId, InviteId, PodId, UserId};
+use crate::ids::{AccountId, ApiKeyId, InviteId, PodId, UserId};
 
 macro_rules! action_kinds {
     ($($kind:ident = $name:literal on $resource:literal),* $(,)?) => {
@@ -37,6 +37,9 @@ action_kinds! {
     AccountReverted = "account.reverted" on "account",
     AuditCheckpoint = "audit.checkpoint" on "audit",
     AccountTwoFactorRuleChanged = "account.two_factor_rule_changed" on "account",
+    ApiKeyCreated = "api_key.created" on "api_key",
+    ApiKeyRevoked = "api_key.revoked" on "api_key",
+    ApiKeyScopeRefused = "api_key.scope_refused" on "api_key",
     BillingEmailChanged = "billing.email_changed" on "billing",
     BillingFundsAdded = "billing.funds_added" on "billing",
     BillingUsageCharged = "billing.usage_charged" on "billing",
@@ -80,7 +83,7 @@ action_kinds! {
 
 /// Every resource type entries refer to.
 pub const RESOURCE_TYPES: &[&str] = &[
-    "account", "audit", "billing", "invite", "member", "pod", "spend", "user",
+    "account", "api_key", "audit", "billing", "invite", "member", "pod", "spend", "user",
 ];
 
 impl ActionKind {
@@ -487,6 +490,30 @@ pub enum Action {
         teams_left: i64,
         sessions_ended: i64,
     },
+    /// An Admin created an API key (SPEC §12). Its secret is never recorded.
+    ApiKeyCreated {
+        #[serde(skip)]
+        key: ApiKeyId,
+        name: String,
+        /// "audit:read, pods:write".
+        scopes: String,
+        expires_at: String,
+    },
+    ApiKeyRevoked {
+        #[serde(skip)]
+        key: ApiKeyId,
+        name: String,
+    },
+    /// A key was used for something its scopes do not cover (the request
+    /// was refused with 403).
+    ApiKeyScopeRefused {
+        #[serde(skip)]
+        key: ApiKeyId,
+        name: String,
+        scope: &'static str,
+        /// "POST /api/v1/accounts/…/pods/…/stop".
+        request: String,
+    },
     UserSessionsEnded {
         #[serde(skip)]
         user: UserId,
@@ -546,6 +573,9 @@ impl Action {
             Action::UserPasswordReset { .. } => K::UserPasswordReset,
             Action::UserSessionsEnded { .. } => K::UserSessionsEnded,
             Action::UserDeleted { .. } => K::UserDeleted,
+            Action::ApiKeyCreated { .. } => K::ApiKeyCreated,
+            Action::ApiKeyRevoked { .. } => K::ApiKeyRevoked,
+            Action::ApiKeyScopeRefused { .. } => K::ApiKeyScopeRefused,
         }
     }
 
@@ -598,6 +628,9 @@ impl Action {
             | Action::UserPasswordReset { user, .. }
             | Action::UserSessionsEnded { user, .. }
             | Action::UserDeleted { user, .. } => Some(user.to_string()),
+            Action::ApiKeyCreated { key, .. }
+            | Action::ApiKeyRevoked { key, .. }
+            | Action::ApiKeyScopeRefused { key, .. } => Some(key.to_string()),
             Action::UserSignInFailed { .. } => None,
         }
     }

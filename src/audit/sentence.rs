@@ -64,6 +64,10 @@ pub struct Details {
     pub invites_revoked: Option<i64>,
     pub members_removed: Option<i64>,
     pub teams_left: Option<i64>,
+    pub scopes: Option<String>,
+    pub scope: Option<String>,
+    pub expires_at: Option<String>,
+    pub request: Option<String>,
 }
 
 impl Details {
@@ -456,6 +460,32 @@ pub fn sentence(kind: ActionKind, actor: Option<&str>, d: &Details) -> Sentence 
             plural(d.sessions_ended.unwrap_or_default(), "session", "").trim_end()
         )),
         K::UserDeleted => who.words(" deleted their user"),
+        K::ApiKeyCreated => {
+            let said = who
+                .words(" created the API key ")
+                .name(d.name.as_deref().unwrap_or("(unnamed)"));
+            let said = match &d.scopes {
+                Some(scopes) => said.words(" with the scopes ").name(scopes),
+                None => said,
+            };
+            match &d.expires_at {
+                Some(at) => said.words(&format!(", expiring {at}")),
+                None => said,
+            }
+        }
+        K::ApiKeyRevoked => who
+            .words(" revoked the API key ")
+            .name(d.name.as_deref().unwrap_or("(unnamed)")),
+        K::ApiKeyScopeRefused => {
+            let said = who
+                .words(" was refused a request that needs the scope ")
+                .name(d.scope.as_deref().unwrap_or("(unknown)"))
+                .words(", which the key lacks");
+            match &d.request {
+                Some(request) => said.words(" (").name(request).words(")"),
+                None => said,
+            }
+        }
         K::UserSessionsEnded => match (&d.device, d.count) {
             (Some(device), Some(1)) => who.words(" signed out their session on ").name(device),
             (_, count) => who.words(&format!(

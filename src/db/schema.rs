@@ -1,6 +1,25 @@
 // @generated automatically by Diesel CLI.
 
 diesel::table! {
+    api_keys (id) {
+        id -> Uuid,
+        account_id -> Uuid,
+        name -> Text,
+        prefix -> Text,
+        secret_hash -> Bytea,
+        scopes -> Array<Text>,
+        created_by -> Uuid,
+        created_at -> Timestamptz,
+        expires_at -> Timestamptz,
+        revoked_at -> Nullable<Timestamptz>,
+        last_used_at -> Nullable<Timestamptz>,
+        last_used_ip -> Nullable<Text>,
+        window_start -> Nullable<Timestamptz>,
+        window_count -> Int4,
+    }
+}
+
+diesel::table! {
     accounts (id) {
         id -> Uuid,
         kind -> Text,
@@ -274,6 +293,8 @@ diesel::table! {
 }
 
 diesel::joinable!(accounts -> users (owner_id));
+diesel::joinable!(api_keys -> accounts (account_id));
+diesel::joinable!(api_keys -> users (created_by));
 diesel::joinable!(billing_transactions -> accounts (account_id));
 diesel::joinable!(billing_transactions -> pods (pod_id));
 diesel::joinable!(billing_transactions -> users (created_by));
@@ -297,6 +318,7 @@ diesel::joinable!(team_budgets -> accounts (account_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     accounts,
+    api_keys,
     audit_actors,
     audit_chains,
     audit_entries,

@@ -246,11 +246,21 @@ fn default_text(status: StatusCode) -> (&'static str, &'static str) {
     }
 }
 
-fn is_html<B>(res: &ServiceResponse<B>) -> bool {
+fn content_type_is<B>(res: &ServiceResponse<B>, prefix: &str) -> bool {
     res.headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("text/html"))
+        .is_some_and(|v| v.starts_with(prefix))
+}
+
+fn is_html<B>(res: &ServiceResponse<B>) -> bool {
+    content_type_is(res, "text/html")
+}
+
+/// The API's problem documents are its error pages: they are kept as
+/// they are.
+fn is_problem<B>(res: &ServiceResponse<B>) -> bool {
+    content_type_is(res, crate::api::PROBLEM_JSON)
 }
 
 /// The local page a form was sent from (its `Referer`, when it is one of
@@ -337,6 +347,9 @@ where
             None => tracing::error!(%request_id, status = status.as_u16(), "request failed"),
         }
     }
+    if is_problem(&res) {
+        return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
+    }
     Ok(ErrorHandlerResponse::Response(error_page(
         res,
         Layout::default(),
@@ -356,6 +369,7 @@ where
 {
     use actix_session::SessionExt;
     if is_html(&res)
+        || is_problem(&res)
         || !res.status().is_client_error()
         || crate::web::session::user_id(&res.request().get_session()).is_none()
     {

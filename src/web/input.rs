@@ -32,7 +32,7 @@ pub enum Refusal {
 }
 
 impl Refusal {
-    fn message(&self) -> &'static str {
+    pub fn message(&self) -> &'static str {
         match self {
             Refusal::NotUtf8 => {
                 "The request holds text that is not valid UTF-8. Go back, correct what you entered and try again."

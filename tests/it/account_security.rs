@@ -108,7 +108,9 @@ async fn every_team_route_answers_a_member_without_two_factor_with_the_set_up_pa
 
     let mut failures = Vec::new();
     for route in team_console::routes::all() {
-        if !route.path.contains("{account_id}") {
+        // The JSON API answers to keys, never to a session (401); its
+        // keys meet the rule in `api::a_creator_without_two_factor_...`.
+        if !route.path.contains("{account_id}") || route.path.starts_with("/api/") {
             continue;
         }
         let path = route

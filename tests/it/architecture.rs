@@ -4,8 +4,8 @@
 
 use std::path::{Path, PathBuf};
 
-const AREAS: [&str; 7] = [
-    "accounts", "members", "invites", "pods", "billing", "audit", "spend",
+const AREAS: [&str; 8] = [
+    "accounts", "members", "invites", "pods", "billing", "audit", "spend", "api_keys",
 ];
 /// Core modules outside the areas.
 const SHARED_CORE: [&str; 10] = [
@@ -25,8 +25,9 @@ const SHARED_CORE: [&str; 10] = [
 const MAIL_LETTERS: &str = "src/mail/letters.rs";
 /// What a core file may not name: the web layer, the HTTP stack, the
 /// templates, the app state, the routes, any area's pages.
-const FORBIDDEN_IN_CORE: [&str; 7] = [
+const FORBIDDEN_IN_CORE: [&str; 8] = [
     "crate::web",
+    "crate::api::",
     "actix",
     "askama",
     "AppState",
@@ -103,6 +104,7 @@ fn core_modules_use_nothing_of_the_web_layer() {
 fn the_web_layer_reaches_tables_only_through_the_cores() {
     let mut files = Vec::new();
     rust_files(&src().join("web"), &mut files);
+    rust_files(&src().join("api"), &mut files);
     for area in AREAS {
         let pages = src().join(area).join("pages");
         if pages.exists() {
@@ -121,4 +123,30 @@ fn the_web_layer_reaches_tables_only_through_the_cores() {
         breaches.is_empty(),
         "queries outside the cores: {breaches:?}"
     );
+}
+
+/// The JSON API is a second web layer over the same cores: it takes from
+/// an area's pages nothing but the refusal texts (`pages::refusal`), so a
+/// rule or its wording is never written twice, and it renders no page.
+#[test]
+fn the_api_borrows_only_refusals_from_the_pages() {
+    let mut files = Vec::new();
+    rust_files(&src().join("api"), &mut files);
+    assert!(files.len() >= 6, "found only {} API files", files.len());
+    let mut breaches = Vec::new();
+    for file in &files {
+        let code = code(file);
+        for (at, _) in code.match_indices("pages::") {
+            if !code[at..].starts_with("pages::refusal(") {
+                let line = code[at..].lines().next().unwrap_or_default();
+                breaches.push(format!("{} uses {line}", file.display()));
+            }
+        }
+        for word in ["askama", "Template", "diesel::update", "diesel::delete"] {
+            if code.contains(word) {
+                breaches.push(format!("{} uses {word}", file.display()));
+            }
+        }
+    }
+    assert!(breaches.is_empty(), "{}", breaches.join("\n"));
 }

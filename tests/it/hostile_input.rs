@@ -53,6 +53,9 @@ enum Who {
     /// A signed-out browser holding a working password reset link of a
     /// user signed up afresh for each request: a valid password uses it.
     NewResetHolder,
+    /// A script with an API key of every scope for the team in the path
+    /// (a fresh team and key per route), no cookies.
+    ApiKey,
 }
 
 /// What a route reads besides its path segments: the query parameters of
@@ -231,6 +234,53 @@ fn reads(method: &str, path: &str) -> Option<Reads> {
             ],
         ),
         ("GET", "/healthz" | "/readyz" | "/static/{file}") => r(SignedOut, NOTHING),
+        ("GET", "/accounts/{account_id}/settings/api-keys") => r(Admin, NOTHING),
+        ("POST", "/accounts/{account_id}/settings/api-keys") => r(
+            Admin,
+            &[
+                ("name", "Hostile Key"),
+                ("pods:read", "on"),
+                ("lifetime_days", "30"),
+            ],
+        ),
+        // The first valid request revokes the key; the rest are 409.
+        ("POST", "/accounts/{account_id}/settings/api-keys/{key_id}/revoke") => r(Admin, NOTHING),
+        ("GET", "/api/v1/openapi.json") => r(SignedOut, NOTHING),
+        ("GET", "/api/v1/accounts/{account_id}/audit") => r(
+            ApiKey,
+            &[
+                ("from", ""),
+                ("to", ""),
+                ("user", ""),
+                ("resource", ""),
+                ("resource_id", ""),
+                ("action", ""),
+                ("q", ""),
+                ("cursor", ""),
+                ("limit", "10"),
+            ],
+        ),
+        (
+            "GET",
+            "/api/v1/accounts/{account_id}/members"
+            | "/api/v1/accounts/{account_id}/pods"
+            | "/api/v1/accounts/{account_id}/billing",
+        ) => r(ApiKey, NOTHING),
+        // Sent as a JSON object (numbers as numbers while they are valid).
+        ("POST", "/api/v1/accounts/{account_id}/invites") => r(
+            ApiKey,
+            &[
+                ("role", "basic"),
+                ("email", "invitee@example.com"),
+                ("lifetime_hours", "24"),
+            ],
+        ),
+        ("DELETE", "/api/v1/accounts/{account_id}/invites/{invite_id}") => r(ApiKey, NOTHING),
+        (
+            "POST",
+            "/api/v1/accounts/{account_id}/pods/{pod_id}/start"
+            | "/api/v1/accounts/{account_id}/pods/{pod_id}/stop",
+        ) => r(ApiKey, NOTHING),
         _ => None,
     }
 }
@@ -325,6 +375,9 @@ struct Fixture {
     /// The token of an invite link the browser holds, if any.
     token: String,
     pod: Uuid,
+    /// An API key of the team, and its secret when requests use it.
+    key: Uuid,
+    secret: Option<String>,
 }
 
 /// The people every route's fixture draws on.
@@ -351,6 +404,8 @@ async fn arrange(app: &TestApp, people: &People, who: Who) -> Fixture {
         invite: Uuid::nil(),
         token: "A".repeat(43),
         pod: Uuid::nil(),
+        key: Uuid::nil(),
+        secret: None,
     };
     match who {
         Who::SignedOut => fixture.browser = people.signed_out.clone(),
@@ -381,12 +436,30 @@ async fn arrange(app: &TestApp, people: &People, who: Who) -> Fixture {
             assert!(res.status().is_redirection(), "sign-in for sign-out");
             fixture.browser = browser;
         }
-        Who::Admin => {
+        Who::Admin | Who::ApiKey => {
             let team = app.insert_team(people.admin.user_id, "Hostile Team");
             app.add_member(team, people.target.user_id, Role::Basic);
             fixture.account = team;
             fixture.invite = crate::matrix::insert_invite(app, team, people.admin.user_id);
             fixture.pod = app.insert_pod(team, "Hostile Pod");
+            let secret = app.insert_api_key(
+                team,
+                people.admin.user_id,
+                "Hostile Key",
+                &[
+                    "audit:read",
+                    "members:read",
+                    "invites:write",
+                    "pods:read",
+                    "pods:write",
+                    "billing:read",
+                ],
+            );
+            fixture.key = app.api_key_id(&secret);
+            if matches!(who, Who::ApiKey) {
+                fixture.browser = people.signed_out.clone();
+                fixture.secret = Some(secret);
+            }
         }
         Who::NewPersonalOwner => {
             fixture.account = insert_personal_account(app, people.admin.user_id);
@@ -448,6 +521,7 @@ fn fill(pattern: &str, f: &Fixture, hostile: Option<(&str, &str)>) -> String {
                 "invite_id" => f.invite.to_string(),
                 "token" => f.token.clone(),
                 "pod_id" => f.pod.to_string(),
+                "key_id" => f.key.to_string(),
                 "session_id" => Uuid::nil().to_string(),
                 "file" => "app.css".to_string(),
                 other => panic!("no valid value for the path segment {{{other}}}"),
@@ -498,38 +572,106 @@ struct Answer {
     broke_off: Option<String>,
 }
 
+/// Percent-decodes a value as sent on the wire (`+` stays itself).
+fn decode(wire: &str) -> Vec<u8> {
+    let bytes = wire.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok());
+        match (bytes[i], hex.and_then(|h| u8::from_str_radix(h, 16).ok())) {
+            (b'%', Some(byte)) => {
+                out.push(byte);
+                i += 3;
+            }
+            (byte, _) => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    out
+}
+
+/// The API's JSON body for `name=wire` params: each value as a JSON
+/// string of its raw bytes (invalid UTF-8 makes invalid JSON, as a careless
+/// client would send), a number where the value is one.
+fn json_body(params: &[String]) -> Vec<u8> {
+    let mut body = b"{".to_vec();
+    for (n, param) in params.iter().enumerate() {
+        let (name, wire) = param.split_once('=').unwrap_or((param, ""));
+        if n > 0 {
+            body.push(b',');
+        }
+        body.extend_from_slice(serde_json::to_string(name).unwrap().as_bytes());
+        body.push(b':');
+        let value = decode(wire);
+        match std::str::from_utf8(&value) {
+            Ok(text) if name == "lifetime_hours" && text.parse::<i64>().is_ok() => {
+                body.extend_from_slice(text.as_bytes())
+            }
+            Ok(text) => body.extend_from_slice(serde_json::to_string(text).unwrap().as_bytes()),
+            Err(_) => {
+                body.push(b'"');
+                body.extend_from_slice(&value);
+                body.push(b'"');
+            }
+        }
+    }
+    body.push(b'}');
+    body
+}
+
 /// Sends the request exactly as built: a hand-made URL for GET, a hand-made
-/// body (plus the session's CSRF token) for POST. `Err`: no answer at all.
+/// body (plus the session's CSRF token) for POST; with an API key, the key
+/// and a JSON body. `Err`: no answer at all.
 async fn send(
     browser: &Browser,
+    key: Option<&str>,
     method: &str,
     path: &str,
     mut params: Vec<String>,
 ) -> Result<Answer, String> {
     let mut url = browser.url(path);
-    let mut body = None;
+    let mut body: Option<Vec<u8>> = None;
     match method {
         "GET" if !params.is_empty() => url = format!("{url}?{}", params.join("&")),
         "GET" => {}
+        "POST" | "DELETE" if key.is_some() => body = Some(json_body(&params)),
         "POST" => {
             params.push(format!("csrf_token={}", encode(&browser.csrf().await)));
-            body = Some(params.join("&"));
+            body = Some(params.join("&").into_bytes());
         }
         other => panic!("no test for method {other}"),
     }
-    let request = match &body {
+    let content_type = if key.is_some() {
+        "application/json"
+    } else {
+        FORM
+    };
+    let mut request = match &body {
         None => browser.client.get(&url),
         Some(body) => browser
             .client
-            .post(&url)
-            .header("content-type", FORM)
+            .request(
+                reqwest::Method::from_bytes(method.as_bytes()).unwrap(),
+                &url,
+            )
+            .header("content-type", content_type)
             .body(body.clone()),
     };
+    if let Some(key) = key {
+        request = request.bearer_auth(key);
+    }
     let res = match request.send().await {
         Ok(res) => res,
         // The http crate under reqwest refuses URIs of 64 KiB and more; a
         // client that does not care sends them all the same.
-        Err(e) if e.is_builder() => return send_raw(browser, method, &url, body.as_deref()),
+        Err(e) if e.is_builder() => {
+            return send_raw(browser, key, method, &url, body.as_deref(), content_type);
+        }
         Err(e) => return Err(format!("{e} ({:?})", std::error::Error::source(&e))),
     };
     let status = res.status().as_u16();
@@ -551,9 +693,11 @@ const FORM: &str = "application/x-www-form-urlencoded";
 /// after the answer), with the browser's cookies.
 fn send_raw(
     browser: &Browser,
+    key: Option<&str>,
     method: &str,
     url: &str,
-    body: Option<&str>,
+    body: Option<&[u8]>,
+    content_type: &str,
 ) -> Result<Answer, String> {
     use std::io::{Read, Write};
     let host = browser.base.trim_start_matches("http://");
@@ -562,13 +706,17 @@ fn send_raw(
     if let Some(cookie) = browser.cookie_header() {
         head.push_str(&format!("Cookie: {cookie}\r\n"));
     }
+    if let Some(key) = key {
+        head.push_str(&format!("Authorization: Bearer {key}\r\n"));
+    }
     if let Some(body) = body {
         head.push_str(&format!(
-            "Content-Type: {FORM}\r\nContent-Length: {}\r\n",
+            "Content-Type: {content_type}\r\nContent-Length: {}\r\n",
             body.len()
         ));
     }
-    let request = format!("{head}\r\n{}", body.unwrap_or_default());
+    let mut request = format!("{head}\r\n").into_bytes();
+    request.extend_from_slice(body.unwrap_or_default());
     let mut stream = std::net::TcpStream::connect(host).map_err(|e| e.to_string())?;
     let timeout = Some(std::time::Duration::from_secs(30));
     stream
@@ -578,7 +726,7 @@ fn send_raw(
         .set_write_timeout(timeout)
         .map_err(|e| e.to_string())?;
     // The server may answer and close before it has read everything.
-    let written = stream.write_all(request.as_bytes());
+    let written = stream.write_all(&request);
     let mut raw = Vec::new();
     let read = stream.read_to_end(&mut raw);
     if raw.is_empty() {
@@ -827,7 +975,14 @@ async fn no_route_fails_stores_half_or_logs_an_error_on_hostile_input() {
                 let mark = support::log_mark();
 
                 // Act
-                let answer = send(&fixture.browser, route.method, &path, params).await;
+                let answer = send(
+                    &fixture.browser,
+                    fixture.secret.as_deref(),
+                    route.method,
+                    &path,
+                    params,
+                )
+                .await;
                 sent += 1;
 
                 // Assert

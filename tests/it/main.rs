@@ -4,6 +4,7 @@
 mod support;
 
 mod account_security;
+mod api;
 mod architecture;
 mod audit_chain;
 mod audit_log;

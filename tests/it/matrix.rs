@@ -25,6 +25,10 @@ enum Access {
     SignedIn,
     /// Members of the account in the URL with one of these roles.
     Roles(&'static [Role]),
+    /// The JSON API: a bearer key or nothing. A session cookie, any
+    /// role's, gets 401 (keys' scopes × their creators' roles are
+    /// `api::each_scope_and_creator_role_reaches_exactly_what_spec_section_2_allows`).
+    Api,
 }
 
 /// What SPEC §2 says for each route.
@@ -115,6 +119,15 @@ fn expected(method: &str, path: &str) -> Option<Access> {
             "/accounts/{account_id}/billing/spend/quotas"
             | "/accounts/{account_id}/billing/spend/member-quotas",
         ) => Roles(ADMIN),
+        // API keys (SPEC §12): Admin only.
+        (
+            _,
+            "/accounts/{account_id}/settings/api-keys"
+            | "/accounts/{account_id}/settings/api-keys/{key_id}/revoke",
+        ) => Roles(ADMIN),
+        // The API's description holds nothing of any account.
+        ("GET", "/api/v1/openapi.json") => Public,
+        (_, path) if path.starts_with("/api/v1/accounts/") => Api,
         _ => return None,
     })
 }
@@ -129,6 +142,8 @@ struct Fixture {
     target: Uuid,
     /// A stopped Pod of the team.
     pod: Uuid,
+    /// An API key of the team.
+    key: Uuid,
 }
 
 fn fill(path: &str, f: &Fixture) -> String {
@@ -137,6 +152,7 @@ fn fill(path: &str, f: &Fixture) -> String {
         .replace("{invite_id}", &f.invite.to_string())
         .replace("{token}", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")
         .replace("{pod_id}", &f.pod.to_string())
+        .replace("{key_id}", &f.key.to_string())
         .replace("{file}", "app.css")
         .replace("{session_id}", &Uuid::new_v4().to_string())
 }
@@ -145,6 +161,12 @@ async fn request(browser: &Browser, method: &str, path: &str) -> reqwest::Respon
     match method {
         "GET" => browser.get(path).await,
         "POST" => browser.post_form(path, FORM).await,
+        "DELETE" => browser
+            .client
+            .delete(browser.url(path))
+            .send()
+            .await
+            .expect("DELETE failed"),
         other => panic!("no test for method {other}"),
     }
 }
@@ -193,6 +215,10 @@ async fn every_route_answers_every_role_as_spec_section_2_says() {
             invite,
             target: target.user_id,
             pod: app.insert_pod(team, "Matrix Pod"),
+            key: {
+                let secret = app.insert_api_key(team, admin.user_id, "Matrix Key", &["pods:read"]);
+                app.api_key_id(&secret)
+            },
         };
         let path = fill(route.path, &fixture);
         let label = format!("{} {}", route.method, route.path);
@@ -235,6 +261,20 @@ async fn every_route_answers_every_role_as_spec_section_2_says() {
                         status.is_redirection() && location(&res).starts_with("/sign-in");
                     if status == StatusCode::FORBIDDEN || to_sign_in || status.is_server_error() {
                         failures.push(format!("{label}: signed in got {status}"));
+                    }
+                }
+            }
+            Access::Api => {
+                let browsers = [&signed_out, &outsider.browser, &admin.browser]
+                    .into_iter()
+                    .chain(members.iter().map(|(_, u)| &u.browser));
+                for browser in browsers {
+                    let res = request(browser, route.method, &path).await;
+                    if res.status() != StatusCode::UNAUTHORIZED {
+                        failures.push(format!(
+                            "{label}: a cookie without a key got {} (want 401)",
+                            res.status()
+                        ));
                     }
                 }
             }
@@ -398,6 +438,7 @@ async fn roles_without_billing_access_see_no_money_anywhere() {
         invite,
         target: team.basic.user_id,
         pod: mine,
+        key: Uuid::nil(),
     };
     let mut opened = 0;
     let mut failures = Vec::new();

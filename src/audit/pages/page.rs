@@ -55,6 +55,7 @@ fn action_groups() -> Vec<ActionGroup> {
             "billing" => "Billing",
             "spend" => "Spend controls",
             "account" => "Settings",
+            "api_key" => "API keys",
             "audit" => "Audit log",
             _ => "Sign-up and sign-in",
         };

@@ -2,6 +2,7 @@
 //! database, and browsers (cookie-keeping clients that do not follow
 //! redirects) to drive it.
 
+pub mod api;
 pub mod database;
 pub mod pods;
 pub mod smtp;
@@ -54,6 +55,7 @@ pub fn test_settings(database_url: String) -> Settings {
         backup: None,
         // Tests sweep when they choose to (`spend::sweep`), by their clock.
         spend_sweep_interval: None,
+        api_rate_limit: 600,
         // Tests deliver mail when they choose to (`mail::deliver_due`),
         // into a folder of their own unless they set an SMTP server.
         mail: team_console::config::MailSettings {
