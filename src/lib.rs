@@ -213,6 +213,21 @@ impl Application {
             },
             |_| {},
         )];
+        // What mail leaves behind, daily: sent messages' rows after 90
+        // days, expired reset links, devices unseen for a year.
+        background.push(spawn_every(
+            database.clone(),
+            std::time::Duration::from_secs(24 * 3600),
+            true,
+            "forgetting what mail left behind",
+            |conn| {
+                let now = clock::Clock::system().now();
+                Ok(mail::outbox::prune(conn, now)?
+                    + accounts::reset::delete_expired(conn, now)?
+                    + accounts::notices::forget_old_devices(conn, now)?)
+            },
+            |_| {},
+        ));
         // A signed checkpoint on every chain with something new, hourly
         // (one node at a time: `checkpoint_all` takes an advisory lock).
         let seal = audit::chain::signing_key(&settings.secret_key);

@@ -133,3 +133,12 @@ pub fn signed_in_from(
         cx,
     )
 }
+
+/// A device unseen for this long is forgotten: signing in from it again
+/// is news again.
+pub const DEVICE_KEPT: time::Duration = time::Duration::days(365);
+
+/// Forgets the devices last seen more than `DEVICE_KEPT` before `now`.
+pub fn forget_old_devices(conn: &mut PgConnection, now: OffsetDateTime) -> QueryResult<usize> {
+    diesel::delete(kd::table.filter(kd::last_seen.lt(now - DEVICE_KEPT))).execute(conn)
+}

@@ -242,3 +242,9 @@ pub fn complete(
         Ok(user)
     })
 }
+
+/// Deletes the reset links that expired before `now` (used or not: an
+/// expired link opens nothing either way). Returns how many.
+pub fn delete_expired(conn: &mut PgConnection, now: OffsetDateTime) -> QueryResult<usize> {
+    diesel::delete(pr::table.filter(pr::expires_at.lt(now))).execute(conn)
+}

@@ -241,6 +241,17 @@ pub fn deliver_due(
     Ok(report)
 }
 
+/// How long a sent or refused message's row (recipient, subject, when;
+/// never its text) is kept for the record.
+pub const KEPT: Duration = Duration::days(90);
+
+/// Deletes the rows of messages sent or refused for good more than
+/// `KEPT` before `now`. Returns how many.
+pub fn prune(conn: &mut PgConnection, now: OffsetDateTime) -> QueryResult<usize> {
+    let before = now - KEPT;
+    diesel::delete(o::table.filter(o::sent_at.lt(before).or(o::failed_at.lt(before)))).execute(conn)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

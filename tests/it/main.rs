@@ -20,6 +20,7 @@ mod hostile_input;
 mod invites;
 mod leaving;
 mod mail;
+mod mail_housekeeping;
 mod matrix;
 mod metrics;
 mod own_postgres;
