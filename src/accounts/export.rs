@@ -212,17 +212,19 @@ pub fn own_entries(
     after: i64,
     size: i64,
 ) -> QueryResult<Vec<(i64, Value)>> {
-    let rows: Vec<(EntryRow, Option<AccountId>)> = audit_entries::table
+    let rows: Vec<EntryRow> = audit_entries::table
         .filter(audit_entries::actor_id.eq(user))
         .filter(audit_entries::id.gt(after))
         .order(audit_entries::id.asc())
         .limit(size)
-        .select((EntryRow::as_select(), audit_entries::account_id))
+        .select(EntryRow::as_select())
         .load(conn)?;
     Ok(rows
         .into_iter()
-        .map(|(entry, account)| {
-            let visible = account.is_some_and(|a| billing_visible.contains(&a));
+        .map(|entry| {
+            let visible = entry
+                .account_id
+                .is_some_and(|a| billing_visible.contains(&a));
             let billing = entry.resource_type == "billing";
             let entry = if visible { entry } else { without_money(entry) };
             let mut value = crate::audit::export::json(&entry);
@@ -231,7 +233,6 @@ pub fn own_entries(
                     "Billing information: withheld, as the account's billing is shown to its Billing and Admin members only"
                 );
             }
-            value["account_id"] = json!(account.map(|a| a.to_string()));
             (entry.id, value)
         })
         .collect())
