@@ -28,9 +28,7 @@ pub mod web;
 
 use std::net::{IpAddr, TcpListener};
 
-use actix_session::SessionMiddleware;
-use actix_session::config::{BrowserSession, CookieContentSecurity, TtlExtensionPolicy};
-use actix_web::cookie::{Key, SameSite};
+use actix_web::cookie::Key;
 use actix_web::dev::Server;
 use actix_web::middleware::{ErrorHandlers, from_fn};
 use actix_web::{App, HttpServer, web as aw};
@@ -38,7 +36,6 @@ use diesel::PgConnection;
 
 use crate::config::Settings;
 use crate::web::error::{AppError, AppResult};
-use crate::web::session_store::PgSessionStore;
 
 /// What the console logs unless RUST_LOG says otherwise. actix-http logs
 /// a request it cannot parse (a URL over 64 KiB, a broken header) as an
@@ -90,6 +87,11 @@ impl AppState {
                         drop(conn);
                         database.drop_dead_idle();
                         Err(AppError::Unavailable(e.to_string()))
+                    }
+                    Err(AppError::Unavailable(e)) => {
+                        drop(conn);
+                        database.drop_dead_idle();
+                        Err(AppError::Unavailable(e))
                     }
                     other => other,
                 }
@@ -194,11 +196,12 @@ impl Application {
             clock: settings.clock.clone(),
             api_rate_limit: settings.api_rate_limit,
         });
-        let key = Key::derive_from(&settings.secret_key);
-        // Sessions live by the wall clock: a test's manual clock jumps
-        // hours ahead to bill Pods, and must not sign everyone out.
-        let store = PgSessionStore::new(database.clone(), SESSION_IDLE, clock::Clock::system());
-        let cookie_name = if secure { "__Host-session" } else { "session" };
+        let sessions = aw::Data::new(web::session_store::Sessions::new(
+            Key::derive_from(&settings.secret_key),
+            secure,
+            SESSION_IDLE,
+            clock::Clock::system(),
+        ));
         // Expired sessions, every ten minutes (by the wall clock).
         let mut background = vec![spawn_every(
             database.clone(),
@@ -306,24 +309,9 @@ impl Application {
 
         let workers = settings.workers;
         let server = HttpServer::new(move || {
-            let sessions = SessionMiddleware::builder(store.clone(), key.clone())
-                .cookie_name(cookie_name.to_string())
-                .cookie_secure(secure)
-                .cookie_http_only(true)
-                .cookie_same_site(SameSite::Lax)
-                .cookie_path("/".to_string())
-                .cookie_content_security(CookieContentSecurity::Private)
-                .session_lifecycle(
-                    BrowserSession::default()
-                        .state_ttl(actix_web::cookie::time::Duration::seconds(
-                            SESSION_IDLE.whole_seconds(),
-                        ))
-                        // The store rolls the idle deadline itself (see PgSessionStore::load).
-                        .state_ttl_extension_policy(TtlExtensionPolicy::OnStateChanges),
-                )
-                .build();
             App::new()
                 .app_data(state.clone())
+                .app_data(sessions.clone())
                 .app_data(
                     aw::FormConfig::default()
                         .limit(64 * 1024)
@@ -342,8 +330,7 @@ impl Application {
                 .wrap(from_fn(web::csrf::csrf_guard))
                 .wrap(from_fn(web::input::gate))
                 .wrap(ErrorHandlers::new().default_handler(web::error::render_error_page_in_layout))
-                .wrap(sessions)
-                .wrap(from_fn(web::session_store::request_scope))
+                .wrap(from_fn(web::session_store::middleware))
                 .wrap(ErrorHandlers::new().default_handler(web::error::render_error_page))
                 .wrap(web::headers::security_headers(secure))
                 .wrap(from_fn(web::headers::referrer_policy))

@@ -12,13 +12,14 @@ use crate::audit::{Actor, Change, Origin, PersonalChange};
 use crate::authz::{self, AccountKind, Capability, Needs, Role};
 use crate::ids::AccountId;
 use crate::web::error::{AppError, AppResult};
-use crate::web::layout::{AccountLink, Layout, Nav, UserBadge};
-use crate::web::{session, session_store};
-use actix_session::{Session, SessionExt};
+use crate::web::layout::Layout;
+use crate::web::session;
+use crate::web::session_store::{self, Session, SessionExt, Stored};
 use actix_web::dev::Payload;
 use actix_web::http::StatusCode;
 use actix_web::{FromRequest, HttpRequest, web};
 use askama::Template;
+use diesel::PgConnection;
 
 pub struct SignedIn {
     pub user: User,
@@ -29,21 +30,13 @@ pub struct SignedIn {
 impl SignedIn {
     /// The page layout, with `current` as the account shown in the header.
     pub fn layout(&self, current: Option<&AccountMembership>) -> AppResult<Layout> {
-        let current_id = current.map(|m| m.account.id);
-        Ok(Layout {
-            csrf: session::csrf_token(&self.session)?,
-            flashes: session::take_flashes(&self.session),
-            user: Some(UserBadge {
-                display_name: self.user.display_name.clone(),
-                email: self.user.email.clone(),
-            }),
-            accounts: self
-                .accounts
-                .iter()
-                .map(|m| AccountLink::new(m, Some(m.account.id) == current_id))
-                .collect(),
-            nav: current.map(Nav::for_membership),
-        })
+        Ok(Layout::signed_in(
+            session::csrf_token(&self.session)?,
+            session::take_flashes(&self.session),
+            &self.user,
+            &self.accounts,
+            current,
+        ))
     }
 
     /// The context of a change the person makes to their own user now
@@ -85,24 +78,13 @@ impl FromRequest for SignedIn {
         let req = req.clone();
         Box::pin(async move {
             let session = req.get_session();
+            let (state, sessions) = session_store::app_data(&req)?;
+            session.load(&state, &sessions).await?;
             let next = return_path(&req);
             let Some(user_id) = session::user_id(&session) else {
                 return Err(AppError::SignInRequired { next });
             };
-            let state = req
-                .app_data::<web::Data<AppState>>()
-                .cloned()
-                .ok_or_else(|| AppError::internal(anyhow::anyhow!("no app state")))?;
-            // Usually loaded with the session already (same round trip).
-            let found = match session_store::take_principal(user_id) {
-                Some(principal) => Some(principal),
-                None => {
-                    state
-                        .db(move |conn| models::user_with_memberships(conn, user_id))
-                        .await?
-                }
-            };
-            match found {
+            match session.principal(user_id) {
                 Some((user, accounts)) => Ok(SignedIn {
                     user,
                     accounts,
@@ -180,30 +162,26 @@ impl<C: Needs + 'static> FromRequest for Member<C> {
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
         let signed_in = SignedIn::from_request(req, payload);
-        let account_id = req
-            .match_info()
-            .get("account_id")
-            .and_then(|id| id.parse::<AccountId>().ok());
+        let account_id = account_in_path(req);
         let state = req.app_data::<web::Data<AppState>>().cloned();
         Box::pin(async move {
             let signed_in = signed_in.await?;
-            let account_id = account_id.ok_or(AppError::NotFound)?;
-            let membership = signed_in
-                .accounts
-                .iter()
-                .find(|m| m.account.id == account_id)
-                .cloned()
-                .ok_or(AppError::NotFound)?;
-            // Before the capability: a member the team's rule keeps out
-            // learns nothing of it, not even what their role may do.
-            if membership.account.require_two_factor && !signed_in.user.has_two_factor() {
-                return Err(two_factor_gate(&signed_in, &membership)?);
-            }
-            if !authz::allows(membership.account.kind, membership.role, C::CAPABILITY) {
-                return Err(AppError::NotPermitted(C::CAPABILITY));
-            }
+            let at = admit(
+                &signed_in.user,
+                &signed_in.accounts,
+                account_id,
+                C::CAPABILITY,
+            )
+            .map_err(|refusal| refusal.into_error(&signed_in))?;
+            let membership = signed_in.accounts[at].clone();
             if let Some(state) = state {
-                note_activity(&state, &signed_in, &membership).await?;
+                let now = state.clock.now();
+                if activity_is_stale(&membership, now) {
+                    let (account, user) = (membership.account.id, signed_in.user.id);
+                    state
+                        .db(move |conn| models::touch_membership(conn, account, user, now))
+                        .await?;
+                }
             }
             Ok(Member {
                 signed_in,
@@ -211,6 +189,205 @@ impl<C: Needs + 'static> FromRequest for Member<C> {
                 _capability: PhantomData,
             })
         })
+    }
+}
+
+fn account_in_path(req: &HttpRequest) -> Option<AccountId> {
+    req.match_info()
+        .get("account_id")
+        .and_then(|id| id.parse::<AccountId>().ok())
+}
+
+/// Why a signed-in person may not use a page of an account.
+enum Refusal {
+    /// Not a member (or no such account): nothing to learn about it.
+    NotFound,
+    /// The team requires two-factor sign-in, which they have not set up.
+    TwoFactor(usize),
+    NotPermitted(Capability),
+}
+
+impl Refusal {
+    fn into_error(self, signed_in: &SignedIn) -> AppError {
+        match self {
+            Refusal::NotFound => AppError::NotFound,
+            Refusal::TwoFactor(at) => {
+                two_factor_gate(signed_in, &signed_in.accounts[at]).unwrap_or_else(|error| error)
+            }
+            Refusal::NotPermitted(capability) => AppError::NotPermitted(capability),
+        }
+    }
+}
+
+/// Which of `accounts` lets `user` use `capability` in `account_id`.
+fn admit(
+    user: &User,
+    accounts: &[AccountMembership],
+    account_id: Option<AccountId>,
+    capability: Capability,
+) -> Result<usize, Refusal> {
+    let at = account_id
+        .and_then(|id| accounts.iter().position(|m| m.account.id == id))
+        .ok_or(Refusal::NotFound)?;
+    let membership = &accounts[at];
+    // Before the capability: a member the team's rule keeps out learns
+    // nothing of it, not even what their role may do.
+    if membership.account.require_two_factor && !user.has_two_factor() {
+        return Err(Refusal::TwoFactor(at));
+    }
+    if !authz::allows(membership.account.kind, membership.role, capability) {
+        return Err(Refusal::NotPermitted(capability));
+    }
+    Ok(at)
+}
+
+/// A member's last activity in the account is rolled forward at most every
+/// `ACTIVITY_GRANULARITY` (the Team page's access review shows it).
+fn activity_is_stale(membership: &AccountMembership, now: time::OffsetDateTime) -> bool {
+    membership
+        .last_active_at
+        .is_none_or(|seen| now - seen >= models::ACTIVITY_GRANULARITY)
+}
+
+/// Who is looking at a page, as its queries see it on the blocking thread.
+pub struct Access<'a> {
+    pub user: &'a User,
+    pub accounts: &'a [AccountMembership],
+    pub membership: &'a AccountMembership,
+    stored: &'a mut Stored,
+}
+
+impl Access<'_> {
+    pub fn account_id(&self) -> AccountId {
+        self.membership.account.id
+    }
+
+    pub fn role(&self) -> Role {
+        self.membership.role
+    }
+
+    pub fn can(&self, capability: Capability) -> bool {
+        authz::allows(
+            self.membership.account.kind,
+            self.membership.role,
+            capability,
+        )
+    }
+
+    /// The page's layout (as `Member::layout`), for a page rendered on the
+    /// thread that read its rows.
+    pub fn layout(&mut self) -> Layout {
+        let (csrf, flashes) = self.stored.layout_parts();
+        Layout::signed_in(
+            csrf,
+            flashes,
+            self.user,
+            self.accounts,
+            Some(self.membership),
+        )
+    }
+}
+
+/// A page of the account `{account_id}` in the URL that needs capability
+/// `C`, before anything is loaded. `Visit::db` is its one hand-off to a
+/// blocking thread: on one pooled connection it loads the session with the
+/// user and their memberships, applies exactly `Member<C>`'s checks
+/// (membership, the two-factor rule, the capability), rolls the member's
+/// activity forward, and runs the page's queries.
+pub struct Visit<C> {
+    req: HttpRequest,
+    _capability: PhantomData<C>,
+}
+
+impl<C> FromRequest for Visit<C> {
+    type Error = AppError;
+    type Future = std::future::Ready<Result<Self, AppError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        std::future::ready(Ok(Visit {
+            req: req.clone(),
+            _capability: PhantomData,
+        }))
+    }
+}
+
+impl<C: Needs + 'static> Visit<C> {
+    /// Runs `f` with the member's access once they are let in, and gives
+    /// back the member with what `f` returned. Any error is the request's.
+    pub async fn db<T, E, F>(self, f: F) -> AppResult<(Member<C>, T)>
+    where
+        F: FnOnce(&mut PgConnection, &mut Access) -> Result<T, E> + Send + 'static,
+        E: Into<AppError>,
+        T: Send + 'static,
+    {
+        let session = self.req.get_session();
+        let (state, sessions) = session_store::app_data(&self.req)?;
+        // Loaded already (by an error page, say): a copy of what it found.
+        let pending = session.pending(&sessions);
+        let known = session.snapshot();
+        let account_id = account_in_path(&self.req);
+        let now = state.clock.now();
+        let (stored, outcome) = state
+            .db(move |conn| {
+                let mut stored = match pending {
+                    Some(pending) => pending.load(conn)?,
+                    None => known,
+                };
+                let Some(principal) = stored.as_mut().and_then(Stored::take_principal) else {
+                    return Ok::<_, AppError>((stored, None));
+                };
+                let stored_now = stored.as_mut().expect("a principal comes with its session");
+                let (user, accounts) = &principal;
+                let outcome = match admit(user, accounts, account_id, C::CAPABILITY) {
+                    Err(refusal) => Err(refusal),
+                    Ok(at) => {
+                        let membership = &accounts[at];
+                        if activity_is_stale(membership, now) {
+                            models::touch_membership(conn, membership.account.id, user.id, now)?;
+                        }
+                        let mut access = Access {
+                            user,
+                            accounts,
+                            membership,
+                            stored: stored_now,
+                        };
+                        let value = f(conn, &mut access).map_err(Into::into)?;
+                        Ok((at, value))
+                    }
+                };
+                stored_now.put_principal(Some(principal));
+                Ok((stored, Some(outcome)))
+            })
+            .await?;
+        session.install(stored);
+        let user_id = session::user_id(&session);
+        let principal = user_id.and_then(|id| session.principal(id));
+        let (Some((user, accounts)), Some(outcome)) = (principal, outcome) else {
+            if user_id.is_some() {
+                // Signed in as a user who is no more.
+                session.purge();
+            }
+            return Err(AppError::SignInRequired {
+                next: return_path(&self.req),
+            });
+        };
+        let signed_in = SignedIn {
+            user,
+            accounts,
+            session,
+        };
+        match outcome {
+            Ok((at, value)) => {
+                let membership = signed_in.accounts[at].clone();
+                let member = Member {
+                    signed_in,
+                    membership,
+                    _capability: PhantomData,
+                };
+                Ok((member, value))
+            }
+            Err(refusal) => Err(refusal.into_error(&signed_in)),
+        }
     }
 }
 
@@ -232,24 +409,4 @@ fn two_factor_gate(signed_in: &SignedIn, membership: &AccountMembership) -> AppR
         status: StatusCode::FORBIDDEN,
         html: page.render()?,
     })
-}
-
-/// Rolls the member's last activity in the account forward, at most every
-/// `ACTIVITY_GRANULARITY` (the Team page's access review shows it).
-async fn note_activity(
-    state: &AppState,
-    signed_in: &SignedIn,
-    membership: &AccountMembership,
-) -> AppResult<()> {
-    let now = state.clock.now();
-    let stale = membership
-        .last_active_at
-        .is_none_or(|seen| now - seen >= models::ACTIVITY_GRANULARITY);
-    if stale {
-        let (account, user) = (membership.account.id, signed_in.user.id);
-        state
-            .db(move |conn| models::touch_membership(conn, account, user, now))
-            .await?;
-    }
-    Ok(())
 }

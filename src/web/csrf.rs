@@ -6,7 +6,7 @@
 //! console's own, and the form must carry the synchronizer token kept in the
 //! session (compared in constant time).
 
-use actix_session::SessionExt;
+use crate::web::session_store::{self, SessionExt};
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::Method;
@@ -82,7 +82,15 @@ async fn check(mut req: ServiceRequest) -> Result<ServiceRequest, (ServiceReques
     let sent = serde_urlencoded::from_bytes::<TokenField>(&body)
         .ok()
         .and_then(|f| f.csrf_token);
-    let expected = req.get_session().get::<String>(CSRF_KEY).ok().flatten();
+    let session = req.get_session();
+    let loaded = match session_store::app_data(req.request()) {
+        Ok((state, sessions)) => session.load(&state, &sessions).await,
+        Err(error) => Err(error),
+    };
+    if let Err(error) = loaded {
+        return Err((req, error));
+    }
+    let expected = session.get::<String>(CSRF_KEY).ok().flatten();
     match (sent, expected) {
         (Some(sent), Some(expected)) if tokens::constant_time_eq(&sent, &expected) => {}
         _ => {

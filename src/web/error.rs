@@ -367,12 +367,8 @@ pub fn render_error_page_in_layout<B>(
 where
     B: actix_web::body::MessageBody + 'static,
 {
-    use actix_session::SessionExt;
-    if is_html(&res)
-        || is_problem(&res)
-        || !res.status().is_client_error()
-        || crate::web::session::user_id(&res.request().get_session()).is_none()
-    {
+    use crate::web::session_store::SessionExt;
+    if is_html(&res) || is_problem(&res) || !res.status().is_client_error() {
         return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
     }
     if let Some(to) = refused_post(&res) {
@@ -380,6 +376,17 @@ where
     }
     Ok(ErrorHandlerResponse::Future(Box::pin(async move {
         let req = res.request().clone();
+        // A page that failed before it loaded the session (an unknown
+        // address, say) loads it now: a signed-in person's page keeps the
+        // layout.
+        let session = req.get_session();
+        let loaded = match crate::web::session_store::app_data(&req) {
+            Ok((state, sessions)) => session.load(&state, &sessions).await.is_ok(),
+            Err(_) => false,
+        };
+        if !loaded || crate::web::session::user_id(&session).is_none() {
+            return Ok(res.map_into_left_body());
+        }
         let capability = match res
             .response()
             .error()
@@ -424,9 +431,13 @@ fn refused_post<B>(res: &ServiceResponse<B>) -> Option<ServiceResponse<EitherBod
 where
     B: actix_web::body::MessageBody + 'static,
 {
-    use actix_session::SessionExt;
+    use crate::web::session_store::SessionExt;
     let req = res.request();
     if req.method() != actix_web::http::Method::POST || res.status() != StatusCode::CONFLICT {
+        return None;
+    }
+    let session = req.get_session();
+    if !session.is_loaded() || crate::web::session::user_id(&session).is_none() {
         return None;
     }
     let message = res
@@ -435,11 +446,7 @@ where
         .and_then(|e| e.as_error::<AppError>())
         .and_then(AppError::public_message)?;
     let to = form_page(req)?;
-    crate::web::session::flash(
-        &req.get_session(),
-        crate::web::session::FlashLevel::Error,
-        message,
-    );
+    crate::web::session::flash(&session, crate::web::session::FlashLevel::Error, message);
     let redirect = crate::web::see_other(&to);
     Some(ServiceResponse::new(req.clone(), redirect).map_into_right_body())
 }

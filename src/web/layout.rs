@@ -29,6 +29,33 @@ pub struct AccountLink {
     pub current: bool,
 }
 
+impl Layout {
+    /// A signed-in page's layout, with `current` as the account shown in
+    /// the header.
+    pub fn signed_in(
+        csrf: String,
+        flashes: Vec<Flash>,
+        user: &crate::accounts::models::User,
+        accounts: &[AccountMembership],
+        current: Option<&AccountMembership>,
+    ) -> Layout {
+        let current_id = current.map(|m| m.account.id);
+        Layout {
+            csrf,
+            flashes,
+            user: Some(UserBadge {
+                display_name: user.display_name.clone(),
+                email: user.email.clone(),
+            }),
+            accounts: accounts
+                .iter()
+                .map(|m| AccountLink::new(m, Some(m.account.id) == current_id))
+                .collect(),
+            nav: current.map(Nav::for_membership),
+        }
+    }
+}
+
 impl AccountLink {
     pub fn new(m: &AccountMembership, current: bool) -> Self {
         AccountLink {
@@ -112,7 +139,9 @@ impl Layout {
     }
 
     /// For pages seen signed out (sign-in, sign-up, invite landing).
-    pub fn public(session: &actix_session::Session) -> crate::web::error::AppResult<Layout> {
+    pub fn public(
+        session: &crate::web::session_store::Session,
+    ) -> crate::web::error::AppResult<Layout> {
         Ok(Layout {
             csrf: crate::web::session::csrf_token(session)?,
             flashes: crate::web::session::take_flashes(session),

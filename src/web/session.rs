@@ -1,7 +1,9 @@
 //! What the console keeps in a session: the signed-in user, the CSRF token,
 //! flash messages, and where to go after signing in.
 
-use actix_session::Session;
+use crate::web::session_store::Session;
+use std::collections::HashMap;
+
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
@@ -163,6 +165,34 @@ pub fn flash(session: &Session, level: FlashLevel, text: impl Into<String>) {
     if let Err(e) = session.insert(FLASH_KEY, all) {
         tracing::warn!(error = %e, "could not store a flash message");
     }
+}
+
+/// A page's CSRF token (made on first use) and its flash messages (taken)
+/// from a session's state read on a blocking thread, and whether that
+/// changed the state.
+pub fn layout_parts(state: &mut HashMap<String, String>) -> (String, Vec<Flash>, bool) {
+    let mut changed = false;
+    let csrf = match state
+        .get(CSRF_KEY)
+        .and_then(|v| serde_json::from_str::<String>(v).ok())
+    {
+        Some(token) => token,
+        None => {
+            let token = tokens::random_token(32);
+            let json = serde_json::to_string(&token).expect("a string serialises");
+            state.insert(CSRF_KEY.to_string(), json);
+            changed = true;
+            token
+        }
+    };
+    let flashes = match state.remove(FLASH_KEY) {
+        Some(json) => {
+            changed = true;
+            serde_json::from_str(&json).unwrap_or_default()
+        }
+        None => Vec::new(),
+    };
+    (csrf, flashes, changed)
 }
 
 pub fn success(session: &Session, text: impl Into<String>) {

@@ -94,7 +94,7 @@ pub struct Joining {
 /// The usable invite kept in the session, when the form goes back to it.
 pub async fn joining(
     state: &actix_web::web::Data<crate::AppState>,
-    session: &actix_session::Session,
+    session: &crate::web::session_store::Session,
     next: &str,
 ) -> crate::web::error::AppResult<Option<Joining>> {
     if next != "/invite" {

@@ -4,7 +4,7 @@
 //! sign-in). The token stays in the link's path; these pages send
 //! `Referrer-Policy: no-referrer` (web/headers.rs).
 
-use actix_session::Session;
+use crate::web::session_store::Session;
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, web};

@@ -23,7 +23,6 @@ use crate::ids::SessionId;
 use crate::web::auth::SignedIn;
 use crate::web::error::AppResult;
 use crate::web::layout::Layout;
-use crate::web::session_store::current_session_id;
 use crate::web::{self as w, session};
 
 /// A session as the profile lists it.
@@ -79,7 +78,7 @@ async fn render(
             Ok::<_, diesel::result::Error>((rows, left))
         })
         .await?;
-    let current = current_session_id();
+    let current = signed_in.session.id();
     let sessions = rows
         .into_iter()
         .map(|s| SessionView {
@@ -350,7 +349,7 @@ pub async fn change_password(
     }
     let hash = state.passwords.hash(form.new_password).await?;
     let cx = signed_in.personal_change(origin, state.clock.now());
-    let (keep, outbox) = (current_session_id(), state.outbox.clone());
+    let (keep, outbox) = (signed_in.session.id(), state.outbox.clone());
     let ended = state
         .db(move |conn| profile::change_password(conn, &cx, &hash, keep, &outbox))
         .await?;
@@ -380,7 +379,7 @@ pub async fn end_session(
     path: web::Path<SessionPath>,
 ) -> AppResult<HttpResponse> {
     let id = path.session_id;
-    if Some(id) == current_session_id() {
+    if Some(id) == signed_in.session.id() {
         session::flash(
             &signed_in.session,
             session::FlashLevel::Error,
@@ -408,7 +407,7 @@ pub async fn end_other_sessions(
     origin: Origin,
 ) -> AppResult<HttpResponse> {
     let cx = signed_in.personal_change(origin, state.clock.now());
-    let keep = current_session_id();
+    let keep = signed_in.session.id();
     let ended = state
         .db(move |conn| sessions::end_others(conn, &cx, keep))
         .await?;

@@ -4,7 +4,7 @@
 //! goes on to the code page (`sign_in_code`) with a session that is not
 //! signed in yet.
 
-use actix_session::Session;
+use crate::web::session_store::Session;
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use askama::Template;

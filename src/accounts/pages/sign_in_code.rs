@@ -4,7 +4,7 @@
 //! authenticator app or a recovery code. The half-done step lasts
 //! `PENDING_LIFETIME`; wrong codes are throttled per user.
 
-use actix_session::Session;
+use crate::web::session_store::Session;
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, web};

@@ -1,7 +1,7 @@
 //! Sign-out: the session is deleted server-side, so a copied cookie is
 //! useless afterwards.
 
-use actix_session::Session;
+use crate::web::session_store::Session;
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 

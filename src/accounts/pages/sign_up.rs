@@ -1,7 +1,7 @@
 //! Sign-up: the form, then a user and their personal account (which they
 //! administer alone), made by the accounts core in one transaction.
 
-use actix_session::Session;
+use crate::web::session_store::Session;
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use askama::Template;

@@ -14,7 +14,7 @@ use crate::audit::{ActionKind, RESOURCE_TYPES};
 use crate::authz::can;
 use crate::format;
 use crate::ids::AccountId;
-use crate::web::auth::Member;
+use crate::web::auth::Visit;
 use crate::web::error::AppResult;
 use crate::web::layout::Layout;
 
@@ -176,18 +176,19 @@ fn row<'a>(
 
 pub async fn show(
     state: web::Data<AppState>,
-    member: Member<can::ViewAuditLog>,
+    visit: Visit<can::ViewAuditLog>,
     query: web::Query<FilterForm>,
 ) -> AppResult<HttpResponse> {
     let form = query.into_inner();
-    let account_id = member.account_id();
-    let layout = member.layout()?.section("audit");
     let now = state.clock.now();
     // The page is rendered on the thread that read its rows, so they are
     // neither moved nor freed across threads (the connection stays taken
     // for the tenth of a millisecond that takes).
-    let (status, html) = state
-        .db(move |conn| render(conn, layout, account_id, form, now))
+    let (_, (status, html)) = visit
+        .db(move |conn, access| {
+            let layout = access.layout().section("audit");
+            render(conn, layout, access.account_id(), form, now)
+        })
         .await?;
     Ok(HttpResponse::build(status)
         .content_type("text/html; charset=utf-8")

@@ -6,7 +6,7 @@
 //! `POST /invite/accept` joins. What may join is decided by the core
 //! (`invites::accept`), once for both.
 
-use actix_session::Session;
+use crate::web::session_store::Session;
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use askama::Template;
