@@ -173,6 +173,21 @@ impl Drop for Waiting {
     }
 }
 
+tokio::task_local! {
+    /// The pooled connections the current request has taken so far (see
+    /// `counting_checkouts`).
+    static CHECKOUTS: Arc<AtomicUsize>;
+}
+
+/// Runs `work` (a request) counting the pooled connections it takes, and
+/// gives back the count with its result: the access log reports it, and
+/// a signed-in page takes one.
+pub async fn counting_checkouts<T>(work: impl Future<Output = T>) -> (T, usize) {
+    let count = Arc::new(AtomicUsize::new(0));
+    let done = CHECKOUTS.scope(count.clone(), work).await;
+    (done, count.load(Ordering::Relaxed))
+}
+
 /// Why `Database::block` did not run its work.
 #[derive(Debug)]
 pub enum Blocked {
@@ -220,10 +235,15 @@ impl Database {
         drop(waiting);
         let pool = self.pool.clone();
         let span = tracing::Span::current();
+        let counter = CHECKOUTS.try_with(Arc::clone).ok();
         tokio::task::spawn_blocking(move || {
             let _slot = slot;
             let _span = span.enter();
-            f(Checkout { pool, deadline })
+            f(Checkout {
+                pool,
+                deadline,
+                counter,
+            })
         })
         .await
         .map_err(Blocked::Failed)
@@ -271,12 +291,18 @@ impl Database {
 pub struct Checkout {
     pool: DbPool,
     deadline: Instant,
+    /// The request's count of checkouts, when a request asked.
+    counter: Option<Arc<AtomicUsize>>,
 }
 
 impl Checkout {
     pub fn get(self) -> Result<DbConn, diesel::r2d2::PoolError> {
         let left = self.deadline.saturating_duration_since(Instant::now());
-        self.pool.get_timeout(left.max(Duration::from_millis(1)))
+        let conn = self.pool.get_timeout(left.max(Duration::from_millis(1)))?;
+        if let Some(counter) = &self.counter {
+            counter.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(conn)
     }
 }
 

@@ -5,8 +5,8 @@
 //! logged while it is answered (database work on the blocking pool
 //! included, see `db::Database::block`) names it, in text and JSON alike.
 //! The access log line holds method, path (never the query string, which
-//! may carry tokens), status and duration: no passwords, session keys or
-//! tokens. Metrics are counted by route pattern, never by path.
+//! may carry tokens), status, duration and the pooled database connections
+//! it took: no passwords, session keys or tokens. Metrics are counted by route pattern, never by path.
 
 use std::fmt;
 use std::time::Instant;
@@ -54,7 +54,7 @@ pub async fn access_log(
             .unwrap_or_else(|| req.path().to_string());
         let route = pattern.unwrap_or_else(|| telemetry::UNMATCHED_ROUTE.to_string());
         let started = Instant::now();
-        let res = next.call(req).await;
+        let (res, db_checkouts) = crate::db::counting_checkouts(next.call(req)).await;
         let status = match &res {
             Ok(res) => res.status(),
             Err(e) => e.as_response_error().status_code(),
@@ -66,6 +66,7 @@ pub async fn access_log(
             path,
             status = status.as_u16(),
             ms = elapsed * 1000.0,
+            db_checkouts,
             "request"
         );
         res

@@ -13,6 +13,7 @@ mod audit_sentences;
 mod backups;
 mod billing;
 mod browser;
+mod connections;
 mod db_privileges;
 mod hardening;
 mod health;

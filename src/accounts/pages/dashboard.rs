@@ -18,7 +18,7 @@ use crate::ids::UserId;
 use crate::pods::catalogue;
 use crate::spend::limits::LimitSource;
 use crate::spend::{self, alerts};
-use crate::web::auth::{Member, SignedIn};
+use crate::web::auth::{SignedIn, Visit};
 use crate::web::error::AppResult;
 use crate::web::layout::Layout;
 use crate::web::{self as w};
@@ -84,14 +84,14 @@ pub async fn home(signed_in: SignedIn) -> AppResult<HttpResponse> {
 
 pub async fn show(
     state: web::Data<AppState>,
-    member: Member<can::UseAccount>,
+    visit: Visit<can::UseAccount>,
 ) -> AppResult<HttpResponse> {
+    let now = state.clock.now();
+    let (member, overview) = visit
+        .db(move |conn, access| spend::overview(conn, access.account_id(), now))
+        .await?;
     let account = &member.membership.account;
     let account_id = account.id;
-    let now = state.clock.now();
-    let overview = state
-        .db(move |conn| spend::overview(conn, account_id, now))
-        .await?;
     let money_shown = member.can(Capability::ViewBilling);
     let me = member.user().id;
     let role = member.role();

@@ -16,7 +16,7 @@ use crate::pods;
 use crate::spend::Month;
 use crate::spend::alerts;
 use crate::spend::usage::{self, MonthReport};
-use crate::web::auth::Member;
+use crate::web::auth::{Member, Visit};
 use crate::web::error::{AppError, AppResult};
 use crate::web::layout::Layout;
 use crate::web::{self as w};
@@ -59,7 +59,7 @@ pub struct PageQuery {
 
 pub async fn show(
     state: web::Data<AppState>,
-    member: Member<can::ViewBilling>,
+    visit: Visit<can::ViewBilling>,
     query: web::Query<PageQuery>,
 ) -> AppResult<HttpResponse> {
     let bad_cursor = || AppError::BadRequest("This page of the history does not exist.".into());
@@ -69,7 +69,30 @@ pub async fn show(
         (None, None) => Position::Newest,
         (Some(_), Some(_)) => return Err(bad_cursor()),
     };
-    render(&state, &member, StatusCode::OK, Forms::default(), position).await
+    let now = state.clock.now();
+    let (member, loaded) = visit
+        .db(move |conn, access| load(conn, access.account_id(), position, now))
+        .await?;
+    page(&member, loaded, now, StatusCode::OK, Forms::default())
+}
+
+type Loaded = ((i64, i64), history::Page, MonthReport, Vec<alerts::Alert>);
+
+/// The running Pods' accrued cost, a page of the history, this month's
+/// report and alerts.
+fn load(
+    conn: &mut diesel::PgConnection,
+    account_id: AccountId,
+    position: Position,
+    now: time::OffsetDateTime,
+) -> diesel::QueryResult<Loaded> {
+    let month = Month::of(now);
+    Ok((
+        pods::accrued_usage(conn, account_id, now)?,
+        history::page(conn, account_id, position)?,
+        usage::month_report(conn, account_id, month, now)?,
+        alerts::this_month(conn, account_id, month)?,
+    ))
 }
 
 /// The billing page with `forms` as typed (a refused form keeps its input).
@@ -82,17 +105,21 @@ pub async fn render<C>(
 ) -> AppResult<HttpResponse> {
     let account_id = member.account_id();
     let now = state.clock.now();
-    let month = Month::of(now);
-    let ((running_pods, accrued), page, report, alerts) = state
-        .db(move |conn| {
-            Ok::<_, diesel::result::Error>((
-                pods::accrued_usage(conn, account_id, now)?,
-                history::page(conn, account_id, position)?,
-                usage::month_report(conn, account_id, month, now)?,
-                alerts::this_month(conn, account_id, month)?,
-            ))
-        })
+    let loaded = state
+        .db(move |conn| load(conn, account_id, position, now))
         .await?;
+    page(member, loaded, now, status, forms)
+}
+
+fn page<C>(
+    member: &Member<C>,
+    ((running_pods, accrued), page, report, alerts): Loaded,
+    now: time::OffsetDateTime,
+    status: StatusCode,
+    forms: Forms,
+) -> AppResult<HttpResponse> {
+    let account_id = member.account_id();
+    let month = Month::of(now);
     let sees_everyone = member.can(Capability::ManageSpend);
     let notices = alerts::banners(&alerts, member.user().id, sees_everyone, true, month)
         .into_iter()

@@ -13,7 +13,7 @@ use crate::ids::{AccountId, UserId};
 use crate::invites::{self, PendingInvite};
 use crate::members::{self, MemberRow};
 use crate::web as w;
-use crate::web::auth::Member;
+use crate::web::auth::{Member, Visit};
 use crate::web::error::{AppError, AppResult};
 use crate::web::layout::Layout;
 
@@ -63,9 +63,22 @@ struct PersonalHintPage {
 /// A personal account has no Members page: it explains how to get one.
 pub async fn show(
     state: web::Data<AppState>,
-    member: Member<can::UseAccount>,
+    visit: Visit<can::UseAccount>,
     query: web::Query<TeamQuery>,
 ) -> AppResult<HttpResponse> {
+    let (links, now) = (state.invite_links.clone(), state.clock.now());
+    // A personal account's page and a refusal need nothing loaded.
+    let (member, loaded) = visit
+        .db(move |conn, access| {
+            if access.membership.account.kind == AccountKind::Personal
+                || !access.can(Capability::ViewMembers)
+            {
+                return Ok(None);
+            }
+            let can_invite = access.can(Capability::ManageInvites);
+            load(conn, access.account_id(), can_invite, &links, now).map(Some)
+        })
+        .await?;
     if member.membership.account.kind == AccountKind::Personal {
         return w::page(&PersonalHintPage {
             layout: member.layout()?.section("members"),
@@ -77,7 +90,32 @@ pub async fn show(
         return Err(AppError::NotPermitted(Capability::ViewMembers));
     }
     let only_unprotected = query.two_factor == "off";
-    render_filtered(&state, &member, StatusCode::OK, None, only_unprotected).await
+    let (list, invites) = loaded.ok_or(AppError::NotFound)?;
+    page(
+        &member,
+        list,
+        invites,
+        StatusCode::OK,
+        None,
+        only_unprotected,
+        now,
+    )
+}
+
+/// What the Team page shows: the members, and the pending invites when
+/// the viewer may manage them.
+fn load(
+    conn: &mut diesel::PgConnection,
+    account_id: AccountId,
+    can_invite: bool,
+    links: &crate::invites::Links,
+    now: time::OffsetDateTime,
+) -> diesel::QueryResult<(Vec<MemberRow>, Vec<PendingInvite>)> {
+    let invites = match can_invite {
+        true => invites::pending(conn, account_id, links, now)?,
+        false => Vec::new(),
+    };
+    Ok((members::list(conn, account_id)?, invites))
 }
 
 /// A rule's refusal, as the Team page shows it: its status and sentence.
@@ -130,31 +168,29 @@ pub async fn render<C>(
     status: StatusCode,
     error: Option<String>,
 ) -> AppResult<HttpResponse> {
-    render_filtered(state, member, status, error, false).await
-}
-
-/// The Team page; with `only_unprotected`, Admins see only the members
-/// without two-factor authentication.
-async fn render_filtered<C>(
-    state: &AppState,
-    member: &Member<C>,
-    status: StatusCode,
-    error: Option<String>,
-    only_unprotected: bool,
-) -> AppResult<HttpResponse> {
     let account_id = member.account_id();
     let can_invite = member.can(Capability::ManageInvites);
     let links = state.invite_links.clone();
     let now = state.clock.now();
     let (list, invites) = state
-        .db(move |conn| {
-            let invites = match can_invite {
-                true => invites::pending(conn, account_id, &links, now)?,
-                false => Vec::new(),
-            };
-            Ok::<_, diesel::result::Error>((members::list(conn, account_id)?, invites))
-        })
+        .db(move |conn| load(conn, account_id, can_invite, &links, now))
         .await?;
+    page(member, list, invites, status, error, false, now)
+}
+
+/// The Team page; with `only_unprotected`, Admins see only the members
+/// without two-factor authentication.
+fn page<C>(
+    member: &Member<C>,
+    list: Vec<MemberRow>,
+    invites: Vec<PendingInvite>,
+    status: StatusCode,
+    error: Option<String>,
+    only_unprotected: bool,
+    now: time::OffsetDateTime,
+) -> AppResult<HttpResponse> {
+    let account_id = member.account_id();
+    let can_invite = member.can(Capability::ManageInvites);
     let show_emails = member.can(Capability::ViewMemberEmails);
     let review = member.can(Capability::ManageMembers);
     let mut list = list;

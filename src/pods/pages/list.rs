@@ -18,7 +18,7 @@ use crate::pods::transitions::{self, NewPod};
 use crate::pods::{self, Pod};
 use crate::spend::Month;
 use crate::spend::alerts;
-use crate::web::auth::Member;
+use crate::web::auth::{Member, Visit};
 use crate::web::error::AppResult;
 use crate::web::layout::Layout;
 use crate::web::{self as w, session};
@@ -151,9 +151,20 @@ impl PodForm {
 
 pub async fn show(
     state: web::Data<AppState>,
-    member: Member<can::UsePods>,
+    visit: Visit<can::UsePods>,
 ) -> AppResult<HttpResponse> {
-    render(&state, &member, StatusCode::OK, PodForm::default(), None).await
+    let now = state.clock.now();
+    let (member, loaded) = visit
+        .db(move |conn, access| load(conn, access.account_id(), now))
+        .await?;
+    page(
+        &member,
+        loaded,
+        now,
+        StatusCode::OK,
+        PodForm::default(),
+        None,
+    )
 }
 
 pub async fn create(
@@ -212,15 +223,35 @@ pub async fn render<C>(
 ) -> AppResult<HttpResponse> {
     let account_id = member.account_id();
     let now = state.clock.now();
+    let loaded = state.db(move |conn| load(conn, account_id, now)).await?;
+    page(member, loaded, now, status, form, error)
+}
+
+type Loaded = (Vec<(Pod, Option<String>)>, Vec<alerts::Alert>);
+
+/// The account's Pods (with who started each) and this month's alerts.
+fn load(
+    conn: &mut diesel::PgConnection,
+    account_id: AccountId,
+    now: time::OffsetDateTime,
+) -> diesel::QueryResult<Loaded> {
     let month = Month::of(now);
-    let (list, alerts) = state
-        .db(move |conn| {
-            Ok::<_, diesel::result::Error>((
-                pods::list_pods(conn, account_id)?,
-                alerts::this_month(conn, account_id, month)?,
-            ))
-        })
-        .await?;
+    Ok((
+        pods::list_pods(conn, account_id)?,
+        alerts::this_month(conn, account_id, month)?,
+    ))
+}
+
+fn page<C>(
+    member: &Member<C>,
+    (list, alerts): Loaded,
+    now: time::OffsetDateTime,
+    status: StatusCode,
+    form: PodForm,
+    error: Option<String>,
+) -> AppResult<HttpResponse> {
+    let account_id = member.account_id();
+    let month = Month::of(now);
     let money_shown = member.can(Capability::ViewBilling);
     let (terminated, rows): (Vec<PodRow>, Vec<PodRow>) = list
         .into_iter()
