@@ -14,6 +14,7 @@
 
 mod audit;
 mod cores;
+mod cpu;
 mod http;
 mod load;
 mod pages;
@@ -140,6 +141,8 @@ pub struct Bench {
     pub pool_size: u32,
     /// The Admin who signed up: API keys are theirs.
     pub admin_id: Uuid,
+    /// The cluster's data folder (its postmaster's pid, for CPU times).
+    pub data_dir: PathBuf,
 }
 
 /// A team of the Admin's with a log of `entries`.
@@ -326,6 +329,7 @@ pub fn run(args: &BenchArgs, options: &Options) -> anyhow::Result<()> {
             work_dir,
             server_log: cluster.log_file().to_path_buf(),
         },
+        data_dir: cluster.data_dir().to_path_buf(),
         teams,
         pool_size: options.database_pool_size,
         admin_id,

@@ -5,6 +5,7 @@
 //! from pg_stat_statements (round trips per request and where the
 //! database time goes).
 
+use crate::cpu::{self, Cpu};
 use crate::load::{self, Measured};
 use crate::sql::{self, Statement};
 use crate::{Bench, BenchArgs, mark, ms};
@@ -17,6 +18,8 @@ struct Row {
     sent: usize,
     round_trips: f64,
     statements: Vec<Statement>,
+    /// CPU time of the console and of PostgreSQL during the HTTP run.
+    cpu: Cpu,
 }
 
 fn pages(bench: &Bench) -> Vec<(&'static str, String)> {
@@ -36,7 +39,9 @@ pub fn run(bench: &mut Bench, args: &BenchArgs) -> anyhow::Result<String> {
         eprintln!("pages: {name} at c32 for {} s, then its SQL", args.duration);
         let page_sql = bench.page_sql(&path)?;
         sql::reset_statements(&mut bench.conn)?;
+        let before = cpu::sample(&bench.data_dir);
         let http = load::wrk(&bench.url(&path), &bench.cookie, 32, args.duration)?;
+        let cpu = cpu::sample(&bench.data_dir) - before;
         let statements = sql::statements(&mut bench.conn)?;
         bench.expect_ok(&path)?;
         let calls: i64 = statements.iter().map(|s| s.calls).sum();
@@ -48,6 +53,7 @@ pub fn run(bench: &mut Bench, args: &BenchArgs) -> anyhow::Result<String> {
             http,
             sql,
             statements,
+            cpu,
         });
     }
     Ok(report(&rows, entries))
@@ -73,6 +79,24 @@ fn report(rows: &[Row], entries: i64) -> String {
             mark(share >= 0.8),
             r.round_trips,
             mark(r.round_trips <= 3.05),
+        ));
+    }
+    out.push_str(
+        "\n### CPU per page under load (issue 19; /proc, during the HTTP run)\n\n\
+         | page | console µs/page | PostgreSQL µs/page | console ÷ PostgreSQL (target) | req/s ÷ SQL tps |\n\
+         |---|---:|---:|---:|---:|\n",
+    );
+    for r in rows {
+        let per_page =
+            |t: std::time::Duration| t.as_secs_f64() * 1e6 / r.http.requests.max(1) as f64;
+        let (console, database) = (per_page(r.cpu.console), per_page(r.cpu.database));
+        let ratio = console / database.max(f64::MIN_POSITIVE);
+        let target = if r.name == "dashboard" { 1.0 } else { 0.5 };
+        out.push_str(&format!(
+            "| {} | {console:.0} | {database:.0} | {ratio:.2} (≤ {target}: {}) | {:.2} |\n",
+            r.name,
+            mark(ratio <= target),
+            r.http.per_second / r.sql.per_second,
         ));
     }
     out.push_str("\n### Statements per page under load (pg_stat_statements)\n\n");
