@@ -161,6 +161,18 @@ impl<C: Needs + 'static> FromRequest for Member<C> {
     type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        if !req.get_session().is_loaded() {
+            // Nothing loaded yet (a GET): the session, the checks and the
+            // activity in one hand-off.
+            let visit = Visit::<C> {
+                req: req.clone(),
+                _capability: PhantomData,
+            };
+            return Box::pin(async move {
+                let (member, ()) = visit.db(|_, _| Ok::<_, AppError>(())).await?;
+                Ok(member)
+            });
+        }
         let signed_in = SignedIn::from_request(req, payload);
         let account_id = account_in_path(req);
         let state = req.app_data::<web::Data<AppState>>().cloned();

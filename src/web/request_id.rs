@@ -46,19 +46,22 @@ pub async fn access_log(
     let span = tracing::info_span!("request", request_id = %id);
     async move {
         let method = req.method().clone();
-        let pattern = req.match_pattern();
-        // Invite links carry their token in the path: log the route pattern there.
-        let path = pattern
-            .clone()
-            .filter(|p| p.contains("token"))
-            .unwrap_or_else(|| req.path().to_string());
-        let route = pattern.unwrap_or_else(|| telemetry::UNMATCHED_ROUTE.to_string());
+        let path = req.path().to_string();
         let started = Instant::now();
         let (res, db_checkouts) = crate::db::counting_checkouts(next.call(req)).await;
-        let status = match &res {
-            Ok(res) => res.status(),
-            Err(e) => e.as_response_error().status_code(),
+        // Asked once routed: actix then finds the pattern by the matched
+        // resource, where before routing it matched the path against
+        // every route's pattern again.
+        let (status, pattern) = match &res {
+            Ok(res) => (res.status(), res.request().match_pattern()),
+            Err(e) => (e.as_response_error().status_code(), None),
         };
+        // Invite links carry their token in the path: log the route pattern there.
+        let path = match &pattern {
+            Some(pattern) if pattern.contains("token") => pattern.clone(),
+            _ => path,
+        };
+        let route = pattern.unwrap_or_else(|| telemetry::UNMATCHED_ROUTE.to_string());
         let elapsed = started.elapsed().as_secs_f64();
         telemetry::record_request(method.as_str(), &route, status.as_u16(), elapsed);
         tracing::info!(

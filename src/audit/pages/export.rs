@@ -10,7 +10,7 @@ use crate::AppState;
 use crate::audit::filter::{Cursor, Filter, FilterForm};
 use crate::audit::query::{self, EntryRow};
 use crate::authz::can;
-use crate::web::auth::Member;
+use crate::web::auth::Visit;
 use crate::web::error::{AppError, AppResult};
 use crate::web::request_id::RequestId;
 
@@ -43,7 +43,7 @@ fn incomplete(request_id: RequestId) -> Bytes {
 pub async fn download(
     req: HttpRequest,
     state: web::Data<AppState>,
-    member: Member<can::ViewAuditLog>,
+    visit: Visit<can::ViewAuditLog>,
     query: web::Query<FilterForm>,
 ) -> AppResult<HttpResponse> {
     let (filter, _) = query.check().map_err(|_| {
@@ -51,13 +51,13 @@ pub async fn download(
             "This filter is not valid: correct it on the Audit logs page, then export.".into(),
         )
     })?;
-    let account_id = member.account_id();
     // The first batch is read before the first byte: a failure there is
     // still the request's status (503, 500).
     let first_filter = filter.clone();
-    let ready = state
-        .db(move |conn| query::batch(conn, account_id, &first_filter, None, BATCH))
+    let (member, ready) = visit
+        .db(move |conn, access| query::batch(conn, access.account_id(), &first_filter, None, BATCH))
         .await?;
+    let account_id = member.account_id();
     let start = Progress {
         state: state.clone(),
         filter,

@@ -13,7 +13,7 @@ use crate::ids::{AccountId, InviteId};
 use crate::invites::{self, Invite};
 use crate::members::pages::team;
 use crate::web as w;
-use crate::web::auth::Member;
+use crate::web::auth::{Member, Visit};
 use crate::web::error::AppResult;
 use crate::web::layout::Layout;
 
@@ -81,14 +81,14 @@ struct ConfirmRevokePage {
 }
 
 pub async fn confirm_revoke(
-    state: web::Data<AppState>,
-    member: Member<can::ManageInvites>,
+    visit: Visit<can::ManageInvites>,
     path: web::Path<InvitePath>,
 ) -> AppResult<HttpResponse> {
-    let (account_id, invite_id) = (member.account_id(), path.invite_id);
-    let invite = state
-        .db(move |conn| invites::find(conn, account_id, invite_id))
+    let invite_id = path.invite_id;
+    let (member, invite) = visit
+        .db(move |conn, access| invites::find(conn, access.account_id(), invite_id))
         .await?;
+    let account_id = member.account_id();
     w::page(&ConfirmRevokePage {
         layout: member.layout()?.section("members"),
         account_id,

@@ -13,7 +13,7 @@ use crate::authz::can;
 use crate::ids::{AccountId, UserId};
 use crate::members::{self, MemberRow, pages};
 use crate::web as w;
-use crate::web::auth::Member;
+use crate::web::auth::{Member, Visit};
 use crate::web::error::{AppError, AppResult};
 use crate::web::layout::Layout;
 use crate::web::reauth::{self, Ask, NoFields, Submitted};
@@ -35,14 +35,16 @@ struct ConfirmRemovePage {
 }
 
 pub async fn confirm(
-    state: web::Data<AppState>,
-    member: Member<can::ManageMembers>,
+    visit: Visit<can::ManageMembers>,
     path: web::Path<MemberPath>,
 ) -> AppResult<HttpResponse> {
-    let (account_id, target) = (member.account_id(), path.user_id);
-    let target = state
-        .db(move |conn| members::find(conn, account_id, target)?.ok_or(AppError::NotFound))
+    let target = path.user_id;
+    let (member, target) = visit
+        .db(move |conn, access| {
+            members::find(conn, access.account_id(), target)?.ok_or(AppError::NotFound)
+        })
         .await?;
+    let account_id = member.account_id();
     w::page(&ConfirmRemovePage {
         layout: member.layout()?.section("members"),
         account_id,

@@ -17,7 +17,7 @@ use crate::pods::pages::list::{self, PodForm};
 use crate::pods::pages::{PodPath, refusal};
 use crate::pods::transitions::{self, Outcome};
 use crate::pods::{self, Pod, PodsError};
-use crate::web::auth::Member;
+use crate::web::auth::{Member, Visit};
 use crate::web::error::AppResult;
 use crate::web::layout::Layout;
 use crate::web::{self as w, session};
@@ -129,13 +129,14 @@ struct ConfirmTerminatePage {
 
 pub async fn confirm_terminate(
     state: web::Data<AppState>,
-    member: Member<can::ManagePods>,
+    visit: Visit<can::ManagePods>,
     path: web::Path<PodPath>,
 ) -> AppResult<HttpResponse> {
-    let (account_id, pod_id) = (member.account_id(), path.pod_id);
-    let pod = state
-        .db(move |conn| pods::find_pod(conn, account_id, pod_id))
+    let pod_id = path.pod_id;
+    let (member, pod) = visit
+        .db(move |conn, access| pods::find_pod(conn, access.account_id(), pod_id))
         .await?;
+    let account_id = member.account_id();
     if pod.is_terminated() {
         let message = format!("{} is already terminated.", pod.name);
         return list::render(

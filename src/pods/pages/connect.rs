@@ -5,12 +5,11 @@
 use actix_web::{HttpResponse, web};
 use askama::Template;
 
-use crate::AppState;
 use crate::authz::can;
 use crate::ids::AccountId;
 use crate::pods::pages::PodPath;
 use crate::pods::{self, Pod};
-use crate::web::auth::Member;
+use crate::web::auth::Visit;
 use crate::web::error::AppResult;
 use crate::web::layout::Layout;
 use crate::web::{self as w};
@@ -37,15 +36,12 @@ pub fn http_address(pod: &Pod) -> String {
     format!("https://{}.http.{POD_DOMAIN}", pod.short_id())
 }
 
-pub async fn show(
-    state: web::Data<AppState>,
-    member: Member<can::UsePods>,
-    path: web::Path<PodPath>,
-) -> AppResult<HttpResponse> {
-    let (account_id, pod_id) = (member.account_id(), path.pod_id);
-    let pod = state
-        .db(move |conn| pods::find_pod(conn, account_id, pod_id))
+pub async fn show(visit: Visit<can::UsePods>, path: web::Path<PodPath>) -> AppResult<HttpResponse> {
+    let pod_id = path.pod_id;
+    let (member, pod) = visit
+        .db(move |conn, access| pods::find_pod(conn, access.account_id(), pod_id))
         .await?;
+    let account_id = member.account_id();
     w::page(&ConnectPage {
         layout: member.layout()?.section("pods"),
         account_id,

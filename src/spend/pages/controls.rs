@@ -20,7 +20,7 @@ use crate::pods::catalogue::CATALOGUE;
 use crate::spend::alerts;
 use crate::spend::limits::LimitSource;
 use crate::spend::{self, Overview};
-use crate::web::auth::Member;
+use crate::web::auth::{Member, Visit};
 use crate::web::error::AppResult;
 use crate::web::layout::Layout;
 use crate::web::{self as w};
@@ -138,9 +138,25 @@ pub fn dollars(cents: i64) -> String {
 
 pub async fn show(
     state: web::Data<AppState>,
-    member: Member<can::ManageSpend>,
+    visit: Visit<can::ManageSpend>,
 ) -> AppResult<HttpResponse> {
-    render(&state, &member, StatusCode::OK, Retyped::default()).await
+    let now = state.clock.now();
+    let (member, loaded) = visit
+        .db(move |conn, access| load(conn, access.account_id(), now))
+        .await?;
+    page(&member, loaded, StatusCode::OK, Retyped::default())
+}
+
+/// The month's overview and the members the forms name.
+fn load(
+    conn: &mut diesel::PgConnection,
+    account_id: crate::ids::AccountId,
+    now: time::OffsetDateTime,
+) -> diesel::QueryResult<(Overview, Vec<MemberRow>)> {
+    Ok((
+        spend::overview(conn, account_id, now)?,
+        members::list(conn, account_id)?,
+    ))
 }
 
 /// The page, with a refused form as typed and its message.
@@ -151,17 +167,20 @@ pub async fn render<C>(
     retyped: Retyped,
 ) -> AppResult<HttpResponse> {
     let account_id = member.account_id();
+    let now = state.clock.now();
+    let loaded = state.db(move |conn| load(conn, account_id, now)).await?;
+    page(member, loaded, status, retyped)
+}
+
+fn page<C>(
+    member: &Member<C>,
+    (overview, people): (Overview, Vec<MemberRow>),
+    status: StatusCode,
+    retyped: Retyped,
+) -> AppResult<HttpResponse> {
+    let account_id = member.account_id();
     let error = (!retyped.message.is_empty() && !FIELD_FORMS.contains(&retyped.form.as_str()))
         .then(|| retyped.message.clone());
-    let now = state.clock.now();
-    let (overview, people) = state
-        .db(move |conn| {
-            Ok::<_, diesel::result::Error>((
-                spend::overview(conn, account_id, now)?,
-                members::list(conn, account_id)?,
-            ))
-        })
-        .await?;
     let Overview {
         month,
         usage,

@@ -11,7 +11,7 @@ use crate::authz::can;
 use crate::ids::AccountId;
 use crate::spend::Month;
 use crate::spend::usage::{self, MonthReport};
-use crate::web::auth::Member;
+use crate::web::auth::Visit;
 use crate::web::error::{AppError, AppResult};
 use crate::web::layout::Layout;
 use crate::web::{self as w};
@@ -35,7 +35,7 @@ pub struct MonthQuery {
 
 pub async fn show(
     state: web::Data<AppState>,
-    member: Member<can::ManageSpend>,
+    visit: Visit<can::ManageSpend>,
     query: web::Query<MonthQuery>,
 ) -> AppResult<HttpResponse> {
     let now = state.clock.now();
@@ -46,10 +46,10 @@ pub async fn show(
             AppError::BadRequest("There is no such month: write it as 2026-11.".into())
         })?,
     };
-    let account_id = member.account_id();
-    let report = state
-        .db(move |conn| usage::month_report(conn, account_id, month, now))
+    let (member, report) = visit
+        .db(move |conn, access| usage::month_report(conn, access.account_id(), month, now))
         .await?;
+    let account_id = member.account_id();
     w::page(&UsagePage {
         layout: member.layout()?.section("billing"),
         account_id,
