@@ -32,7 +32,19 @@ pub fn render(
 ) -> error::AppResult<HttpResponse> {
     Ok(HttpResponse::build(status)
         .content_type("text/html; charset=utf-8")
-        .body(template.render()?))
+        .body(html(template, PAGE_CAPACITY)?))
+}
+
+/// What a page's HTML usually fits in: askama's own estimate is the
+/// template's text alone, so a page with rows grew its `String` (and copied
+/// it) several times while rendering.
+pub const PAGE_CAPACITY: usize = 32 * 1024;
+
+/// A template rendered into a buffer of `capacity` bytes to start with.
+pub fn html(template: &impl askama::Template, capacity: usize) -> askama::Result<String> {
+    let mut buf = String::with_capacity(capacity);
+    template.render_into(&mut buf)?;
+    Ok(buf)
 }
 
 /// 200 OK page.

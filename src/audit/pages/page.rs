@@ -258,7 +258,7 @@ fn render(
         .filter(|set| *set)
         .count()
     });
-    let html = AuditPage {
+    let page = AuditPage {
         layout,
         account_id,
         export_url: form.url(&format!("{base}.csv"), &[]),
@@ -272,7 +272,8 @@ fn render(
         filters_set,
         newer_url,
         older_url,
-    }
-    .render()?;
+    };
+    // Fifty entries with their disclosures come to about 90 KB.
+    let html = crate::web::html(&page, 128 * 1024)?;
     Ok((status, html))
 }
