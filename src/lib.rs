@@ -22,6 +22,7 @@ pub mod members;
 pub mod pods;
 pub mod routes;
 pub mod spend;
+pub mod streaming;
 pub mod telemetry;
 pub mod tokens;
 pub mod web;
@@ -70,6 +71,12 @@ pub struct AppState {
     pub clock: clock::Clock,
     /// Requests each API key may make per minute.
     pub api_rate_limit: u32,
+    /// Seals the audit stream destinations' secrets (key derived from the
+    /// secret key).
+    pub audit_stream_seal: streaming::Seal,
+    /// AUDIT_STREAM_ALLOW_PRIVATE: destinations may be internal addresses
+    /// (and http://).
+    pub audit_stream_allow_private: bool,
 }
 
 impl AppState {
@@ -193,6 +200,8 @@ impl Application {
             two_factor: accounts::two_factor::Keys::new(&settings.secret_key),
             clock: settings.clock.clone(),
             api_rate_limit: settings.api_rate_limit,
+            audit_stream_seal: streaming::Seal::new(&settings.secret_key),
+            audit_stream_allow_private: settings.audit_stream.allow_private,
         });
         let key = Key::derive_from(&settings.secret_key);
         // Sessions live by the wall clock: a test's manual clock jumps
@@ -287,6 +296,23 @@ impl Application {
                         );
                     }
                 },
+            ));
+        }
+        // Audit entries to their collectors. Every console delivers; each
+        // destination is held by one at a time (an advisory lock).
+        if let Some(every) = settings.audit_stream.interval {
+            let clock = settings.clock.clone();
+            let streamer = std::sync::Arc::new(streaming::Streamer::new(
+                &settings.secret_key,
+                settings.audit_stream.allow_private,
+            ));
+            background.push(spawn_every(
+                database.clone(),
+                every,
+                true,
+                "audit streaming",
+                move |conn| Ok(streaming::deliver_due(conn, &streamer, clock.now())?),
+                |_: streaming::DeliveryReport| {},
             ));
         }
         if let Some(schedule) = settings.backup.clone() {

@@ -6,7 +6,7 @@
 use serde::Serialize;
 
 use crate::authz::Role;
-use crate::ids::{AccountId, ApiKeyId, InviteId, PodId, UserId};
+use crate::ids::{AccountId, ApiKeyId, InviteId, PodId, StreamDestinationId, UserId};
 
 macro_rules! action_kinds {
     ($($kind:ident = $name:literal on $resource:literal),* $(,)?) => {
@@ -36,6 +36,8 @@ action_kinds! {
     AccountDeleted = "account.deleted" on "account",
     AccountReverted = "account.reverted" on "account",
     AuditCheckpoint = "audit.checkpoint" on "audit",
+    AuditStreamAdded = "audit_stream.added" on "audit_stream",
+    AuditStreamRemoved = "audit_stream.removed" on "audit_stream",
     AccountTwoFactorRuleChanged = "account.two_factor_rule_changed" on "account",
     ApiKeyCreated = "api_key.created" on "api_key",
     ApiKeyRevoked = "api_key.revoked" on "api_key",
@@ -83,7 +85,7 @@ action_kinds! {
 
 /// Every resource type entries refer to.
 pub const RESOURCE_TYPES: &[&str] = &[
-    "account", "api_key", "audit", "billing", "invite", "member", "pod", "spend", "user",
+    "account", "api_key", "audit", "audit_stream", "billing", "invite", "member", "pod", "spend", "user",
 ];
 
 impl ActionKind {
@@ -514,6 +516,19 @@ pub enum Action {
         /// "POST /api/v1/accounts/…/pods/…/stop".
         request: String,
     },
+    /// An Admin added a collector the account's entries are streamed to
+    /// (SPEC §11). Its secret is never recorded; the URL is recorded
+    /// without its query (which may carry a token), as `url`.
+    AuditStreamAdded {
+        #[serde(skip)]
+        destination: StreamDestinationId,
+        url: String,
+    },
+    AuditStreamRemoved {
+        #[serde(skip)]
+        destination: StreamDestinationId,
+        url: String,
+    },
     UserSessionsEnded {
         #[serde(skip)]
         user: UserId,
@@ -576,6 +591,8 @@ impl Action {
             Action::ApiKeyCreated { .. } => K::ApiKeyCreated,
             Action::ApiKeyRevoked { .. } => K::ApiKeyRevoked,
             Action::ApiKeyScopeRefused { .. } => K::ApiKeyScopeRefused,
+            Action::AuditStreamAdded { .. } => K::AuditStreamAdded,
+            Action::AuditStreamRemoved { .. } => K::AuditStreamRemoved,
         }
     }
 
@@ -631,6 +648,8 @@ impl Action {
             Action::ApiKeyCreated { key, .. }
             | Action::ApiKeyRevoked { key, .. }
             | Action::ApiKeyScopeRefused { key, .. } => Some(key.to_string()),
+            Action::AuditStreamAdded { destination, .. }
+            | Action::AuditStreamRemoved { destination, .. } => Some(destination.to_string()),
             Action::UserSignInFailed { .. } => None,
         }
     }

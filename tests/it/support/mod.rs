@@ -64,6 +64,12 @@ pub fn test_settings(database_url: String) -> Settings {
             outbox_dir: std::env::temp_dir().join(format!("tc-outbox-{}", Uuid::new_v4().simple())),
             interval: None,
         },
+        // Tests deliver audit entries when they choose to
+        // (`streaming::deliver_due`); their collectors listen on 127.0.0.1.
+        audit_stream: team_console::config::AuditStreamSettings {
+            allow_private: true,
+            interval: None,
+        },
     }
 }
 
