@@ -85,7 +85,16 @@ action_kinds! {
 
 /// Every resource type entries refer to.
 pub const RESOURCE_TYPES: &[&str] = &[
-    "account", "api_key", "audit", "audit_stream", "billing", "invite", "member", "pod", "spend", "user",
+    "account",
+    "api_key",
+    "audit",
+    "audit_stream",
+    "billing",
+    "invite",
+    "member",
+    "pod",
+    "spend",
+    "user",
 ];
 
 impl ActionKind {

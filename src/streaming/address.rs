@@ -233,7 +233,10 @@ mod tests {
             Err(AddressError::Credentials)
         );
         assert_eq!(parse("  ", false), Err(AddressError::Empty));
-        assert_eq!(parse("logs.example.com", false), Err(AddressError::Malformed));
+        assert_eq!(
+            parse("logs.example.com", false),
+            Err(AddressError::Malformed)
+        );
         assert_eq!(
             recorded(&parse("https://logs.example.com/in?token=x", false).unwrap()),
             "https://logs.example.com/in"

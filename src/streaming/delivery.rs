@@ -291,7 +291,10 @@ fn send(
         .send(&body[..]);
     match sent {
         Ok(response) if response.status().is_success() => Ok(()),
-        Ok(response) => Err(format!("The collector answered HTTP {}.", response.status())),
+        Ok(response) => Err(format!(
+            "The collector answered HTTP {}.",
+            response.status()
+        )),
         Err(ureq::Error::Timeout(_)) => Err(format!(
             "No answer within {} s.",
             streamer.timeout.as_secs_f32()

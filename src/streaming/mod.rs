@@ -169,7 +169,11 @@ pub fn add(
     let created_by = cx.actor.id.ok_or(diesel::result::Error::NotFound)?;
     let id = StreamDestinationId::new();
     let made_secret = new.secret.is_none().then(|| tokens::random_token(32));
-    let secret = new.secret.clone().or(made_secret.clone()).unwrap_or_default();
+    let secret = new
+        .secret
+        .clone()
+        .or(made_secret.clone())
+        .unwrap_or_default();
     conn.transaction(|conn| {
         // Adds of one account queue here, so two cannot both pass the
         // count; a deleted account is NotFound.
@@ -238,6 +242,16 @@ pub struct DestinationRow {
     pub next_attempt_at: OffsetDateTime,
 }
 
+impl DestinationRow {
+    /// The URL without its query (which may carry a collector's token), as
+    /// the audit log and the flash messages show it.
+    pub fn url_without_query(&self) -> String {
+        url::Url::parse(&self.url)
+            .map(|u| address::recorded(&u))
+            .unwrap_or_else(|_| self.url.clone())
+    }
+}
+
 /// Removes a destination at once (audited): nothing more is sent to it.
 /// Another account's destination is NotFound.
 pub fn remove(
@@ -253,14 +267,11 @@ pub fn remove(
             .for_update()
             .first(conn)?;
         diesel::delete(d::table.find(destination)).execute(conn)?;
-        let url = url::Url::parse(&row.url)
-            .map(|u| address::recorded(&u))
-            .unwrap_or_else(|_| row.url.clone());
         cx.record(
             conn,
             Action::AuditStreamRemoved {
                 destination,
-                url,
+                url: row.url_without_query(),
             },
         )?;
         Ok(row)

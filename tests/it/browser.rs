@@ -512,6 +512,7 @@ async fn no_signed_in_page_scrolls_sideways_on_a_phone() {
         format!("{t}/billing/spend"),
         format!("{t}/settings"),
         format!("{t}/settings/api-keys"),
+        format!("{t}/settings/audit-streaming"),
         format!("{t}/delete"),
         format!("{t}/audit"),
         format!("/accounts/{}", team.admin.personal_account_id),

@@ -77,7 +77,10 @@ fn listed(status: streaming::Status, now: OffsetDateTime) -> Listed {
             } else {
                 format!("{n} entries")
             };
-            format!("{count}, the oldest written {}", format::time_ago(&oldest, now))
+            format!(
+                "{count}, the oldest written {}",
+                format::time_ago(&oldest, now)
+            )
         }
     };
     Listed {
@@ -218,7 +221,7 @@ pub async fn add(
     }
     let cx = member.change(origin, state.clock.now());
     let seal = state.audit_stream_seal.clone();
-    let shown_url = new.url.to_string();
+    let shown_url = streaming::address::recorded(&new.url);
     let added = state
         .core(move |conn| streaming::add(conn, &cx, &seal, &new))
         .await?;
@@ -240,7 +243,9 @@ pub async fn add(
             None => {
                 session::success(
                     member.session(),
-                    format!("Streaming the audit log to {shown_url}: every new entry is sent there."),
+                    format!(
+                        "Streaming the audit log to {shown_url}: every new entry is sent there."
+                    ),
                 );
                 Ok(w::see_other(&format!(
                     "/accounts/{account_id}/settings/audit-streaming"
@@ -280,7 +285,7 @@ pub async fn remove(
         member.session(),
         format!(
             "Stopped streaming to {}: nothing more is sent there.",
-            removed.url
+            removed.url_without_query()
         ),
     );
     let account_id = member.account_id();

@@ -3,6 +3,7 @@
 //! redirects) to drive it.
 
 pub mod api;
+pub mod collector;
 pub mod database;
 pub mod pods;
 pub mod smtp;
