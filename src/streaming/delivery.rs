@@ -34,6 +34,7 @@ use crate::audit::query::EntryRow;
 use crate::db::schema::{audit_entries as a, audit_stream_destinations as d};
 use crate::ids::{AccountId, StreamDestinationId};
 use crate::streaming::{Seal, address};
+use crate::telemetry::AUDIT_STREAM_DELIVERIES;
 
 /// How often each console looks for entries to deliver.
 pub const INTERVAL: Duration = Duration::from_secs(1);
@@ -235,6 +236,7 @@ fn step(
                     d::failures.eq(0),
                 ))
                 .execute(conn)?;
+            metrics::counter!(AUDIT_STREAM_DELIVERIES, "outcome" => "delivered").increment(1);
             Ok(Step::Delivered)
         }
         Err(reason) => {
@@ -255,6 +257,7 @@ fn step(
                 ))
                 .execute(conn)?;
             *target = None;
+            metrics::counter!(AUDIT_STREAM_DELIVERIES, "outcome" => "failed").increment(1);
             Ok(Step::Failed)
         }
     }
