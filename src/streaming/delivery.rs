@@ -124,8 +124,14 @@ pub fn deliver_due(
     streamer: &Streamer,
     now: OffsetDateTime,
 ) -> QueryResult<DeliveryReport> {
+    // Only destinations with an entry waiting: one that is up to date
+    // costs an index probe, not a transaction.
+    let waiting = a::table
+        .filter(a::account_id.eq(d::account_id.nullable()))
+        .filter(a::id.gt(d::cursor));
     let due: Vec<StreamDestinationId> = d::table
         .filter(d::next_attempt_at.le(now))
+        .filter(diesel::dsl::exists(waiting))
         .order(d::next_attempt_at.asc())
         .select(d::id)
         .load(conn)?;
