@@ -68,6 +68,7 @@ routes! {
     get "/accounts/{account_id}/settings/audit-streaming" => streaming::pages::destinations::show,
     post "/accounts/{account_id}/settings/audit-streaming" => streaming::pages::destinations::add,
     post "/accounts/{account_id}/settings/audit-streaming/{destination_id}/remove" => streaming::pages::destinations::remove,
+    post "/accounts/{account_id}/settings/audit-streaming/{destination_id}/retry" => streaming::pages::destinations::retry,
     get "/accounts/{account_id}/delete" => accounts::pages::leaving::delete_team_form,
     post "/accounts/{account_id}/delete" => accounts::pages::leaving::delete_team,
     post "/accounts/{account_id}/revert" => accounts::pages::leaving::revert,

@@ -38,6 +38,7 @@ action_kinds! {
     AuditCheckpoint = "audit.checkpoint" on "audit",
     AuditStreamAdded = "audit_stream.added" on "audit_stream",
     AuditStreamRemoved = "audit_stream.removed" on "audit_stream",
+    AuditStreamRetried = "audit_stream.retried" on "audit_stream",
     AccountTwoFactorRuleChanged = "account.two_factor_rule_changed" on "account",
     ApiKeyCreated = "api_key.created" on "api_key",
     ApiKeyRevoked = "api_key.revoked" on "api_key",
@@ -538,6 +539,13 @@ pub enum Action {
         destination: StreamDestinationId,
         url: String,
     },
+    /// An Admin cut a failing destination's back-off short: it is tried
+    /// on the next pass.
+    AuditStreamRetried {
+        #[serde(skip)]
+        destination: StreamDestinationId,
+        url: String,
+    },
     UserSessionsEnded {
         #[serde(skip)]
         user: UserId,
@@ -602,6 +610,7 @@ impl Action {
             Action::ApiKeyScopeRefused { .. } => K::ApiKeyScopeRefused,
             Action::AuditStreamAdded { .. } => K::AuditStreamAdded,
             Action::AuditStreamRemoved { .. } => K::AuditStreamRemoved,
+            Action::AuditStreamRetried { .. } => K::AuditStreamRetried,
         }
     }
 
@@ -658,7 +667,8 @@ impl Action {
             | Action::ApiKeyRevoked { key, .. }
             | Action::ApiKeyScopeRefused { key, .. } => Some(key.to_string()),
             Action::AuditStreamAdded { destination, .. }
-            | Action::AuditStreamRemoved { destination, .. } => Some(destination.to_string()),
+            | Action::AuditStreamRemoved { destination, .. }
+            | Action::AuditStreamRetried { destination, .. } => Some(destination.to_string()),
             Action::UserSignInFailed { .. } => None,
         }
     }

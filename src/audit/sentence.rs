@@ -477,6 +477,9 @@ pub fn sentence(kind: ActionKind, actor: Option<&str>, d: &Details) -> Sentence 
         K::AuditStreamAdded => who
             .words(" started streaming the audit log to ")
             .name(d.url.as_deref().unwrap_or("(unknown)")),
+        K::AuditStreamRetried => who
+            .words(" asked for the audit log to be sent again now to ")
+            .name(d.url.as_deref().unwrap_or("(unknown)")),
         K::AuditStreamRemoved => who
             .words(" stopped streaming the audit log to ")
             .name(d.url.as_deref().unwrap_or("(unknown)")),

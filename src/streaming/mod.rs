@@ -90,6 +90,8 @@ impl Seal {
 pub enum StreamingError {
     #[error("the account has as many destinations as it may")]
     TooMany,
+    #[error("the destination is not failing")]
+    NotFailing,
     #[error(transparent)]
     Db(#[from] diesel::result::Error),
 }
@@ -270,6 +272,39 @@ pub fn remove(
         cx.record(
             conn,
             Action::AuditStreamRemoved {
+                destination,
+                url: row.url_without_query(),
+            },
+        )?;
+        Ok(row)
+    })
+}
+
+/// Tries a failing destination on the next pass instead of at the end of
+/// its back-off (audited); its failures still count, so a collector that
+/// is still down backs off as before. Another account's destination is
+/// NotFound; one that is not failing is refused.
+pub fn retry_now(
+    conn: &mut PgConnection,
+    cx: &Change,
+    destination: StreamDestinationId,
+) -> Result<DestinationRow, StreamingError> {
+    conn.transaction(|conn| {
+        let row: DestinationRow = d::table
+            .filter(d::account_id.eq(cx.account_id))
+            .filter(d::id.eq(destination))
+            .select(DestinationRow::as_select())
+            .for_update()
+            .first(conn)?;
+        if row.failures == 0 {
+            return Err(StreamingError::NotFailing);
+        }
+        diesel::update(d::table.find(destination))
+            .set(d::next_attempt_at.eq(cx.now))
+            .execute(conn)?;
+        cx.record(
+            conn,
+            Action::AuditStreamRetried {
                 destination,
                 url: row.url_without_query(),
             },

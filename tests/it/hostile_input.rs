@@ -255,6 +255,10 @@ fn reads(method: &str, path: &str) -> Option<Reads> {
                 ("secret", "a shared secret for hostile input"),
             ],
         ),
+        // The destination is not failing: 409.
+        ("POST", "/accounts/{account_id}/settings/audit-streaming/{destination_id}/retry") => {
+            r(Admin, NOTHING)
+        }
         // The first valid request removes the destination; the rest are 404.
         ("POST", "/accounts/{account_id}/settings/audit-streaming/{destination_id}/remove") => {
             r(Admin, NOTHING)

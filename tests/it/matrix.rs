@@ -129,7 +129,8 @@ fn expected(method: &str, path: &str) -> Option<Access> {
         (
             _,
             "/accounts/{account_id}/settings/audit-streaming"
-            | "/accounts/{account_id}/settings/audit-streaming/{destination_id}/remove",
+            | "/accounts/{account_id}/settings/audit-streaming/{destination_id}/remove"
+            | "/accounts/{account_id}/settings/audit-streaming/{destination_id}/retry",
         ) => Roles(ADMIN),
         // The API's description holds nothing of any account.
         ("GET", "/api/v1/openapi.json") => Public,

@@ -646,3 +646,55 @@ async fn only_admins_see_the_streaming_page() {
         "linked from Audit logs"
     );
 }
+
+#[actix_web::test]
+async fn retry_now_cuts_a_failing_destinations_back_off_short() {
+    let app = TestApp::spawn().await;
+    let team = app.team().await;
+    let collector = Collector::start();
+    add(&team.admin.browser, team.id, &collector.url(), SECRET).await;
+    let id = only_destination(&app, team.id);
+    let retry = format!("{}/{id}/retry", streaming_page(team.id));
+    let streamer = app.streamer();
+    collector.answer(Answer::Status(503));
+    let t0 = OffsetDateTime::now_utc();
+    for after in [0, 2, 6, 14] {
+        app.deliver_stream(&streamer, t0 + time::Duration::seconds(after))
+            .await;
+    }
+    assert_eq!(destination(&app, id).failures, 4);
+    assert_eq!(
+        destination(&app, id).next_attempt_at,
+        trunc(t0 + time::Duration::seconds(30))
+    );
+    let (_, page) = team.admin.browser.get_page(&streaming_page(team.id)).await;
+    assert!(
+        page.contains(&retry),
+        "a failing destination offers Retry now"
+    );
+    collector.answer(Answer::Ok {
+        delay: Duration::ZERO,
+    });
+
+    let res = team.admin.browser.post_form(&retry, &[]).await;
+
+    assert_redirect_to(&res, &streaming_page(team.id));
+    assert!(destination(&app, id).next_attempt_at < t0 + time::Duration::seconds(30));
+    let report = app
+        .deliver_stream(&streamer, OffsetDateTime::now_utc())
+        .await;
+    assert_eq!(report.delivered, 2, "the added entry, then the retry's own");
+    assert_eq!(destination(&app, id).failures, 0);
+    let accepted = collector.accepted();
+    assert_eq!(accepted[0].json()["action"], "audit_stream.added");
+    assert_eq!(accepted[1].json()["action"], "audit_stream.retried");
+    // Up to date again: nothing to retry.
+    let res = team.admin.browser.post_form(&retry, &[]).await;
+    assert_eq!(res.status(), StatusCode::CONFLICT);
+    assert!(
+        res.text()
+            .await
+            .unwrap()
+            .contains("This destination is not failing")
+    );
+}

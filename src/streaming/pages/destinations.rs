@@ -2,7 +2,8 @@
 //! with its status (last entry delivered, lag, last error), and the form
 //! adding one; POST there adds it (confirmed with the password past ten
 //! minutes, as it sends the whole log out of the console); POST
-//! …/audit-streaming/{destination_id}/remove removes it.
+//! …/audit-streaming/{destination_id}/remove removes it, and
+//! …/{destination_id}/retry tries a failing one on the next pass.
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::{CACHE_CONTROL, HeaderValue};
@@ -286,6 +287,31 @@ pub async fn remove(
         format!(
             "Stopped streaming to {}: nothing more is sent there.",
             removed.url_without_query()
+        ),
+    );
+    let account_id = member.account_id();
+    Ok(w::see_other(&format!(
+        "/accounts/{account_id}/settings/audit-streaming"
+    )))
+}
+
+/// A failing destination is tried on the next pass (within a second).
+pub async fn retry(
+    state: web::Data<AppState>,
+    member: Member<can::ManageAuditStreaming>,
+    path: web::Path<DestinationPath>,
+    origin: Origin,
+) -> AppResult<HttpResponse> {
+    let destination = path.destination_id;
+    let cx = member.change(origin, state.clock.now());
+    let retried = state
+        .db(move |conn| streaming::retry_now(conn, &cx, destination))
+        .await?;
+    session::success(
+        member.session(),
+        format!(
+            "Trying {} again now: the status below shows how it went.",
+            retried.url_without_query()
         ),
     );
     let account_id = member.account_id();

@@ -17,6 +17,11 @@ pub fn refusal(e: &StreamingError) -> (StatusCode, String) {
             let (status, message) = internal();
             (status, message.into())
         }
+        StreamingError::NotFailing => (
+            StatusCode::CONFLICT,
+            "This destination is not failing: every entry is sent as soon as it is written."
+                .to_string(),
+        ),
         StreamingError::TooMany => (
             StatusCode::CONFLICT,
             format!(
