@@ -128,6 +128,10 @@ pub struct Application {
     metrics: Option<(u16, Server)>,
     /// The session sweeper and the backup schedule.
     background: Vec<tokio::task::AbortHandle>,
+    /// Set when the console stops: background work running on a blocking
+    /// thread (which aborting its task does not end) stops at its next
+    /// step. Audit streaming reads it between entries.
+    stopping: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// Stops the console: its servers (the public one and /metrics) and its
@@ -136,6 +140,7 @@ pub struct Application {
 pub struct Handle {
     servers: Vec<actix_web::dev::ServerHandle>,
     background: Vec<tokio::task::AbortHandle>,
+    stopping: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Handle {
@@ -143,6 +148,8 @@ impl Handle {
     /// the future resolves when they have (dropping it does not cancel the
     /// stop). A backup being written finishes on its thread, unreported.
     pub fn stop(&self, graceful: bool) -> impl std::future::Future<Output = ()> + use<> {
+        self.stopping
+            .store(true, std::sync::atomic::Ordering::SeqCst);
         for task in &self.background {
             task.abort();
         }
@@ -300,12 +307,13 @@ impl Application {
         }
         // Audit entries to their collectors. Every console delivers; each
         // destination is held by one at a time (an advisory lock).
+        let stopping = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         if let Some(every) = settings.audit_stream.interval {
             let clock = settings.clock.clone();
-            let streamer = std::sync::Arc::new(streaming::Streamer::new(
-                &settings.secret_key,
-                settings.audit_stream.allow_private,
-            ));
+            let mut streamer =
+                streaming::Streamer::new(&settings.secret_key, settings.audit_stream.allow_private);
+            streamer.stopping = stopping.clone();
+            let streamer = std::sync::Arc::new(streamer);
             background.push(spawn_every(
                 database.clone(),
                 every,
@@ -388,6 +396,7 @@ impl Application {
             server,
             metrics,
             background,
+            stopping,
         })
     }
 
@@ -410,6 +419,8 @@ impl Application {
             }
             None => self.server.await,
         };
+        self.stopping
+            .store(true, std::sync::atomic::Ordering::SeqCst);
         for task in &self.background {
             task.abort();
         }
@@ -423,6 +434,7 @@ impl Application {
         Handle {
             servers,
             background: self.background.clone(),
+            stopping: self.stopping.clone(),
         }
     }
 }

@@ -20,6 +20,8 @@
 //! time, so streaming holds at most one connection of its pool.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use diesel::prelude::*;
@@ -61,6 +63,8 @@ pub struct Streamer {
     pub allow_private: bool,
     pub timeout: Duration,
     pub pass: Duration,
+    /// Set when the console stops: no entry is sent after it.
+    pub stopping: Arc<AtomicBool>,
 }
 
 impl Streamer {
@@ -70,6 +74,7 @@ impl Streamer {
             allow_private,
             timeout: TIMEOUT,
             pass: PASS,
+            stopping: Arc::new(AtomicBool::new(false)),
         }
     }
 }
@@ -168,7 +173,7 @@ fn deliver_to(
 ) -> QueryResult<()> {
     let started = Instant::now();
     let mut target: Option<Target> = None;
-    while started.elapsed() < streamer.pass {
+    while started.elapsed() < streamer.pass && !streamer.stopping.load(Ordering::SeqCst) {
         let step = conn.transaction(|conn| step(conn, streamer, destination, now, &mut target))?;
         match step {
             Step::Delivered => report.delivered += 1,

@@ -304,7 +304,7 @@ async fn a_restart_of_the_console_mid_stream_loses_nothing() {
     let team = first.team().await;
     let collector = Collector::start();
     collector.answer(Answer::Ok {
-        delay: Duration::from_millis(40),
+        delay: Duration::from_millis(60),
     });
     add(&team.admin.browser, team.id, &collector.url(), SECRET).await;
     let id = only_destination(&first, team.id);
@@ -315,7 +315,15 @@ async fn a_restart_of_the_console_mid_stream_loses_nothing() {
     // The console delivers on its own; stop it part-way.
     wait_until(|| collector.received().len() >= 5).await;
     first.shut_down().await;
+    // The entry in flight when it stopped arrives; then nothing more.
+    tokio::time::sleep(Duration::from_millis(1000)).await;
     let at_stop = collector.received().len();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        collector.received().len(),
+        at_stop,
+        "the first console stopped"
+    );
     assert!(at_stop < expected.len(), "stopped mid-stream ({at_stop})");
 
     // Another console on the same database takes over from the cursor.
