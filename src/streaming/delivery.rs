@@ -1,4 +1,4 @@
-//! Delivering entries to the destinations, run every second by each
+//! Delivering entries to the destinations, run every 2 s by each
 //! console (`lib.rs`) and called directly by tests.
 //!
 //! One entry per request, in the order of the account's chain (its ids).
@@ -39,7 +39,7 @@ use crate::streaming::{Seal, address};
 use crate::telemetry::AUDIT_STREAM_DELIVERIES;
 
 /// How often each console looks for entries to deliver.
-pub const INTERVAL: Duration = Duration::from_secs(1);
+pub const INTERVAL: Duration = Duration::from_secs(2);
 /// How long one request may take, connection included.
 pub const TIMEOUT: Duration = Duration::from_secs(10);
 /// How long one pass keeps delivering to one destination before it moves

@@ -295,7 +295,7 @@ pub async fn remove(
     )))
 }
 
-/// A failing destination is tried on the next pass (within a second).
+/// A failing destination is tried on the next pass (within 2 s).
 pub async fn retry(
     state: web::Data<AppState>,
     member: Member<can::ManageAuditStreaming>,
