@@ -138,7 +138,9 @@ pub fn allows(kind: AccountKind, role: Role, capability: Capability) -> bool {
         ManagePods => matches!(role, Dev | Admin),
         ViewBilling | ManageBilling | ManageSpend => matches!(role, Billing | Admin),
         ViewMemberEmails | ManageInvites | ManageMembers | ManageSettings | ViewAuditLog
-        | RequireTwoFactor | ManageQuotas | DeleteTeam | ManageApiKeys => role == Admin,
+        | RequireTwoFactor | ManageQuotas | DeleteTeam | ManageApiKeys | ManageAuditStreaming => {
+            role == Admin
+        }
     }
 }
 
@@ -175,6 +177,7 @@ impl Capability {
             ManageQuotas => "set GPU quotas",
             DeleteTeam => "delete the team or turn it back into a personal account",
             ManageApiKeys => "create and revoke API keys",
+            ManageAuditStreaming => "stream the audit log to collectors",
         }
     }
 }
@@ -235,4 +238,7 @@ capabilities!(
     /// Create, list and revoke the account's API keys (SPEC §12: Admin
     /// only; a personal account's owner too).
     ManageApiKeys,
+    /// Add and remove the collectors the account's audit entries are
+    /// streamed to (SPEC §11: Admin only; a personal account's owner too).
+    ManageAuditStreaming,
 );

@@ -203,6 +203,13 @@ pub struct Options {
     #[arg(long, env = "API_RATE_LIMIT", default_value_t = 600, value_parser = clap::value_parser!(u32).range(1..))]
     pub api_rate_limit: u32,
 
+    /// Let audit stream destinations be private, loopback or other
+    /// internal addresses, and http:// URLs (for a collector on the
+    /// console's own network, and for tests). Off: https:// to public
+    /// addresses only.
+    #[arg(long, env = "AUDIT_STREAM_ALLOW_PRIVATE", default_value_t = false, action = clap::ArgAction::Set)]
+    pub audit_stream_allow_private: bool,
+
     /// How many scheduled backups BACKUP_DIR keeps (the newest).
     #[arg(long, env = "BACKUP_KEEP", default_value_t = 7, value_parser = clap::value_parser!(u16).range(1..))]
     pub backup_keep: u16,
@@ -235,6 +242,18 @@ pub struct Settings {
     pub api_rate_limit: u32,
     /// How mail is sent.
     pub mail: MailSettings,
+    /// How audit entries are streamed to collectors.
+    pub audit_stream: AuditStreamSettings,
+}
+
+/// Streaming the audit log (src/streaming).
+#[derive(Clone, Debug)]
+pub struct AuditStreamSettings {
+    /// Destinations may be internal addresses, and http://.
+    pub allow_private: bool,
+    /// How often this console delivers what is due
+    /// (`streaming::deliver_due`); `None`: never (tests deliver themselves).
+    pub interval: Option<Duration>,
 }
 
 /// How the console sends mail (src/mail).
@@ -305,6 +324,10 @@ impl Options {
             spend_sweep_interval: Some(crate::spend::sweep::INTERVAL),
             api_rate_limit: self.api_rate_limit,
             mail: self.mail_settings(),
+            audit_stream: AuditStreamSettings {
+                allow_private: self.audit_stream_allow_private,
+                interval: Some(crate::streaming::delivery::INTERVAL),
+            },
         })
     }
 

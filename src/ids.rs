@@ -82,6 +82,8 @@ ids!(
     PodId,
     /// An API key of an account (SPEC §12).
     ApiKeyId,
+    /// A destination the account's audit entries are streamed to (SPEC §11).
+    StreamDestinationId,
     /// A sign-in session, as its owner sees it on the profile page (the
     /// key's hash, which finds it, is never shown).
     SessionId,

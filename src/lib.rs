@@ -22,6 +22,7 @@ pub mod members;
 pub mod pods;
 pub mod routes;
 pub mod spend;
+pub mod streaming;
 pub mod telemetry;
 pub mod tokens;
 pub mod web;
@@ -67,6 +68,12 @@ pub struct AppState {
     pub clock: clock::Clock,
     /// Requests each API key may make per minute.
     pub api_rate_limit: u32,
+    /// Seals the audit stream destinations' secrets (key derived from the
+    /// secret key).
+    pub audit_stream_seal: streaming::Seal,
+    /// AUDIT_STREAM_ALLOW_PRIVATE: destinations may be internal addresses
+    /// (and http://).
+    pub audit_stream_allow_private: bool,
 }
 
 impl AppState {
@@ -123,6 +130,10 @@ pub struct Application {
     metrics: Option<(u16, Server)>,
     /// The session sweeper and the backup schedule.
     background: Vec<tokio::task::AbortHandle>,
+    /// Set when the console stops: background work running on a blocking
+    /// thread (which aborting its task does not end) stops at its next
+    /// step. Audit streaming reads it between entries.
+    stopping: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// Stops the console: its servers (the public one and /metrics) and its
@@ -131,6 +142,7 @@ pub struct Application {
 pub struct Handle {
     servers: Vec<actix_web::dev::ServerHandle>,
     background: Vec<tokio::task::AbortHandle>,
+    stopping: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Handle {
@@ -138,6 +150,8 @@ impl Handle {
     /// the future resolves when they have (dropping it does not cancel the
     /// stop). A backup being written finishes on its thread, unreported.
     pub fn stop(&self, graceful: bool) -> impl std::future::Future<Output = ()> + use<> {
+        self.stopping
+            .store(true, std::sync::atomic::Ordering::SeqCst);
         for task in &self.background {
             task.abort();
         }
@@ -195,6 +209,8 @@ impl Application {
             two_factor: accounts::two_factor::Keys::new(&settings.secret_key),
             clock: settings.clock.clone(),
             api_rate_limit: settings.api_rate_limit,
+            audit_stream_seal: streaming::Seal::new(&settings.secret_key),
+            audit_stream_allow_private: settings.audit_stream.allow_private,
         });
         let sessions = aw::Data::new(web::session_store::Sessions::new(
             Key::derive_from(&settings.secret_key),
@@ -292,6 +308,24 @@ impl Application {
                 },
             ));
         }
+        // Audit entries to their collectors. Every console delivers; each
+        // destination is held by one at a time (an advisory lock).
+        let stopping = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        if let Some(every) = settings.audit_stream.interval {
+            let clock = settings.clock.clone();
+            let mut streamer =
+                streaming::Streamer::new(&settings.secret_key, settings.audit_stream.allow_private);
+            streamer.stopping = stopping.clone();
+            let streamer = std::sync::Arc::new(streamer);
+            background.push(spawn_every(
+                database.clone(),
+                every,
+                true,
+                "audit streaming",
+                move |conn| Ok(streaming::deliver_due(conn, &streamer, clock.now())?),
+                |_: streaming::DeliveryReport| {},
+            ));
+        }
         if let Some(schedule) = settings.backup.clone() {
             background.push(actix_web::rt::spawn(backup::schedule::run(schedule)).abort_handle());
         }
@@ -349,6 +383,7 @@ impl Application {
             server,
             metrics,
             background,
+            stopping,
         })
     }
 
@@ -371,6 +406,8 @@ impl Application {
             }
             None => self.server.await,
         };
+        self.stopping
+            .store(true, std::sync::atomic::Ordering::SeqCst);
         for task in &self.background {
             task.abort();
         }
@@ -384,6 +421,7 @@ impl Application {
         Handle {
             servers,
             background: self.background.clone(),
+            stopping: self.stopping.clone(),
         }
     }
 }

@@ -4,7 +4,9 @@
 
 use actix_web::{Route, web};
 
-use crate::{accounts, api, api_keys, audit, billing, health, invites, members, pods, spend};
+use crate::{
+    accounts, api, api_keys, audit, billing, health, invites, members, pods, spend, streaming,
+};
 
 pub struct RouteDef {
     pub method: &'static str,
@@ -63,6 +65,10 @@ routes! {
     get "/accounts/{account_id}/settings/api-keys" => api_keys::pages::keys::show,
     post "/accounts/{account_id}/settings/api-keys" => api_keys::pages::keys::create,
     post "/accounts/{account_id}/settings/api-keys/{key_id}/revoke" => api_keys::pages::keys::revoke,
+    get "/accounts/{account_id}/settings/audit-streaming" => streaming::pages::destinations::show,
+    post "/accounts/{account_id}/settings/audit-streaming" => streaming::pages::destinations::add,
+    post "/accounts/{account_id}/settings/audit-streaming/{destination_id}/remove" => streaming::pages::destinations::remove,
+    post "/accounts/{account_id}/settings/audit-streaming/{destination_id}/retry" => streaming::pages::destinations::retry,
     get "/accounts/{account_id}/delete" => accounts::pages::leaving::delete_team_form,
     post "/accounts/{account_id}/delete" => accounts::pages::leaving::delete_team,
     post "/accounts/{account_id}/revert" => accounts::pages::leaving::revert,

@@ -25,6 +25,7 @@ pub const SIGN_UP_THROTTLED: &str = "team_console_sign_up_throttled_total";
 pub const AUDIT_ENTRIES: &str = "team_console_audit_entries_recorded_total";
 pub const BACKUPS: &str = "team_console_backups_total";
 pub const BACKUP_LAST_TAKEN: &str = "team_console_backup_last_taken_timestamp_seconds";
+pub const AUDIT_STREAM_DELIVERIES: &str = "team_console_audit_stream_deliveries_total";
 
 /// Request latency buckets, in seconds: pages answer in milliseconds, the
 /// 503 of a busy pool takes about a second, a CSV export may take longer.
@@ -101,6 +102,10 @@ fn describe() {
     describe_counter!(
         BACKUPS,
         "Scheduled backups this process attempted, by outcome (taken, failed)."
+    );
+    describe_counter!(
+        AUDIT_STREAM_DELIVERIES,
+        "Audit entries this process POSTed to stream destinations, by outcome (delivered, failed)."
     );
     describe_gauge!(
         BACKUP_LAST_TAKEN,

@@ -283,6 +283,11 @@ pub fn run(args: &BenchArgs, options: &Options) -> anyhow::Result<()> {
             outbox_dir: work_dir.join("outbox"),
             interval: None,
         },
+        // No destinations in the benchmark's accounts.
+        audit_stream: team_console::config::AuditStreamSettings {
+            allow_private: false,
+            interval: None,
+        },
     };
     let server = Server::start(settings)?;
     let (cookie, account_id) = sign_up_admin_team(server.addr)?;

@@ -6,7 +6,7 @@
 use serde::Serialize;
 
 use crate::authz::Role;
-use crate::ids::{AccountId, ApiKeyId, InviteId, PodId, UserId};
+use crate::ids::{AccountId, ApiKeyId, InviteId, PodId, StreamDestinationId, UserId};
 
 macro_rules! action_kinds {
     ($($kind:ident = $name:literal on $resource:literal),* $(,)?) => {
@@ -36,6 +36,9 @@ action_kinds! {
     AccountDeleted = "account.deleted" on "account",
     AccountReverted = "account.reverted" on "account",
     AuditCheckpoint = "audit.checkpoint" on "audit",
+    AuditStreamAdded = "audit_stream.added" on "audit_stream",
+    AuditStreamRemoved = "audit_stream.removed" on "audit_stream",
+    AuditStreamRetried = "audit_stream.retried" on "audit_stream",
     AccountTwoFactorRuleChanged = "account.two_factor_rule_changed" on "account",
     ApiKeyCreated = "api_key.created" on "api_key",
     ApiKeyRevoked = "api_key.revoked" on "api_key",
@@ -83,7 +86,16 @@ action_kinds! {
 
 /// Every resource type entries refer to.
 pub const RESOURCE_TYPES: &[&str] = &[
-    "account", "api_key", "audit", "billing", "invite", "member", "pod", "spend", "user",
+    "account",
+    "api_key",
+    "audit",
+    "audit_stream",
+    "billing",
+    "invite",
+    "member",
+    "pod",
+    "spend",
+    "user",
 ];
 
 impl ActionKind {
@@ -514,6 +526,26 @@ pub enum Action {
         /// "POST /api/v1/accounts/…/pods/…/stop".
         request: String,
     },
+    /// An Admin added a collector the account's entries are streamed to
+    /// (SPEC §11). Its secret is never recorded; the URL is recorded
+    /// without its query (which may carry a token), as `url`.
+    AuditStreamAdded {
+        #[serde(skip)]
+        destination: StreamDestinationId,
+        url: String,
+    },
+    AuditStreamRemoved {
+        #[serde(skip)]
+        destination: StreamDestinationId,
+        url: String,
+    },
+    /// An Admin cut a failing destination's back-off short: it is tried
+    /// on the next pass.
+    AuditStreamRetried {
+        #[serde(skip)]
+        destination: StreamDestinationId,
+        url: String,
+    },
     UserSessionsEnded {
         #[serde(skip)]
         user: UserId,
@@ -576,6 +608,9 @@ impl Action {
             Action::ApiKeyCreated { .. } => K::ApiKeyCreated,
             Action::ApiKeyRevoked { .. } => K::ApiKeyRevoked,
             Action::ApiKeyScopeRefused { .. } => K::ApiKeyScopeRefused,
+            Action::AuditStreamAdded { .. } => K::AuditStreamAdded,
+            Action::AuditStreamRemoved { .. } => K::AuditStreamRemoved,
+            Action::AuditStreamRetried { .. } => K::AuditStreamRetried,
         }
     }
 
@@ -631,6 +666,9 @@ impl Action {
             Action::ApiKeyCreated { key, .. }
             | Action::ApiKeyRevoked { key, .. }
             | Action::ApiKeyScopeRefused { key, .. } => Some(key.to_string()),
+            Action::AuditStreamAdded { destination, .. }
+            | Action::AuditStreamRemoved { destination, .. }
+            | Action::AuditStreamRetried { destination, .. } => Some(destination.to_string()),
             Action::UserSignInFailed { .. } => None,
         }
     }

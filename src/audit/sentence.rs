@@ -68,6 +68,7 @@ pub struct Details {
     pub scope: Option<String>,
     pub expires_at: Option<String>,
     pub request: Option<String>,
+    pub url: Option<String>,
 }
 
 impl Details {
@@ -473,6 +474,15 @@ pub fn sentence(kind: ActionKind, actor: Option<&str>, d: &Details) -> Sentence 
                 None => said,
             }
         }
+        K::AuditStreamAdded => who
+            .words(" started streaming the audit log to ")
+            .name(d.url.as_deref().unwrap_or("(unknown)")),
+        K::AuditStreamRetried => who
+            .words(" asked for the audit log to be sent again now to ")
+            .name(d.url.as_deref().unwrap_or("(unknown)")),
+        K::AuditStreamRemoved => who
+            .words(" stopped streaming the audit log to ")
+            .name(d.url.as_deref().unwrap_or("(unknown)")),
         K::ApiKeyRevoked => who
             .words(" revoked the API key ")
             .name(d.name.as_deref().unwrap_or("(unnamed)")),

@@ -68,6 +68,23 @@ diesel::table! {
 }
 
 diesel::table! {
+    audit_stream_destinations (id) {
+        id -> Uuid,
+        account_id -> Uuid,
+        url -> Text,
+        secret_sealed -> Bytea,
+        created_by -> Uuid,
+        created_at -> Timestamptz,
+        cursor -> Int8,
+        last_delivered_at -> Nullable<Timestamptz>,
+        last_error -> Nullable<Text>,
+        last_error_at -> Nullable<Timestamptz>,
+        failures -> Int4,
+        next_attempt_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     backups (id) {
         id -> Int8,
         taken_at -> Timestamptz,
@@ -295,6 +312,8 @@ diesel::table! {
 diesel::joinable!(accounts -> users (owner_id));
 diesel::joinable!(api_keys -> accounts (account_id));
 diesel::joinable!(api_keys -> users (created_by));
+diesel::joinable!(audit_stream_destinations -> accounts (account_id));
+diesel::joinable!(audit_stream_destinations -> users (created_by));
 diesel::joinable!(billing_transactions -> accounts (account_id));
 diesel::joinable!(billing_transactions -> pods (pod_id));
 diesel::joinable!(billing_transactions -> users (created_by));
@@ -322,6 +341,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     audit_actors,
     audit_chains,
     audit_entries,
+    audit_stream_destinations,
     backups,
     billing_transactions,
     invites,

@@ -4,8 +4,16 @@
 
 use std::path::{Path, PathBuf};
 
-const AREAS: [&str; 8] = [
-    "accounts", "members", "invites", "pods", "billing", "audit", "spend", "api_keys",
+const AREAS: [&str; 9] = [
+    "accounts",
+    "members",
+    "invites",
+    "pods",
+    "billing",
+    "audit",
+    "spend",
+    "api_keys",
+    "streaming",
 ];
 /// Core modules outside the areas.
 const SHARED_CORE: [&str; 10] = [

@@ -489,6 +489,28 @@ async fn no_signed_in_page_scrolls_sideways_on_a_phone() {
     app.set_balance(team.id, 10_000);
     let pod = app.insert_pod(team.id, "a-rather-long-pod-name-for-a-phone-7");
     let stopped = app.insert_pod(team.id, "train-8");
+    // A failing stream destination with a long URL and error: the status
+    // panel and its buttons must fit too.
+    let stream = app.insert_stream_destination(
+        team.id,
+        team.admin.user_id,
+        "https://collector.logs.example.com/ingest/team-console/a-rather-long-path?token=abcdefghijklmnopqrstuvwxyz",
+        "a shared secret for the phone test",
+    );
+    {
+        use diesel::prelude::*;
+        use team_console::db::schema::audit_stream_destinations as d;
+        let now = time::OffsetDateTime::now_utc();
+        diesel::update(d::table.find(stream))
+            .set((
+                d::failures.eq(3),
+                d::last_error.eq("The request failed: io: Connection refused (os error 111) while connecting to collector.logs.example.com."),
+                d::last_error_at.eq(now),
+                d::next_attempt_at.eq(now + time::Duration::seconds(16)),
+            ))
+            .execute(&mut app.conn())
+            .unwrap();
+    }
     app.create_invite(
         &team.admin.browser,
         team.id,
@@ -512,6 +534,7 @@ async fn no_signed_in_page_scrolls_sideways_on_a_phone() {
         format!("{t}/billing/spend"),
         format!("{t}/settings"),
         format!("{t}/settings/api-keys"),
+        format!("{t}/settings/audit-streaming"),
         format!("{t}/delete"),
         format!("{t}/audit"),
         format!("/accounts/{}", team.admin.personal_account_id),

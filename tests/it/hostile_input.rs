@@ -245,6 +245,24 @@ fn reads(method: &str, path: &str) -> Option<Reads> {
         ),
         // The first valid request revokes the key; the rest are 409.
         ("POST", "/accounts/{account_id}/settings/api-keys/{key_id}/revoke") => r(Admin, NOTHING),
+        ("GET", "/accounts/{account_id}/settings/audit-streaming") => r(Admin, NOTHING),
+        // An address literal (no DNS); tests allow private addresses. Past
+        // the third destination the rest are 409.
+        ("POST", "/accounts/{account_id}/settings/audit-streaming") => r(
+            Admin,
+            &[
+                ("url", "https://192.0.2.10/team-console"),
+                ("secret", "a shared secret for hostile input"),
+            ],
+        ),
+        // The destination is not failing: 409.
+        ("POST", "/accounts/{account_id}/settings/audit-streaming/{destination_id}/retry") => {
+            r(Admin, NOTHING)
+        }
+        // The first valid request removes the destination; the rest are 404.
+        ("POST", "/accounts/{account_id}/settings/audit-streaming/{destination_id}/remove") => {
+            r(Admin, NOTHING)
+        }
         ("GET", "/api/v1/openapi.json") => r(SignedOut, NOTHING),
         ("GET", "/api/v1/accounts/{account_id}/audit") => r(
             ApiKey,
@@ -378,6 +396,8 @@ struct Fixture {
     /// An API key of the team, and its secret when requests use it.
     key: Uuid,
     secret: Option<String>,
+    /// An audit stream destination of the team.
+    destination: Uuid,
 }
 
 /// The people every route's fixture draws on.
@@ -406,6 +426,7 @@ async fn arrange(app: &TestApp, people: &People, who: Who) -> Fixture {
         pod: Uuid::nil(),
         key: Uuid::nil(),
         secret: None,
+        destination: Uuid::nil(),
     };
     match who {
         Who::SignedOut => fixture.browser = people.signed_out.clone(),
@@ -456,6 +477,12 @@ async fn arrange(app: &TestApp, people: &People, who: Who) -> Fixture {
                 ],
             );
             fixture.key = app.api_key_id(&secret);
+            fixture.destination = app.insert_stream_destination(
+                team,
+                people.admin.user_id,
+                "https://192.0.2.10/hostile",
+                "a shared secret for hostile input",
+            );
             if matches!(who, Who::ApiKey) {
                 fixture.browser = people.signed_out.clone();
                 fixture.secret = Some(secret);
@@ -522,6 +549,7 @@ fn fill(pattern: &str, f: &Fixture, hostile: Option<(&str, &str)>) -> String {
                 "token" => f.token.clone(),
                 "pod_id" => f.pod.to_string(),
                 "key_id" => f.key.to_string(),
+                "destination_id" => f.destination.to_string(),
                 "session_id" => Uuid::nil().to_string(),
                 "file" => "app.css".to_string(),
                 other => panic!("no valid value for the path segment {{{other}}}"),

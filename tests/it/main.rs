@@ -35,5 +35,6 @@ mod sign_up;
 mod spend_limits;
 mod spend_pages;
 mod spend_sweep;
+mod streaming;
 mod teams;
 mod two_factor;

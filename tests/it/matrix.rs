@@ -125,6 +125,13 @@ fn expected(method: &str, path: &str) -> Option<Access> {
             "/accounts/{account_id}/settings/api-keys"
             | "/accounts/{account_id}/settings/api-keys/{key_id}/revoke",
         ) => Roles(ADMIN),
+        // Audit log streaming (SPEC §11): Admin only.
+        (
+            _,
+            "/accounts/{account_id}/settings/audit-streaming"
+            | "/accounts/{account_id}/settings/audit-streaming/{destination_id}/remove"
+            | "/accounts/{account_id}/settings/audit-streaming/{destination_id}/retry",
+        ) => Roles(ADMIN),
         // The API's description holds nothing of any account.
         ("GET", "/api/v1/openapi.json") => Public,
         (_, path) if path.starts_with("/api/v1/accounts/") => Api,
@@ -144,6 +151,8 @@ struct Fixture {
     pod: Uuid,
     /// An API key of the team.
     key: Uuid,
+    /// An audit stream destination of the team.
+    destination: Uuid,
 }
 
 fn fill(path: &str, f: &Fixture) -> String {
@@ -153,6 +162,7 @@ fn fill(path: &str, f: &Fixture) -> String {
         .replace("{token}", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")
         .replace("{pod_id}", &f.pod.to_string())
         .replace("{key_id}", &f.key.to_string())
+        .replace("{destination_id}", &f.destination.to_string())
         .replace("{file}", "app.css")
         .replace("{session_id}", &Uuid::new_v4().to_string())
 }
@@ -219,6 +229,12 @@ async fn every_route_answers_every_role_as_spec_section_2_says() {
                 let secret = app.insert_api_key(team, admin.user_id, "Matrix Key", &["pods:read"]);
                 app.api_key_id(&secret)
             },
+            destination: app.insert_stream_destination(
+                team,
+                admin.user_id,
+                "https://logs.example.com/matrix",
+                "matrix shared secret",
+            ),
         };
         let path = fill(route.path, &fixture);
         let label = format!("{} {}", route.method, route.path);
@@ -439,6 +455,7 @@ async fn roles_without_billing_access_see_no_money_anywhere() {
         target: team.basic.user_id,
         pod: mine,
         key: Uuid::nil(),
+        destination: Uuid::nil(),
     };
     let mut opened = 0;
     let mut failures = Vec::new();

@@ -3,6 +3,7 @@
 //! redirects) to drive it.
 
 pub mod api;
+pub mod collector;
 pub mod database;
 pub mod pods;
 pub mod smtp;
@@ -62,6 +63,12 @@ pub fn test_settings(database_url: String) -> Settings {
             smtp_url: None,
             from: "Team Console <console@example.com>".into(),
             outbox_dir: std::env::temp_dir().join(format!("tc-outbox-{}", Uuid::new_v4().simple())),
+            interval: None,
+        },
+        // Tests deliver audit entries when they choose to
+        // (`streaming::deliver_due`); their collectors listen on 127.0.0.1.
+        audit_stream: team_console::config::AuditStreamSettings {
+            allow_private: true,
             interval: None,
         },
     }
