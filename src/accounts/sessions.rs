@@ -1,7 +1,7 @@
 //! Sign-in sessions as stored: only a SHA-256 of the session key is kept,
 //! so a leaked table does not hand out sessions. The `user_id` column lets
-//! every session of a user be ended at once. `web::session_store` adapts
-//! these to actix-session.
+//! every session of a user be ended at once. `web::session_store` loads
+//! and saves them for requests.
 
 use diesel::prelude::*;
 use time::{Duration, OffsetDateTime};

@@ -434,6 +434,12 @@ pub async fn middleware(
         let old = inner.key.as_deref().map(tokens::sha256);
         let save = match inner.status {
             Status::Unchanged => Save::Nothing,
+            // Writing a state never read would replace the stored one
+            // (signing the person out): refused, and a bug to fix.
+            Status::Changed | Status::Renewed if !inner.loaded && inner.key.is_some() => {
+                tracing::error!("a session was changed before it was loaded; not saved");
+                Save::Nothing
+            }
             Status::Purged => old.map_or(Save::Nothing, Save::Delete),
             Status::Changed | Status::Renewed => Save::Write {
                 renew: inner.status == Status::Renewed || inner.id.is_none(),
