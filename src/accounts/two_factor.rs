@@ -8,8 +8,6 @@
 //! logged. Recovery codes are kept as HMACs under another derived key, so
 //! neither a copy of the database nor one of the logs gives a way in.
 
-use chacha20poly1305::aead::{Aead, KeyInit, Payload};
-use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use diesel::prelude::*;
 use hmac::{Hmac, Mac};
 use rand::RngCore;
@@ -23,6 +21,7 @@ use crate::accounts::throttle;
 use crate::audit::{self, Action, Actor, Origin, PersonalChange, Stage};
 use crate::db::schema::{recovery_codes, users};
 use crate::ids::UserId;
+use crate::tokens;
 
 pub const DIGITS: usize = 6;
 pub const STEP_SECONDS: u64 = 30;
@@ -42,58 +41,27 @@ pub const ISSUER: &str = "Team Console";
 /// The keys of two-factor sign-in, derived from the console's secret key.
 #[derive(Clone)]
 pub struct Keys {
-    seal: [u8; 32],
+    seal: tokens::SealingKey,
     recovery: [u8; 32],
-}
-
-fn derive(secret: &[u8], label: &[u8]) -> [u8; 32] {
-    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret).expect("HMAC takes any key length");
-    mac.update(label);
-    mac.finalize().into_bytes().into()
 }
 
 impl Keys {
     pub fn new(secret: &[u8]) -> Keys {
         Keys {
-            seal: derive(secret, b"team-console totp secrets v1"),
-            recovery: derive(secret, b"team-console recovery codes v1"),
+            seal: tokens::SealingKey::derive(secret, b"team-console totp secrets v1"),
+            recovery: tokens::derive_key(secret, b"team-console recovery codes v1"),
         }
     }
 
-    /// `secret` sealed for `user`: a random 24-byte nonce, then the
-    /// ciphertext and its tag.
+    /// `secret` sealed for `user`.
     pub fn seal(&self, user: UserId, secret: &[u8]) -> Vec<u8> {
-        let cipher = XChaCha20Poly1305::new((&self.seal).into());
-        let mut nonce = [0u8; 24];
-        rand::rng().fill_bytes(&mut nonce);
-        let sealed = cipher
-            .encrypt(
-                XNonce::from_slice(&nonce),
-                Payload {
-                    msg: secret,
-                    aad: user.as_uuid().as_bytes(),
-                },
-            )
-            .expect("XChaCha20-Poly1305 seals any length we use");
-        [nonce.as_slice(), &sealed].concat()
+        self.seal.seal(user.as_uuid().as_bytes(), secret)
     }
 
     /// The secret sealed for `user`, or None if it was sealed for someone
     /// else, under another key, or altered.
     pub fn unseal(&self, user: UserId, sealed: &[u8]) -> Option<Vec<u8>> {
-        if sealed.len() < 24 {
-            return None;
-        }
-        let (nonce, ciphertext) = sealed.split_at(24);
-        XChaCha20Poly1305::new((&self.seal).into())
-            .decrypt(
-                XNonce::from_slice(nonce),
-                Payload {
-                    msg: ciphertext,
-                    aad: user.as_uuid().as_bytes(),
-                },
-            )
-            .ok()
+        self.seal.open(user.as_uuid().as_bytes(), sealed)
     }
 
     /// What the database keeps of a recovery code.

@@ -1,23 +1,19 @@
 //! The outbox: one row per message, written with the change that causes
 //! it and sent by whichever console claims it first.
 
-use chacha20poly1305::aead::{Aead, KeyInit, Payload};
-use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use diesel::prelude::*;
-use hmac::{Hmac, Mac};
-use rand::RngCore;
-use sha2::Sha256;
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
 use crate::db::schema::mail_outbox as o;
 use crate::mail::{Letter, SendError, Sender};
+use crate::tokens;
 
 /// Seals the bodies of queued messages: they carry reset and invite links,
 /// which the database must never hold in plain text. The key is derived
 /// from the console's secret key.
 #[derive(Clone)]
-pub struct Seal([u8; 32]);
+pub struct Seal(tokens::SealingKey);
 
 /// The bodies of a message, as sealed.
 #[derive(serde::Serialize, serde::Deserialize)]
@@ -28,47 +24,22 @@ pub struct Bodies {
 
 impl Seal {
     pub fn new(secret: &[u8]) -> Seal {
-        let mut mac =
-            <Hmac<Sha256> as Mac>::new_from_slice(secret).expect("HMAC takes any key length");
-        mac.update(b"team-console mail outbox v1");
-        Seal(mac.finalize().into_bytes().into())
+        Seal(tokens::SealingKey::derive(
+            secret,
+            b"team-console mail outbox v1",
+        ))
     }
 
-    /// A random 24-byte nonce, then the ciphertext of the bodies (bound
-    /// to the message's id) and its tag.
+    /// The bodies, bound to the message's id.
     fn seal(&self, id: Uuid, bodies: &Bodies) -> Vec<u8> {
         let plain = serde_json::to_vec(bodies).expect("two strings serialise");
-        let mut nonce = [0u8; 24];
-        rand::rng().fill_bytes(&mut nonce);
-        let sealed = XChaCha20Poly1305::new((&self.0).into())
-            .encrypt(
-                XNonce::from_slice(&nonce),
-                Payload {
-                    msg: &plain,
-                    aad: id.as_bytes(),
-                },
-            )
-            .expect("XChaCha20-Poly1305 seals any length we use");
-        [nonce.as_slice(), &sealed].concat()
+        self.0.seal(id.as_bytes(), &plain)
     }
 
     /// The bodies, or None when sealed under another key (SECRET_KEY
     /// changed) or altered.
     pub fn open(&self, id: Uuid, sealed: &[u8]) -> Option<Bodies> {
-        if sealed.len() < 24 {
-            return None;
-        }
-        let (nonce, ciphertext) = sealed.split_at(24);
-        let plain = XChaCha20Poly1305::new((&self.0).into())
-            .decrypt(
-                XNonce::from_slice(nonce),
-                Payload {
-                    msg: ciphertext,
-                    aad: id.as_bytes(),
-                },
-            )
-            .ok()?;
-        serde_json::from_slice(&plain).ok()
+        serde_json::from_slice(&self.0.open(id.as_bytes(), sealed)?).ok()
     }
 }
 

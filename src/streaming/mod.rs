@@ -10,12 +10,7 @@ pub mod address;
 pub mod delivery;
 pub mod pages;
 
-use chacha20poly1305::aead::{Aead, KeyInit, Payload};
-use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use diesel::prelude::*;
-use hmac::{Hmac, Mac};
-use rand::RngCore;
-use sha2::Sha256;
 use time::OffsetDateTime;
 
 use crate::audit::{Action, Change};
@@ -38,50 +33,25 @@ pub const LAG_COUNTED: i64 = 10_000;
 /// them, so they cannot be hashed, and the database must not hold them in
 /// plain text. The key is derived from the console's secret key.
 #[derive(Clone)]
-pub struct Seal([u8; 32]);
+pub struct Seal(tokens::SealingKey);
 
 impl Seal {
     pub fn new(secret_key: &[u8]) -> Seal {
-        let mut mac =
-            <Hmac<Sha256> as Mac>::new_from_slice(secret_key).expect("HMAC takes any key length");
-        mac.update(b"team-console audit streaming v1");
-        Seal(mac.finalize().into_bytes().into())
+        Seal(tokens::SealingKey::derive(
+            secret_key,
+            b"team-console audit streaming v1",
+        ))
     }
 
-    /// A random 24-byte nonce, then the ciphertext (bound to the
-    /// destination's id) and its tag.
+    /// The secret, bound to the destination's id.
     pub fn seal(&self, id: StreamDestinationId, secret: &str) -> Vec<u8> {
-        let mut nonce = [0u8; 24];
-        rand::rng().fill_bytes(&mut nonce);
-        let sealed = XChaCha20Poly1305::new((&self.0).into())
-            .encrypt(
-                XNonce::from_slice(&nonce),
-                Payload {
-                    msg: secret.as_bytes(),
-                    aad: id.as_uuid().as_bytes(),
-                },
-            )
-            .expect("XChaCha20-Poly1305 seals any length we use");
-        [nonce.as_slice(), &sealed].concat()
+        self.0.seal(id.as_uuid().as_bytes(), secret.as_bytes())
     }
 
     /// The secret, or None when sealed under another key (SECRET_KEY
     /// changed) or altered.
     pub fn open(&self, id: StreamDestinationId, sealed: &[u8]) -> Option<String> {
-        if sealed.len() < 24 {
-            return None;
-        }
-        let (nonce, ciphertext) = sealed.split_at(24);
-        let plain = XChaCha20Poly1305::new((&self.0).into())
-            .decrypt(
-                XNonce::from_slice(nonce),
-                Payload {
-                    msg: ciphertext,
-                    aad: id.as_uuid().as_bytes(),
-                },
-            )
-            .ok()?;
-        String::from_utf8(plain).ok()
+        String::from_utf8(self.0.open(id.as_uuid().as_bytes(), sealed)?).ok()
     }
 }
 
