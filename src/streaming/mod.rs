@@ -224,6 +224,21 @@ impl DestinationRow {
     }
 }
 
+/// The account's destination, locked for a change (another account's is
+/// NotFound).
+fn locked(
+    conn: &mut PgConnection,
+    cx: &Change,
+    destination: StreamDestinationId,
+) -> QueryResult<DestinationRow> {
+    d::table
+        .filter(d::account_id.eq(cx.account_id))
+        .filter(d::id.eq(destination))
+        .select(DestinationRow::as_select())
+        .for_update()
+        .first(conn)
+}
+
 /// Removes a destination at once (audited): nothing more is sent to it.
 /// Another account's destination is NotFound.
 pub fn remove(
@@ -232,12 +247,7 @@ pub fn remove(
     destination: StreamDestinationId,
 ) -> Result<DestinationRow, StreamingError> {
     conn.transaction(|conn| {
-        let row: DestinationRow = d::table
-            .filter(d::account_id.eq(cx.account_id))
-            .filter(d::id.eq(destination))
-            .select(DestinationRow::as_select())
-            .for_update()
-            .first(conn)?;
+        let row = locked(conn, cx, destination)?;
         diesel::delete(d::table.find(destination)).execute(conn)?;
         cx.record(
             conn,
@@ -260,12 +270,7 @@ pub fn retry_now(
     destination: StreamDestinationId,
 ) -> Result<DestinationRow, StreamingError> {
     conn.transaction(|conn| {
-        let row: DestinationRow = d::table
-            .filter(d::account_id.eq(cx.account_id))
-            .filter(d::id.eq(destination))
-            .select(DestinationRow::as_select())
-            .for_update()
-            .first(conn)?;
+        let row = locked(conn, cx, destination)?;
         if row.failures == 0 {
             return Err(StreamingError::NotFailing);
         }

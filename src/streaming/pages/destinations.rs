@@ -289,22 +289,15 @@ pub async fn remove(
     path: web::Path<DestinationPath>,
     origin: Origin,
 ) -> AppResult<HttpResponse> {
-    let destination = path.destination_id;
-    let cx = member.change(origin, state.clock.now());
-    let removed = state
-        .db(move |conn| streaming::remove(conn, &cx, destination))
-        .await?;
-    session::success(
-        member.session(),
-        format!(
-            "Stopped streaming to {}: nothing more is sent there.",
-            removed.url_without_query()
-        ),
-    );
-    let account_id = member.account_id();
-    Ok(w::see_other(&format!(
-        "/accounts/{account_id}/settings/audit-streaming"
-    )))
+    act(
+        &state,
+        member,
+        path.destination_id,
+        origin,
+        streaming::remove,
+        |url| format!("Stopped streaming to {url}: nothing more is sent there."),
+    )
+    .await
 }
 
 /// A failing destination is tried on the next pass (within 2 s).
@@ -314,18 +307,34 @@ pub async fn retry(
     path: web::Path<DestinationPath>,
     origin: Origin,
 ) -> AppResult<HttpResponse> {
-    let destination = path.destination_id;
+    act(
+        &state,
+        member,
+        path.destination_id,
+        origin,
+        streaming::retry_now,
+        |url| format!("Trying {url} again now: the status below shows how it went."),
+    )
+    .await
+}
+
+/// A change to one destination by its row's button: done, its flash and
+/// back to the page; refused, the refusal's status and sentence.
+async fn act(
+    state: &AppState,
+    member: Member<can::ManageAuditStreaming>,
+    destination: StreamDestinationId,
+    origin: Origin,
+    change: fn(
+        &mut diesel::PgConnection,
+        &crate::audit::Change,
+        StreamDestinationId,
+    ) -> Result<streaming::DestinationRow, streaming::StreamingError>,
+    done: impl FnOnce(String) -> String,
+) -> AppResult<HttpResponse> {
     let cx = member.change(origin, state.clock.now());
-    let retried = state
-        .db(move |conn| streaming::retry_now(conn, &cx, destination))
-        .await?;
-    session::success(
-        member.session(),
-        format!(
-            "Trying {} again now: the status below shows how it went.",
-            retried.url_without_query()
-        ),
-    );
+    let row = state.db(move |conn| change(conn, &cx, destination)).await?;
+    session::success(member.session(), done(row.url_without_query()));
     let account_id = member.account_id();
     Ok(w::see_other(&format!(
         "/accounts/{account_id}/settings/audit-streaming"
