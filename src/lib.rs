@@ -90,15 +90,17 @@ impl AppState {
             .block(move |checkout| {
                 let mut conn = checkout.get()?;
                 match f(&mut conn).map_err(Into::into) {
-                    Err(AppError::Internal(e)) if db::connection_lost(&mut conn) => {
+                    // A closed connection is already Unavailable; either
+                    // way the pool's other dead connections go with it.
+                    Err(e @ (AppError::Internal(_) | AppError::Unavailable(_)))
+                        if db::connection_lost(&mut conn) =>
+                    {
                         drop(conn);
                         database.drop_dead_idle();
-                        Err(AppError::Unavailable(e.to_string()))
-                    }
-                    Err(AppError::Unavailable(e)) => {
-                        drop(conn);
-                        database.drop_dead_idle();
-                        Err(AppError::Unavailable(e))
+                        Err(match e {
+                            AppError::Unavailable(_) => e,
+                            e => AppError::Unavailable(e.to_string()),
+                        })
                     }
                     other => other,
                 }

@@ -78,8 +78,7 @@ impl FromRequest for SignedIn {
         let req = req.clone();
         Box::pin(async move {
             let session = req.get_session();
-            let (state, sessions) = session_store::app_data(&req)?;
-            session.load(&state, &sessions).await?;
+            session.load(&req).await?;
             let next = return_path(&req);
             let Some(user_id) = session::user_id(&session) else {
                 return Err(AppError::SignInRequired { next });

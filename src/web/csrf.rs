@@ -6,7 +6,7 @@
 //! console's own, and the form must carry the synchronizer token kept in the
 //! session (compared in constant time).
 
-use crate::web::session_store::{self, SessionExt};
+use crate::web::session_store::SessionExt;
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::Method;
@@ -83,11 +83,7 @@ async fn check(mut req: ServiceRequest) -> Result<ServiceRequest, (ServiceReques
         .ok()
         .and_then(|f| f.csrf_token);
     let session = req.get_session();
-    let loaded = match session_store::app_data(req.request()) {
-        Ok((state, sessions)) => session.load(&state, &sessions).await,
-        Err(error) => Err(error),
-    };
-    if let Err(error) = loaded {
+    if let Err(error) = session.load(req.request()).await {
         return Err((req, error));
     }
     let expected = session.get::<String>(CSRF_KEY).ok().flatten();

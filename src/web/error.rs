@@ -380,10 +380,7 @@ where
         // address, say) loads it now: a signed-in person's page keeps the
         // layout.
         let session = req.get_session();
-        let loaded = match crate::web::session_store::app_data(&req) {
-            Ok((state, sessions)) => session.load(&state, &sessions).await.is_ok(),
-            Err(_) => false,
-        };
+        let loaded = session.load(&req).await.is_ok();
         if !loaded || crate::web::session::user_id(&session).is_none() {
             return Ok(res.map_into_left_body());
         }

@@ -152,6 +152,9 @@ impl Stored {
         (csrf, flashes)
     }
 
+    /// The signed-in user and memberships loaded with the session, if the
+    /// state names that user (taken, for checks that borrow the rest; put
+    /// back with `put_principal`).
     pub fn take_principal(&mut self) -> Option<Principal> {
         let user_id = user_id_of(&self.state)?;
         self.principal.take().filter(|(user, _)| user.id == user_id)
@@ -159,19 +162,6 @@ impl Stored {
 
     pub fn put_principal(&mut self, principal: Option<Principal>) {
         self.principal = principal;
-    }
-
-    /// The signed-in user and their memberships, if the state names them.
-    pub fn principal(&self) -> Option<&Principal> {
-        let user_id = user_id_of(&self.state)?;
-        self.principal
-            .as_ref()
-            .filter(|(user, _)| user.id == user_id)
-    }
-
-    /// The state names a user (whether or not they still exist).
-    pub fn signed_in(&self) -> bool {
-        user_id_of(&self.state).is_some()
     }
 }
 
@@ -247,9 +237,11 @@ impl Session {
         })
     }
 
-    /// Loads the session unless it is loaded already: one hand-off.
-    pub async fn load(&self, state: &AppState, sessions: &Sessions) -> AppResult<()> {
-        let Some(pending) = self.pending(sessions) else {
+    /// Loads the request's session unless it is loaded already: one
+    /// hand-off.
+    pub async fn load(&self, req: &HttpRequest) -> AppResult<()> {
+        let (state, sessions) = app_data(req)?;
+        let Some(pending) = self.pending(&sessions) else {
             self.0.borrow_mut().loaded = true;
             return Ok(());
         };
@@ -344,10 +336,7 @@ impl FromRequest for Session {
         let req = req.clone();
         Box::pin(async move {
             let session = Session::of(&req);
-            if !session.is_loaded() {
-                let (state, sessions) = app_data(&req)?;
-                session.load(&state, &sessions).await?;
-            }
+            session.load(&req).await?;
             Ok(session)
         })
     }
@@ -409,14 +398,7 @@ pub async fn middleware(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
-    let sessions = req
-        .app_data::<web::Data<Sessions>>()
-        .cloned()
-        .expect("Sessions is app data");
-    let state = req
-        .app_data::<web::Data<AppState>>()
-        .cloned()
-        .expect("AppState is app data");
+    let (state, sessions) = app_data(req.request())?;
     let session = Session(Rc::new(RefCell::new(Inner {
         key: sessions.read_key(&req),
         loaded: false,
