@@ -13,6 +13,7 @@
 //! it with the release-like `bench` profile; `cargo test` leaves it out.
 
 mod audit;
+mod chain;
 mod cores;
 mod cpu;
 mod http;
@@ -123,6 +124,10 @@ pub enum Suite {
     /// 1 % of them over a limit (needs neither wrk nor pgbench). Not part
     /// of `all`.
     Sweep,
+    /// Issue 17: 32 writers recording entries with the hash chain and
+    /// without (on one account, on 32), and `audit verify` of a chain of
+    /// each `--sizes` (needs neither wrk nor pgbench). Not part of `all`.
+    Chain,
 }
 
 /// The running application and what the cases need.
@@ -203,7 +208,7 @@ pub fn run(args: &BenchArgs, options: &Options) -> anyhow::Result<()> {
         bail!("--sizes must be ascending, e.g. 100000,1000000,10000000");
     }
     let pgbench = match args.only {
-        Suite::Sweep => PathBuf::new(),
+        Suite::Sweep | Suite::Chain => PathBuf::new(),
         _ => {
             load::require_wrk()?;
             sql::find_pgbench()?
@@ -235,17 +240,24 @@ pub fn run(args: &BenchArgs, options: &Options) -> anyhow::Result<()> {
         diesel::sql_query("CREATE EXTENSION pg_stat_statements"),
         &mut conn,
     )?;
-    if args.only == Suite::Sweep {
+    if matches!(args.only, Suite::Sweep | Suite::Chain) {
+        let (title, name) = match args.only {
+            Suite::Sweep => ("Spend sweep benchmark", "sweep"),
+            _ => ("Audit chain benchmark", "chain"),
+        };
         let mut report = format!(
-            "# Spend sweep benchmark\n\n{} UTC. {}.\n\n",
+            "# {title}\n\n{} UTC. {}.\n\n",
             time::OffsetDateTime::now_utc()
                 .format(&time::format_description::well_known::Rfc3339)
                 .unwrap_or_default(),
             placement.description
         );
-        report.push_str(&sweep::run(&mut conn, &args)?);
+        report.push_str(&match args.only {
+            Suite::Sweep => sweep::run(&mut conn, &args)?,
+            _ => chain::run(&mut conn, &url, &args)?,
+        });
         let stamp = time::OffsetDateTime::now_utc().unix_timestamp();
-        let path = args.out.join(format!("sweep-{stamp}.md"));
+        let path = args.out.join(format!("{name}-{stamp}.md"));
         std::fs::write(&path, &report)?;
         println!("{report}");
         eprintln!("report written to {}", path.display());
@@ -296,7 +308,7 @@ pub fn run(args: &BenchArgs, options: &Options) -> anyhow::Result<()> {
     // measured one right after the other; the Audit part needs them all.
     let sizes = match args.only {
         Suite::All | Suite::Audit => args.sizes.clone(),
-        Suite::Pages | Suite::Serve | Suite::Sweep => vec![args.sizes[0]],
+        Suite::Pages | Suite::Serve | Suite::Sweep | Suite::Chain => vec![args.sizes[0]],
     };
     eprintln!(
         "seeding {} teams of 50 members and 50 Pods, and a second account",

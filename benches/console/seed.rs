@@ -228,6 +228,22 @@ pub fn entries(conn: &mut PgConnection, account_id: Uuid) -> anyhow::Result<i64>
 /// runs during a measurement).
 pub fn audit_logs(conn: &mut PgConnection, targets: &[(Uuid, i64)]) -> anyhow::Result<()> {
     let started = Instant::now();
+    without_indexes(conn, |conn| {
+        for &(account_id, target) in targets {
+            let n = target - entries(conn, account_id)?;
+            insert(conn, account_id, n, started)?;
+        }
+        Ok(())
+    })
+}
+
+/// Runs `fill` with the audit table's secondary indexes dropped, then
+/// rebuilds them, VACUUM ANALYZE, CHECKPOINT and sync.
+pub fn without_indexes(
+    conn: &mut PgConnection,
+    fill: impl FnOnce(&mut PgConnection) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let started = Instant::now();
     #[derive(QueryableByName)]
     struct Def {
         #[diesel(sql_type = Text)]
@@ -254,10 +270,7 @@ pub fn audit_logs(conn: &mut PgConnection, targets: &[(Uuid, i64)]) -> anyhow::R
     for index in &indexes {
         conn.batch_execute(&format!("DROP INDEX {}", index.name))?;
     }
-    for &(account_id, target) in targets {
-        let n = target - entries(conn, account_id)?;
-        insert(conn, account_id, n, started)?;
-    }
+    fill(conn)?;
     conn.batch_execute("SET maintenance_work_mem = '1GB'")?;
     for index in &indexes {
         let t = Instant::now();
