@@ -64,35 +64,64 @@ pub fn canonical_json(value: &serde_json::Value) -> String {
     serde_json::to_string(value).unwrap_or_default()
 }
 
-fn field(hash: &mut Sha256, value: Option<&str>) {
-    match value {
+/// What an entry's hash covers before its link.
+const ENTRY_PREFIX: &[u8] = b"team-console audit entry v1\n";
+
+/// Feeds the entry's fields, in the encoding the hash covers after the
+/// link (docs/audit-integrity.md), to `out`.
+fn encode(f: &Fields<'_>, mut out: impl FnMut(&[u8])) {
+    let mut field = |value: Option<&str>| match value {
         Some(text) => {
-            hash.update((text.len() as u32).to_be_bytes());
-            hash.update(text.as_bytes());
+            out(&(text.len() as u32).to_be_bytes());
+            out(text.as_bytes());
         }
-        None => hash.update(u32::MAX.to_be_bytes()),
-    }
+        None => out(&u32::MAX.to_be_bytes()),
+    };
+    let account = f.account.map(|a| a.to_string());
+    let actor_id = f.actor_id.map(|a| a.to_string());
+    field(Some(account.as_deref().unwrap_or("")));
+    field(Some(&timestamp(f.occurred_at)));
+    field(actor_id.as_deref());
+    field(f.actor_email);
+    field(f.actor_name);
+    field(Some(f.action));
+    field(Some(f.resource_type));
+    field(f.resource_id);
+    field(f.ip);
+    field(f.user_agent);
+    field(Some(f.details));
 }
 
 /// SHA-256 of an entry linked to `prev` (docs/audit-integrity.md).
 pub fn entry_hash(prev: &[u8], f: &Fields<'_>) -> [u8; 32] {
     let mut hash = Sha256::new();
-    hash.update(b"team-console audit entry v1\n");
+    hash.update(ENTRY_PREFIX);
     hash.update(prev);
-    let account = f.account.map(|a| a.to_string());
-    let actor_id = f.actor_id.map(|a| a.to_string());
-    field(&mut hash, Some(account.as_deref().unwrap_or("")));
-    field(&mut hash, Some(&timestamp(f.occurred_at)));
-    field(&mut hash, actor_id.as_deref());
-    field(&mut hash, f.actor_email);
-    field(&mut hash, f.actor_name);
-    field(&mut hash, Some(f.action));
-    field(&mut hash, Some(f.resource_type));
-    field(&mut hash, f.resource_id);
-    field(&mut hash, f.ip);
-    field(&mut hash, f.user_agent);
-    field(&mut hash, Some(f.details));
+    encode(f, |bytes| hash.update(bytes));
     hash.finalize().into()
+}
+
+diesel::define_sql_function! {
+    /// Migration 000110: locks the chain's head, links the entry to it by
+    /// SHA-256 over `ENTRY_PREFIX`, the head's hash and `fields` (the rest
+    /// of what `entry_hash` covers), inserts it and moves the head, in one
+    /// call. Returns the entry's hash.
+    #[allow(clippy::too_many_arguments)]
+    fn audit_append(
+        chain: diesel::sql_types::Uuid,
+        fields: diesel::sql_types::Bytea,
+        occurred_at: diesel::sql_types::Timestamptz,
+        account_id: diesel::sql_types::Nullable<diesel::sql_types::Uuid>,
+        actor_id: diesel::sql_types::Nullable<diesel::sql_types::Uuid>,
+        actor_email: diesel::sql_types::Nullable<diesel::sql_types::Text>,
+        actor_name: diesel::sql_types::Nullable<diesel::sql_types::Text>,
+        action: diesel::sql_types::Text,
+        resource_type: diesel::sql_types::Text,
+        resource_id: diesel::sql_types::Nullable<diesel::sql_types::Text>,
+        ip: diesel::sql_types::Nullable<diesel::sql_types::Text>,
+        user_agent: diesel::sql_types::Nullable<diesel::sql_types::Text>,
+        details: diesel::sql_types::Jsonb,
+    ) -> diesel::sql_types::Bytea;
 }
 
 /// Takes the chain's head (locked until the transaction ends: writers of
@@ -111,7 +140,10 @@ fn lock_head(conn: &mut PgConnection, chain: Uuid) -> QueryResult<(Vec<u8>, i64)
         .get_result(conn)
 }
 
-/// Appends `action` to its chain: the one place entries are written.
+/// Appends `action` to its chain: the one place entries are written. One
+/// statement (`audit_append`), so the writers of one account hold their
+/// chain's head only for it and their commit, with no round trip to the
+/// console in between.
 pub(crate) fn append(
     conn: &mut PgConnection,
     account: Option<AccountId>,
@@ -119,8 +151,6 @@ pub(crate) fn append(
     origin: &Origin,
     action: Action,
 ) -> QueryResult<()> {
-    let chain = chain_key(account);
-    let (prev, _) = lock_head(conn, chain)?;
     // Microseconds, as PostgreSQL keeps them, so the hash reads back.
     let now = OffsetDateTime::now_utc();
     let now = now
@@ -143,30 +173,24 @@ pub(crate) fn append(
         user_agent: origin.user_agent.as_deref(),
         details: &details_text,
     };
-    let hash = entry_hash(&prev, &fields);
-    diesel::insert_into(a::table)
-        .values((
-            a::occurred_at.eq(now),
-            a::account_id.eq(account),
-            a::actor_id.eq(fields.actor_id),
-            a::actor_email.eq(fields.actor_email),
-            a::actor_name.eq(fields.actor_name),
-            a::action.eq(kind.name()),
-            a::resource_type.eq(kind.resource_type()),
-            a::resource_id.eq(&resource_id),
-            a::ip.eq(fields.ip),
-            a::user_agent.eq(fields.user_agent),
-            a::details.eq(details),
-            a::prev_hash.eq(prev),
-            a::hash.eq(hash.to_vec()),
-        ))
-        .execute(conn)?;
-    diesel::update(audit_chains::table.find(chain))
-        .set((
-            audit_chains::last_hash.eq(hash.to_vec()),
-            audit_chains::entries.eq(audit_chains::entries + 1),
-        ))
-        .execute(conn)?;
+    let mut encoded = Vec::with_capacity(256 + details_text.len());
+    encode(&fields, |bytes| encoded.extend_from_slice(bytes));
+    diesel::select(audit_append(
+        chain_key(account),
+        encoded,
+        now,
+        account,
+        fields.actor_id,
+        fields.actor_email,
+        fields.actor_name,
+        kind.name(),
+        kind.resource_type(),
+        fields.resource_id,
+        fields.ip,
+        fields.user_agent,
+        details,
+    ))
+    .execute(conn)?;
     Ok(())
 }
 
