@@ -19,7 +19,7 @@ use team_console::db::{self, roles};
 use crate::resilience::Console;
 use crate::support::database::OWNER_ROLE;
 use crate::support::{
-    Browser, PASSWORD, Server, TestApp, assert_redirect_to, location, test_settings,
+    Browser, PASSWORD, ScratchDir, Server, TestApp, assert_redirect_to, location, test_settings,
 };
 
 /// Runs `team-console ARGS` with exactly the database settings in `env`;
@@ -53,9 +53,9 @@ fn cli(args: &[&str], env: &[(&str, &str)]) -> (bool, String) {
     (output.status.success(), printed)
 }
 
-fn temp_dir(what: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("tc-{what}-{}", uuid::Uuid::new_v4().simple()));
-    std::fs::create_dir_all(&dir).unwrap();
+fn temp_dir(what: &str) -> ScratchDir {
+    let dir = ScratchDir::new(what);
+    std::fs::create_dir_all(&*dir).unwrap();
     dir
 }
 
@@ -243,9 +243,6 @@ async fn a_backup_taken_while_writing_restores_on_a_new_machine_with_every_ackno
 
     drop(conn);
     drop(console);
-    for dir in [old_machine, new_machine, backups] {
-        let _ = std::fs::remove_dir_all(dir);
-    }
 }
 
 /// A database at the schema of an older console: every migration but the
@@ -393,9 +390,6 @@ async fn a_restored_older_backup_is_migrated_forward_and_owned_and_granted_as_on
     assert!(!owns.owns, "the serving role owns nothing");
 
     drop((conn, serving));
-    for dir in [backups, new_machine] {
-        let _ = std::fs::remove_dir_all(dir);
-    }
 }
 
 /// Restoring over data is refused and leaves it as it was; `--force`
@@ -451,7 +445,6 @@ async fn restore_refuses_a_database_that_holds_rows_unless_forced() {
         TestApp::spawn_with(test_settings(target_urls.serving.clone()), String::new()).await;
     let res = restored.browser().sign_in(&ada.email, PASSWORD).await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 /// A backup holding a migration this console does not know is refused
@@ -491,7 +484,6 @@ async fn restore_refuses_a_backup_from_a_newer_console() {
     assert_eq!(count(&mut conn, "SELECT count(*) AS n FROM users"), 0);
     drop(conn);
     server.drop_database(&target);
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 /// Two consoles share a database and a backup folder: one backup is taken
@@ -515,7 +507,7 @@ async fn scheduled_backups_are_taken_once_per_period_by_one_console_and_rotated(
     let settings = || {
         let mut settings = test_settings(urls.serving.clone());
         settings.backup = Some(Schedule {
-            dir: dir.clone(),
+            dir: dir.to_path_buf(),
             every,
             keep: 3,
             database_url: urls.migration.clone(),
@@ -583,5 +575,4 @@ async fn scheduled_backups_are_taken_once_per_period_by_one_console_and_rotated(
     assert_eq!(names.next(), None, "no half-written backup left");
     drop(conn);
     server.drop_database(&db_name);
-    let _ = std::fs::remove_dir_all(dir);
 }

@@ -261,7 +261,7 @@ async fn the_console_serves_its_local_cluster_through_the_restricted_role() {
         #[diesel(sql_type = Text)]
         name: String,
     }
-    let data_dir = std::env::temp_dir().join(format!("tc-roles-{}", uuid::Uuid::new_v4().simple()));
+    let data_dir = crate::support::ScratchDir::new("roles");
     let mut console = Console::start(&data_dir, &[]);
     let socket_dir = data_dir.join("postgres/run");
     let url = |user: &str| {
@@ -301,5 +301,4 @@ async fn the_console_serves_its_local_cluster_through_the_restricted_role() {
     drop((admin, serving));
     console.signal(nix::sys::signal::Signal::SIGTERM);
     assert!(console.wait_exit().success());
-    let _ = std::fs::remove_dir_all(&data_dir);
 }

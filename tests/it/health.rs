@@ -15,7 +15,7 @@ async fn healthz_and_readyz_answer_ok() {
 /// every other test.
 #[actix_web::test]
 async fn readyz_is_503_while_the_database_is_gone_and_recovers() {
-    let dir = std::env::temp_dir().join(format!("tc-ready-{}", uuid::Uuid::new_v4().simple()));
+    let dir = crate::support::ScratchDir::new("ready");
     let mut cluster = LocalCluster::start(&dir, ClusterOptions::throwaway()).unwrap();
     let urls = crate::support::database::local_database(&cluster);
     let app = TestApp::spawn_with(test_settings(urls.serving), String::new()).await;
@@ -69,5 +69,4 @@ async fn readyz_is_503_while_the_database_is_gone_and_recovers() {
     assert_eq!(status, StatusCode::OK, "recovers without a restart");
     drop(app);
     drop(cluster);
-    let _ = std::fs::remove_dir_all(dir);
 }

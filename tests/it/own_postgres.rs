@@ -10,11 +10,7 @@ use diesel::prelude::*;
 use reqwest::StatusCode;
 
 use crate::resilience::Console;
-use crate::support::{Browser, PASSWORD};
-
-fn data_dir(name: &str) -> std::path::PathBuf {
-    std::env::temp_dir().join(format!("tc-{name}-{}", uuid::Uuid::new_v4().simple()))
-}
+use crate::support::{Browser, PASSWORD, ScratchDir};
 
 fn postmaster_pid(data_dir: &std::path::Path) -> i32 {
     std::fs::read_to_string(data_dir.join("postgres/pgdata/postmaster.pid"))
@@ -87,7 +83,7 @@ async fn try_sign_up(address: &str, email: &str) -> StatusCode {
 
 #[actix_web::test]
 async fn a_killed_postgres_is_started_again_and_nothing_acknowledged_is_lost() {
-    let dir = data_dir("crash");
+    let dir = ScratchDir::new("crash");
     let console = Console::start(&dir, &[("ARGON2_M_COST", "256"), ("ARGON2_T_COST", "1")]);
     let browser = Browser::new(&console.address);
     browser.csrf().await;
@@ -159,7 +155,6 @@ async fn a_killed_postgres_is_started_again_and_nothing_acknowledged_is_lost() {
     assert!(!logs.is_empty());
     eprintln!("crash gap {gap:?}, {unavailable} answers were 503");
     drop(console);
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[derive(QueryableByName)]
@@ -170,7 +165,7 @@ struct Count {
 
 #[actix_web::test]
 async fn a_cluster_that_cannot_start_is_retried_slowly_and_readyz_says_why() {
-    let dir = data_dir("nostart");
+    let dir = ScratchDir::new("nostart");
     let console = Console::start(&dir, &[]);
     // Break the cluster's configuration, then crash it.
     let conf = dir.join("postgres/pgdata/postgresql.conf");
@@ -222,12 +217,11 @@ async fn a_cluster_that_cannot_start_is_retried_slowly_and_readyz_says_why() {
         actix_web::rt::time::sleep(Duration::from_millis(200)).await;
     }
     drop(console);
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[actix_web::test]
 async fn a_second_console_on_a_data_folder_in_use_refuses_and_the_first_keeps_serving() {
-    let dir = data_dir("twice");
+    let dir = ScratchDir::new("twice");
     let first = Console::start(&dir, &[]);
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -251,7 +245,7 @@ async fn a_second_console_on_a_data_folder_in_use_refuses_and_the_first_keeps_se
     let verify = Command::new(env!("CARGO_BIN_EXE_team-console"))
         .args(["audit", "verify"])
         .env_remove("DATABASE_URL")
-        .env("DATA_DIR", &dir)
+        .env("DATA_DIR", &*dir)
         .env("SECRET_KEY", "a test secret key of at least 32 bytes")
         .env("RUST_LOG", "warn")
         .output()
@@ -261,12 +255,11 @@ async fn a_second_console_on_a_data_folder_in_use_refuses_and_the_first_keeps_se
     let res = Browser::new(&first.address).get("/readyz").await;
     assert_eq!(res.status(), StatusCode::OK, "and still serves after it");
     drop(first);
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[actix_web::test]
 async fn a_taken_port_is_named_before_anything_starts() {
-    let dir = data_dir("port");
+    let dir = ScratchDir::new("port");
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let address = taken.local_addr().unwrap().to_string();
 
@@ -279,5 +272,4 @@ async fn a_taken_port_is_named_before_anything_starts() {
     );
     assert!(said.contains("BIND_ADDR"), "{said}");
     assert!(!dir.join("postgres").exists(), "no cluster was made");
-    let _ = std::fs::remove_dir_all(&dir);
 }

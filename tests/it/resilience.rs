@@ -65,7 +65,7 @@ async fn two_nodes_share_sessions_throttles_and_invites() {
 /// row. Uses a cluster of its own.
 #[actix_web::test]
 async fn no_action_is_acknowledged_without_its_audit_entry() {
-    let dir = std::env::temp_dir().join(format!("tc-outage-{}", uuid::Uuid::new_v4().simple()));
+    let dir = crate::support::ScratchDir::new("outage");
     // Durable commits: an immediate stop is a crash, and with
     // synchronous_commit off a crash may lose acknowledged transactions.
     let mut cluster = LocalCluster::start(
@@ -159,7 +159,6 @@ async fn no_action_is_acknowledged_without_its_audit_entry() {
     }
     drop(app);
     drop(cluster);
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 /// The real binary, on its own data folder (embedded PostgreSQL).
@@ -269,8 +268,7 @@ fn postgres_running(data_dir: &std::path::Path) -> bool {
 
 #[actix_web::test]
 async fn sigterm_finishes_in_flight_requests_then_stops_postgres_and_sigkill_restarts_cleanly() {
-    let data_dir =
-        std::env::temp_dir().join(format!("tc-shutdown-{}", uuid::Uuid::new_v4().simple()));
+    let data_dir = crate::support::ScratchDir::new("shutdown");
     // Slow hashing makes a sign-up take long enough to be in flight.
     let mut console = Console::start(&data_dir, &[("ARGON2_T_COST", "60")]);
     assert!(postgres_running(&data_dir));
@@ -318,5 +316,4 @@ async fn sigterm_finishes_in_flight_requests_then_stops_postgres_and_sigkill_res
     console.signal(nix::sys::signal::Signal::SIGTERM);
     assert!(console.wait_exit().success());
     assert!(!postgres_running(&data_dir));
-    let _ = std::fs::remove_dir_all(&data_dir);
 }
