@@ -31,12 +31,15 @@ DECLARE
     prev BYTEA;
     linked BYTEA;
 BEGIN
-    -- Takes the head (a new chain starts from 32 zero bytes); the count
-    -- moves now, the hash once it is known.
-    INSERT INTO audit_chains AS c (chain, last_hash, entries)
-        VALUES (chain_key, decode(repeat('00', 32), 'hex'), 1)
-        ON CONFLICT (chain) DO UPDATE SET entries = c.entries + 1
-        RETURNING c.last_hash INTO prev;
+    -- Takes the head: a lock, not a new row version (a new chain's head
+    -- is made first, from 32 zero bytes); one UPDATE below moves it.
+    SELECT last_hash INTO prev FROM audit_chains WHERE chain = chain_key FOR UPDATE;
+    IF NOT FOUND THEN
+        INSERT INTO audit_chains (chain, last_hash, entries)
+            VALUES (chain_key, decode(repeat('00', 32), 'hex'), 0)
+            ON CONFLICT (chain) DO NOTHING;
+        SELECT last_hash INTO prev FROM audit_chains WHERE chain = chain_key FOR UPDATE;
+    END IF;
     linked := sha256(convert_to(E'team-console audit entry v1\n', 'UTF8') || prev || fields);
     INSERT INTO audit_entries (occurred_at, account_id, actor_id, actor_email, actor_name,
                                action, resource_type, resource_id, ip, user_agent, details,
@@ -44,7 +47,7 @@ BEGIN
         VALUES (p_occurred_at, p_account_id, p_actor_id, p_actor_email, p_actor_name,
                 p_action, p_resource_type, p_resource_id, p_ip, p_user_agent, p_details,
                 prev, linked);
-    UPDATE audit_chains SET last_hash = linked WHERE chain = chain_key;
+    UPDATE audit_chains SET last_hash = linked, entries = entries + 1 WHERE chain = chain_key;
     RETURN linked;
 END
 $$;
