@@ -203,6 +203,12 @@ pub struct Options {
     #[arg(long, env = "API_RATE_LIMIT", default_value_t = 600, value_parser = clap::value_parser!(u32).range(1..))]
     pub api_rate_limit: u32,
 
+    /// Days an audit entry is kept before it expires (at least 90). Each
+    /// account's log keeps its chain verifiable across the cut
+    /// (docs/audit-integrity.md).
+    #[arg(long, env = "AUDIT_RETENTION_DAYS", default_value_t = crate::audit::retention::DEFAULT_DAYS, value_parser = clap::value_parser!(u32).range(crate::audit::retention::MIN_DAYS as i64..))]
+    pub audit_retention_days: u32,
+
     /// Let audit stream destinations be private, loopback or other
     /// internal addresses, and http:// URLs (for a collector on the
     /// console's own network, and for tests). Off: https:// to public
@@ -240,6 +246,8 @@ pub struct Settings {
     pub spend_sweep_interval: Option<std::time::Duration>,
     /// Requests each API key may make per minute.
     pub api_rate_limit: u32,
+    /// Days an audit entry is kept before it expires.
+    pub audit_retention_days: u32,
     /// How mail is sent.
     pub mail: MailSettings,
     /// How audit entries are streamed to collectors.
@@ -323,6 +331,7 @@ impl Options {
             backup: self.backup_schedule(owner_url),
             spend_sweep_interval: Some(crate::spend::sweep::INTERVAL),
             api_rate_limit: self.api_rate_limit,
+            audit_retention_days: self.audit_retention_days,
             mail: self.mail_settings(),
             audit_stream: AuditStreamSettings {
                 allow_private: self.audit_stream_allow_private,
@@ -386,5 +395,23 @@ impl Settings {
             .clone()
             .unwrap_or_else(|| format!("http://{bound}"));
         url.trim_end_matches('/').to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn retention(args: &[&str]) -> Result<u32, clap::Error> {
+        let argv = ["team-console"].iter().chain(args);
+        Cli::try_parse_from(argv).map(|cli| cli.options.audit_retention_days)
+    }
+
+    #[test]
+    fn audit_retention_defaults_to_400_days_and_refuses_under_90() {
+        assert_eq!(retention(&[]).unwrap(), 400);
+        assert_eq!(retention(&["--audit-retention-days", "90"]).unwrap(), 90);
+        let refused = retention(&["--audit-retention-days", "30"]).unwrap_err();
+        assert!(refused.to_string().contains("90"), "{refused}");
     }
 }

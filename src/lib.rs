@@ -68,6 +68,8 @@ pub struct AppState {
     pub clock: clock::Clock,
     /// Requests each API key may make per minute.
     pub api_rate_limit: u32,
+    /// Days an audit entry is kept (AUDIT_RETENTION_DAYS).
+    pub audit_retention_days: u32,
     /// Seals the audit stream destinations' secrets (key derived from the
     /// secret key).
     pub audit_stream_seal: streaming::Seal,
@@ -211,6 +213,7 @@ impl Application {
             two_factor: accounts::two_factor::Keys::new(&settings.secret_key),
             clock: settings.clock.clone(),
             api_rate_limit: settings.api_rate_limit,
+            audit_retention_days: settings.audit_retention_days,
             audit_stream_seal: streaming::Seal::new(&settings.secret_key),
             audit_stream_allow_private: settings.audit_stream.allow_private,
         });
@@ -265,6 +268,32 @@ impl Application {
                 )?)
             },
             |_| {},
+        ));
+        // Retention: what is older than AUDIT_RETENTION_DAYS expires, hourly
+        // (each chain sealed first; two consoles at once find nothing left
+        // for the second to do).
+        let (seal, days) = (
+            audit::chain::signing_key(&settings.secret_key),
+            settings.audit_retention_days,
+        );
+        background.push(spawn_every(
+            database.clone(),
+            std::time::Duration::from_secs(3600),
+            false,
+            "expiring old audit entries",
+            move |conn| {
+                Ok(audit::retention::expire_all(
+                    conn,
+                    &seal,
+                    days,
+                    time::OffsetDateTime::now_utc(),
+                )?)
+            },
+            |removed| {
+                if removed > 0 {
+                    tracing::info!(removed, "audit entries expired");
+                }
+            },
         ));
         // The spend sweep, by the console's clock. Every console runs it;
         // its advisory lock lets one of them sweep at a time.

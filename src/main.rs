@@ -356,11 +356,12 @@ fn print_reports(
     for (account, report) in reports {
         let name = account.map_or("(no account)".to_string(), |a| a.to_string());
         println!(
-            "chain {name}: {} entries, {} checkpoints, {} before the chain began, {} after the last checkpoint, {}",
+            "chain {name}: {} entries, {} checkpoints, {} before the chain began, {} after the last checkpoint, {} expired before the first, {}",
             report.entries,
             report.checkpoints,
             report.before_chain,
             report.unsealed,
+            report.expired,
             if report.problems.is_empty() {
                 "intact"
             } else {

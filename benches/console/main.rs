@@ -288,6 +288,7 @@ pub fn run(args: &BenchArgs, options: &Options) -> anyhow::Result<()> {
         spend_sweep_interval: None,
         // The API's speed is measured, not its limit (issue 21).
         api_rate_limit: 1_000_000_000,
+        audit_retention_days: 400,
         // Mail goes to a folder of the run, and only when measured.
         mail: team_console::config::MailSettings {
             smtp_url: None,

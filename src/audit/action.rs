@@ -36,6 +36,7 @@ action_kinds! {
     AccountDeleted = "account.deleted" on "account",
     AccountReverted = "account.reverted" on "account",
     AuditCheckpoint = "audit.checkpoint" on "audit",
+    AuditExpired = "audit.expired" on "audit",
     AuditStreamAdded = "audit_stream.added" on "audit_stream",
     AuditStreamRemoved = "audit_stream.removed" on "audit_stream",
     AuditStreamRetried = "audit_stream.retried" on "audit_stream",
@@ -212,6 +213,23 @@ pub enum Action {
         signed_at: String,
         public_key: String,
         signature: String,
+    },
+    /// The start of its chain expired (`audit::retention`): the entries
+    /// written before `before`, which retention no longer keeps.
+    AuditExpired {
+        #[serde(skip)]
+        chain: uuid::Uuid,
+        /// How many entries this expiry removed.
+        removed: i64,
+        /// The retention setting, in days.
+        days: u32,
+        /// Entries written before this time expired.
+        before: String,
+        /// How many entries of the chain come before its first kept one
+        /// (that entry's place in the chain, counting from 0).
+        entries: i64,
+        /// The hash the first kept entry links to (hex).
+        link: String,
     },
     AccountTwoFactorRuleChanged {
         #[serde(skip)]
@@ -565,6 +583,7 @@ impl Action {
             Action::AccountDeleted { .. } => K::AccountDeleted,
             Action::AccountReverted { .. } => K::AccountReverted,
             Action::AuditCheckpoint { .. } => K::AuditCheckpoint,
+            Action::AuditExpired { .. } => K::AuditExpired,
             Action::AccountTwoFactorRuleChanged { .. } => K::AccountTwoFactorRuleChanged,
             Action::BillingEmailChanged { .. } => K::BillingEmailChanged,
             Action::BillingFundsAdded { .. } => K::BillingFundsAdded,
@@ -628,7 +647,9 @@ impl Action {
             | Action::SpendBudgetChanged { account, .. }
             | Action::SpendRoleLimitChanged { account, .. }
             | Action::SpendRoleQuotaChanged { account, .. } => Some(account.to_string()),
-            Action::AuditCheckpoint { chain, .. } => Some(chain.to_string()),
+            Action::AuditCheckpoint { chain, .. } | Action::AuditExpired { chain, .. } => {
+                Some(chain.to_string())
+            }
             Action::SpendAlertRaised {
                 account, member, ..
             } => Some(member.map_or_else(|| account.to_string(), |m| m.to_string())),

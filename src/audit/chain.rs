@@ -92,6 +92,25 @@ fn encode(f: &Fields<'_>, mut out: impl FnMut(&[u8])) {
     field(Some(f.details));
 }
 
+impl<'a> Fields<'a> {
+    /// A stored entry's fields, with its details as canonical JSON.
+    pub fn of(e: &'a EntryRow, details: &'a str) -> Fields<'a> {
+        Fields {
+            account: e.account_id,
+            occurred_at: e.occurred_at,
+            actor_id: e.actor_id,
+            actor_email: e.actor_email.as_deref(),
+            actor_name: e.actor_name.as_deref(),
+            action: &e.action,
+            resource_type: &e.resource_type,
+            resource_id: e.resource_id.as_deref(),
+            ip: e.ip.as_deref(),
+            user_agent: e.user_agent.as_deref(),
+            details,
+        }
+    }
+}
+
 /// SHA-256 of an entry linked to `prev` (docs/audit-integrity.md).
 pub fn entry_hash(prev: &[u8], f: &Fields<'_>) -> [u8; 32] {
     let mut hash = Sha256::new();
@@ -126,7 +145,7 @@ diesel::define_sql_function! {
 
 /// Takes the chain's head (locked until the transaction ends: writers of
 /// one chain queue) and returns its last hash and entry count.
-fn lock_head(conn: &mut PgConnection, chain: Uuid) -> QueryResult<(Vec<u8>, i64)> {
+pub(crate) fn lock_head(conn: &mut PgConnection, chain: Uuid) -> QueryResult<(Vec<u8>, i64)> {
     diesel::insert_into(audit_chains::table)
         .values((
             audit_chains::chain.eq(chain),
@@ -321,6 +340,9 @@ pub enum Problem {
     /// The chain's head counts more entries, or ends elsewhere, than the
     /// table holds: entries were removed from its end.
     TailMissing { head_entries: i64, found: i64 },
+    /// The chain starts after its beginning (at entry `first`) and no
+    /// expiry record names that start: entries were removed from its start.
+    Truncated { first: i64 },
 }
 
 impl std::fmt::Display for Problem {
@@ -341,6 +363,10 @@ impl std::fmt::Display for Problem {
                 f,
                 "the chain's head counts {head_entries} entries but {found} are there: entries were removed from its end"
             ),
+            Problem::Truncated { first } => write!(
+                f,
+                "the entries before entry {first} were removed, and no expiry record accounts for them"
+            ),
         }
     }
 }
@@ -356,6 +382,9 @@ pub struct Report {
     /// Entries after the last checkpoint: linked, but not yet sealed by a
     /// signature (an export can be cut short there without a trace).
     pub unsealed: i64,
+    /// Entries that expired before the first one there, as the expiry
+    /// record that accounts for them says (retention).
+    pub expired: i64,
     pub problems: Vec<Problem>,
 }
 
@@ -365,6 +394,15 @@ pub struct Checker<'k> {
     chain: Uuid,
     public: &'k VerifyingKey,
     prev: Option<Vec<u8>>,
+    /// Where the chain starts when its first entry links to one no longer
+    /// there: its id and that link, until an expiry record accounts for it.
+    cut: Option<(i64, Vec<u8>)>,
+    /// How many entries came before the first one, once an expiry record
+    /// has said so.
+    expired: Option<i64>,
+    /// Checkpoints met before that: (id, entries they count, entries here
+    /// before them), checked when the count is known.
+    unplaced: Vec<(i64, i64, i64)>,
     report: Report,
 }
 
@@ -374,6 +412,9 @@ impl<'k> Checker<'k> {
             chain,
             public,
             prev: None,
+            cut: None,
+            expired: None,
+            unplaced: Vec::new(),
             report: Report::default(),
         }
     }
@@ -395,7 +436,17 @@ impl<'k> Checker<'k> {
             }
             return Ok(());
         };
-        let expected_prev = self.prev.clone().unwrap_or(GENESIS.to_vec());
+        let expected_prev = match &self.prev {
+            Some(prev) => prev.clone(),
+            // The first entry links to the genesis, or, once the chain's
+            // start expired, to an entry no longer kept: an expiry record
+            // further on must account for that (`finish`).
+            None if prev_hash.as_slice() != GENESIS => {
+                self.cut = Some((e.id, prev_hash.clone()));
+                prev_hash.clone()
+            }
+            None => GENESIS.to_vec(),
+        };
         if *prev_hash != expected_prev {
             report.problems.push(match locate(prev_hash)? {
                 Some(id) if id > e.id => Problem::Reordered { id: e.id },
@@ -405,35 +456,40 @@ impl<'k> Checker<'k> {
         let details: serde_json::Value =
             serde_json::from_str(&e.details.raw).unwrap_or(serde_json::Value::Null);
         let details = canonical_json(&details);
-        let fields = Fields {
-            account: e.account_id,
-            occurred_at: e.occurred_at,
-            actor_id: e.actor_id,
-            actor_email: e.actor_email.as_deref(),
-            actor_name: e.actor_name.as_deref(),
-            action: &e.action,
-            resource_type: &e.resource_type,
-            resource_id: e.resource_id.as_deref(),
-            ip: e.ip.as_deref(),
-            user_agent: e.user_agent.as_deref(),
-            details: &details,
-        };
-        if entry_hash(prev_hash, &fields).as_slice() != hash.as_slice() {
+        if entry_hash(prev_hash, &Fields::of(e, &details)).as_slice() != hash.as_slice() {
             report.problems.push(Problem::Modified { id: e.id });
         }
         if e.action == ActionKind::AuditCheckpoint.name() {
             report.checkpoints += 1;
             report.unsealed = 0;
-            check_checkpoint(
-                e,
-                &expected_prev,
-                report.entries,
-                report,
-                self.chain,
-                self.public,
-            );
+            // Its count includes the entries that expired, known once the
+            // expiry record is met.
+            let place = match (&self.cut, self.expired) {
+                (None, _) => Some(report.entries),
+                (Some(_), Some(expired)) => Some(expired + report.entries),
+                (Some(_), None) => None,
+            };
+            if place.is_none() {
+                let counted = e.details.fields.entries.unwrap_or(-1);
+                self.unplaced.push((e.id, counted, report.entries));
+            }
+            check_checkpoint(e, &expected_prev, place, report, self.chain, self.public);
         } else {
             report.unsealed += 1;
+        }
+        if e.action == ActionKind::AuditExpired.name()
+            && self.expired.is_none()
+            && let Some((_, link)) = &self.cut
+            && e.details.fields.link.as_deref().and_then(unhex).as_deref() == Some(link.as_slice())
+            && let Some(expired) = e.details.fields.entries
+        {
+            self.expired = Some(expired);
+            report.expired = expired;
+            for (id, counted, before) in self.unplaced.drain(..) {
+                if counted != expired + before {
+                    report.problems.push(Problem::CheckpointMismatch { id });
+                }
+            }
         }
         report.entries += 1;
         self.prev = Some(hash.clone());
@@ -445,7 +501,12 @@ impl<'k> Checker<'k> {
         self.prev.as_deref().unwrap_or(&GENESIS)
     }
 
-    pub fn finish(self) -> Report {
+    pub fn finish(mut self) -> Report {
+        if let (Some((first, _)), None) = (&self.cut, self.expired) {
+            self.report
+                .problems
+                .push(Problem::Truncated { first: *first });
+        }
         self.report
     }
 }
@@ -503,7 +564,7 @@ pub fn verify(
     {
         report.problems.push(Problem::TailMissing {
             head_entries: entries,
-            found: report.entries,
+            found: report.expired + report.entries,
         });
     }
     Ok(report)
@@ -536,10 +597,12 @@ pub fn verify_export(
     reports
 }
 
+/// `entries_before`: how many entries the chain held before this one,
+/// unless the chain's start expired and no record has said how many yet.
 fn check_checkpoint(
     e: &EntryRow,
     chain_hash: &[u8],
-    entries_before: i64,
+    entries_before: Option<i64>,
     report: &mut Report,
     chain: Uuid,
     public: &VerifyingKey,
@@ -556,7 +619,7 @@ fn check_checkpoint(
             .push(Problem::CheckpointMismatch { id: e.id });
         return;
     };
-    if last_hash != chain_hash || entries != entries_before {
+    if last_hash != chain_hash || entries_before.is_some_and(|before| entries != before) {
         report
             .problems
             .push(Problem::CheckpointMismatch { id: e.id });

@@ -9,6 +9,7 @@ pub mod export;
 pub mod filter;
 pub mod pages;
 pub mod query;
+pub mod retention;
 pub mod sentence;
 
 use diesel::prelude::*;

@@ -40,6 +40,10 @@ pub struct Details {
     pub reason: Option<String>,
     pub entries: Option<i64>,
     pub last_hash: Option<String>,
+    pub removed: Option<i64>,
+    pub days: Option<i64>,
+    pub before: Option<String>,
+    pub link: Option<String>,
     pub signed_at: Option<String>,
     pub signature: Option<String>,
     pub required: Option<bool>,
@@ -243,6 +247,11 @@ pub fn sentence(kind: ActionKind, actor: Option<&str>, d: &Details) -> Sentence 
         K::AuditCheckpoint => Sentence::default().words(&format!(
             "Team Console sealed the log with a signed checkpoint ({} entries)",
             d.entries.unwrap_or_default()
+        )),
+        K::AuditExpired => Sentence::default().words(&format!(
+            "Team Console removed {} entries older than {} days, as the retention setting says",
+            d.removed.unwrap_or_default(),
+            d.days.unwrap_or_default()
         )),
         K::BillingEmailChanged => match (&d.old_email, &d.new_email) {
             (Some(old), Some(new)) => who
@@ -581,6 +590,14 @@ mod tests {
                 json!({"role": "dev", "gpu_type": "a100-80gb", "old_gpus": 4, "new_gpus": 8})
             ),
             "Alice Admin changed the Dev role's A100 80GB quota from 4 GPUs to 8 GPUs"
+        );
+        assert_eq!(
+            said(
+                K::AuditExpired,
+                json!({"removed": 1234, "days": 400, "before": "2025-10-25T00:00:00.000000Z",
+                       "entries": 5000, "link": "00ff"})
+            ),
+            "Team Console removed 1234 entries older than 400 days, as the retention setting says"
         );
         let d = Details::parse(br#"{"reason": "expired"}"#);
         assert_eq!(

@@ -9,6 +9,7 @@ mod architecture;
 mod audit_chain;
 mod audit_log;
 mod audit_page;
+mod audit_retention;
 mod audit_sentences;
 mod backups;
 mod billing;

@@ -87,6 +87,8 @@ struct AuditPage<'a> {
     export_url: String,
     newer_url: Option<String>,
     older_url: Option<String>,
+    /// AUDIT_RETENTION_DAYS.
+    retention_days: u32,
 }
 
 /// The filter links of a page's cells, each with one field open.
@@ -181,13 +183,14 @@ pub async fn show(
 ) -> AppResult<HttpResponse> {
     let form = query.into_inner();
     let now = state.clock.now();
+    let retention_days = state.audit_retention_days;
     // The page is rendered on the thread that read its rows, so they are
     // neither moved nor freed across threads (the connection stays taken
     // for the tenth of a millisecond that takes).
     let (_, (status, html)) = visit
         .db(move |conn, access| {
             let layout = access.layout().section("audit");
-            render(conn, layout, access.account_id(), form, now)
+            render(conn, layout, access.account_id(), form, now, retention_days)
         })
         .await?;
     Ok(HttpResponse::build(status)
@@ -201,6 +204,7 @@ fn render(
     account_id: AccountId,
     form: FilterForm,
     now: time::OffsetDateTime,
+    retention_days: u32,
 ) -> AppResult<(StatusCode, String)> {
     let base = format!("/accounts/{account_id}/audit");
     let (filter, cursor, errors) = match form.check() {
@@ -272,6 +276,7 @@ fn render(
         filters_set,
         newer_url,
         older_url,
+        retention_days,
     };
     // Fifty entries with their disclosures come to about 90 KB.
     let html = crate::web::html(&page, 128 * 1024)?;

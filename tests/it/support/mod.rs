@@ -57,6 +57,7 @@ pub fn test_settings(database_url: String) -> Settings {
         // Tests sweep when they choose to (`spend::sweep`), by their clock.
         spend_sweep_interval: None,
         api_rate_limit: 600,
+        audit_retention_days: 400,
         // Tests deliver mail when they choose to (`mail::deliver_due`),
         // into a folder of their own unless they set an SMTP server.
         mail: team_console::config::MailSettings {
