@@ -15,7 +15,7 @@ use uuid::Uuid;
 use crate::audit::chain::{self, GENESIS, chain_key, hex, lock_head, timestamp};
 use crate::audit::query::EntryRow;
 use crate::audit::{Action, ActionKind, Origin};
-use crate::db::schema::audit_entries as a;
+use crate::db::schema::{audit_chains, audit_entries as a};
 use crate::ids::AccountId;
 
 /// How long entries are kept unless the operator says otherwise.
@@ -55,8 +55,7 @@ fn of_chain<'a>(account: Option<AccountId>) -> a::BoxedQuery<'a, diesel::pg::Pg>
 }
 
 /// Expires the start of one chain (`account`'s, or None: what belongs to
-/// no account). Two consoles may run it at once: the head's lock makes
-/// the second find nothing left to do.
+/// no account). Returns how many entries expired.
 pub fn expire(
     conn: &mut PgConnection,
     account: Option<AccountId>,
@@ -66,17 +65,30 @@ pub fn expire(
 ) -> QueryResult<i64> {
     let before = now - Duration::days(days.into());
     let chain: Uuid = chain_key(account);
-    conn.transaction(|conn| {
+    let anything_older = |conn: &mut PgConnection| -> QueryResult<bool> {
         let oldest: Option<i64> = of_chain(account)
             .filter(a::occurred_at.lt(before))
             .select(a::id)
             .first(conn)
             .optional()?;
-        if oldest.is_none() {
+        Ok(oldest.is_some())
+    };
+    conn.transaction(|conn| {
+        if !anything_older(conn)? {
             return Ok(0);
         }
-        // Everything written so far is sealed before any of it goes; this
-        // also takes the head, so the chain's writers wait for the commit.
+        // The head, locked until the commit: the chain's writers, and
+        // another console expiring it too, wait; that one then finds
+        // nothing left to do.
+        let _: Vec<u8> = audit_chains::table
+            .find(chain)
+            .select(audit_chains::last_hash)
+            .for_update()
+            .first(conn)?;
+        if !anything_older(conn)? {
+            return Ok(0);
+        }
+        // Everything written so far is sealed before any of it goes.
         chain::checkpoint(conn, account, key, now)?;
         let (last_hash, _) = lock_head(conn, chain)?;
         let first_kept: Option<(i64, Option<Vec<u8>>)> = of_chain(account)

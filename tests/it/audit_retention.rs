@@ -174,6 +174,44 @@ async fn old_entries_expire_the_expiry_is_recorded_and_the_rest_still_verifies()
     assert_eq!(report.expired, old as i64 + removed);
 }
 
+/// Every console expires hourly: two at once remove the entries once and
+/// record one expiry.
+#[actix_web::test]
+async fn two_consoles_expiring_at_once_record_one_expiry() {
+    let app = TestApp::spawn().await;
+    let team = app.team().await;
+    add_funds(&team, &["10", "20"]).await;
+    let log = entries(&app, team.id);
+    let old = log.len() - 1;
+    backdate(&app, team.id, old, 500);
+
+    let expiring: Vec<_> = (0..2)
+        .map(|_| {
+            let url = app.db_url.clone();
+            std::thread::spawn(move || {
+                let mut conn = PgConnection::establish(&url).unwrap();
+                retention::expire(
+                    &mut conn,
+                    Some(AccountId::from_uuid(team.id)),
+                    &key(),
+                    400,
+                    OffsetDateTime::now_utc(),
+                )
+                .unwrap()
+            })
+        })
+        .collect();
+    let removed: Vec<i64> = expiring.into_iter().map(|t| t.join().unwrap()).collect();
+
+    assert_eq!(removed.iter().sum::<i64>(), old as i64, "{removed:?}");
+    let expiries = entries(&app, team.id)
+        .iter()
+        .filter(|e| e.action == "audit.expired")
+        .count();
+    assert_eq!(expiries, 1);
+    assert_eq!(verify(&app, team.id).problems, vec![]);
+}
+
 #[actix_web::test]
 async fn a_start_removed_without_an_expiry_record_is_named() {
     let app = TestApp::spawn().await;
