@@ -9,18 +9,16 @@ use team_console::audit::chain::{self, Problem};
 use team_console::ids::AccountId;
 use uuid::Uuid;
 
-use crate::support::{Server, Team, TestApp};
-
-const SECRET: &[u8] = b"test secret key, at least 32 bytes long!";
+use crate::support::{SECRET_KEY, Server, Team, TestApp};
 
 fn public() -> ed25519_dalek::VerifyingKey {
-    chain::signing_key(SECRET).verifying_key()
+    chain::signing_key(SECRET_KEY).verifying_key()
 }
 
 fn seal(app: &TestApp) {
     chain::checkpoint_all(
         &mut app.conn(),
-        &chain::signing_key(SECRET),
+        &chain::signing_key(SECRET_KEY),
         time::OffsetDateTime::now_utc(),
     )
     .unwrap();
@@ -33,25 +31,9 @@ fn verify(app: &TestApp, team: Uuid) -> chain::Report {
 /// A team whose log holds a handful of entries, a checkpoint, and a few more.
 async fn sealed_team(app: &TestApp) -> Team {
     let team = app.team().await;
-    for amount in ["10", "20", "30"] {
-        team.billing
-            .browser
-            .post_form(
-                &format!("/accounts/{}/billing/funds", team.id),
-                &[("amount", amount)],
-            )
-            .await;
-    }
+    team.add_funds(&["10", "20", "30"]).await;
     seal(app);
-    for amount in ["40", "50"] {
-        team.billing
-            .browser
-            .post_form(
-                &format!("/accounts/{}/billing/funds", team.id),
-                &[("amount", amount)],
-            )
-            .await;
-    }
+    team.add_funds(&["40", "50"]).await;
     team
 }
 
@@ -308,7 +290,7 @@ async fn the_verify_command_exits_non_zero_naming_the_tampered_entry() {
             .args(["audit", "verify", "--account", &team.id.to_string()])
             .env("DATABASE_URL", &urls.serving)
             .env("MIGRATION_DATABASE_URL", &urls.migration)
-            .env("SECRET_KEY", std::str::from_utf8(SECRET).unwrap())
+            .env("SECRET_KEY", std::str::from_utf8(SECRET_KEY).unwrap())
             .env("RUST_LOG", "error")
             .output()
             .unwrap()
@@ -388,7 +370,7 @@ async fn an_export_verifies_offline_with_only_the_public_key() {
         .args(["audit", "export", "--account", &team.id.to_string()])
         .env("DATABASE_URL", &urls.serving)
         .env("MIGRATION_DATABASE_URL", &urls.migration)
-        .env("SECRET_KEY", std::str::from_utf8(SECRET).unwrap())
+        .env("SECRET_KEY", std::str::from_utf8(SECRET_KEY).unwrap())
         .env("RUST_LOG", "error")
         .output()
         .unwrap();

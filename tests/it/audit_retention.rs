@@ -15,12 +15,10 @@ use team_console::ids::AccountId;
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
-use crate::support::{Team, TestApp};
-
-const SECRET: &[u8] = b"test secret key, at least 32 bytes long!";
+use crate::support::{SECRET_KEY, TestApp};
 
 fn key() -> ed25519_dalek::SigningKey {
-    chain::signing_key(SECRET)
+    chain::signing_key(SECRET_KEY)
 }
 
 fn entries(app: &TestApp, team: Uuid) -> Vec<EntryRow> {
@@ -46,18 +44,6 @@ fn expire(app: &TestApp, team: Uuid) -> i64 {
         OffsetDateTime::now_utc(),
     )
     .unwrap()
-}
-
-async fn add_funds(team: &Team, amounts: &[&str]) {
-    for amount in amounts {
-        team.billing
-            .browser
-            .post_form(
-                &format!("/accounts/{}/billing/funds", team.id),
-                &[("amount", amount)],
-            )
-            .await;
-    }
 }
 
 /// Rewrites the team's log as if its first `n` entries had been written
@@ -113,7 +99,7 @@ fn backdate(app: &TestApp, team: Uuid, n: usize, days: i64) {
 async fn old_entries_expire_the_expiry_is_recorded_and_the_rest_still_verifies() {
     let app = TestApp::spawn().await;
     let team = app.team().await;
-    add_funds(&team, &["10", "20", "30"]).await;
+    team.add_funds(&["10", "20", "30"]).await;
     let before = entries(&app, team.id);
     let old = before.len() - 2;
     backdate(&app, team.id, old, 500);
@@ -163,7 +149,7 @@ async fn old_entries_expire_the_expiry_is_recorded_and_the_rest_still_verifies()
     );
 
     // A year on, the next expiry counts from where the last one left off.
-    add_funds(&team, &["40", "50"]).await;
+    team.add_funds(&["40", "50"]).await;
     let kept = entries(&app, team.id);
     backdate(&app, team.id, kept.len() - 1, 450);
     assert_eq!(verify(&app, team.id).problems, vec![], "backdated again");
@@ -180,7 +166,7 @@ async fn old_entries_expire_the_expiry_is_recorded_and_the_rest_still_verifies()
 async fn two_consoles_expiring_at_once_record_one_expiry() {
     let app = TestApp::spawn().await;
     let team = app.team().await;
-    add_funds(&team, &["10", "20"]).await;
+    team.add_funds(&["10", "20"]).await;
     let log = entries(&app, team.id);
     let old = log.len() - 1;
     backdate(&app, team.id, old, 500);
@@ -223,9 +209,9 @@ async fn a_start_removed_without_an_expiry_record_is_named() {
 
     // The first entries removed, no expiry at all.
     let team = app.team().await;
-    add_funds(&team, &["10", "20"]).await;
+    team.add_funds(&["10", "20"]).await;
     chain::checkpoint_all(&mut app.conn(), &key(), OffsetDateTime::now_utc()).unwrap();
-    add_funds(&team, &["30"]).await;
+    team.add_funds(&["30"]).await;
     let log = entries(&app, team.id);
     tamper(&format!(
         "DELETE FROM audit_entries WHERE account_id = '{}' AND id < {}",
@@ -238,7 +224,7 @@ async fn a_start_removed_without_an_expiry_record_is_named() {
 
     // An expiry, then one entry more removed than it accounts for.
     let team = app.team().await;
-    add_funds(&team, &["10", "20", "30"]).await;
+    team.add_funds(&["10", "20", "30"]).await;
     let log = entries(&app, team.id);
     backdate(&app, team.id, log.len() - 2, 500);
     expire(&app, team.id);
@@ -258,7 +244,7 @@ async fn a_start_removed_without_an_expiry_record_is_named() {
 async fn the_console_cannot_expire_entries_younger_than_90_days() {
     let app = TestApp::spawn().await;
     let team = app.team().await;
-    add_funds(&team, &["10"]).await;
+    team.add_funds(&["10"]).await;
     let log = entries(&app, team.id);
 
     // As the console, with its clock 200 days ahead: the database refuses.

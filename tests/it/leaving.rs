@@ -16,9 +16,9 @@ use time::Duration;
 use uuid::Uuid;
 
 use crate::support::pods::T0;
-use crate::support::{PASSWORD, Server, TestApp, TestUser, assert_redirect_to, location};
-
-const SECRET: &[u8] = b"test secret key, at least 32 bytes long!";
+use crate::support::{
+    PASSWORD, SECRET_KEY, Server, TestApp, TestUser, assert_redirect_to, location,
+};
 
 fn delete_path(team: Uuid) -> String {
     format!("/accounts/{team}/delete")
@@ -53,7 +53,7 @@ fn audit_command(app: &TestApp, args: &[&str]) -> std::process::Output {
         .args(args)
         .env("DATABASE_URL", &urls.serving)
         .env("MIGRATION_DATABASE_URL", &urls.migration)
-        .env("SECRET_KEY", std::str::from_utf8(SECRET).unwrap())
+        .env("SECRET_KEY", std::str::from_utf8(SECRET_KEY).unwrap())
         .env("RUST_LOG", "error")
         .output()
         .unwrap()
@@ -171,14 +171,14 @@ async fn deleting_a_team_charges_its_running_pods_once_and_takes_it_from_everyon
     // The log is kept and still verifies, with and without the command.
     chain::checkpoint_all(
         &mut app.conn(),
-        &chain::signing_key(SECRET),
+        &chain::signing_key(SECRET_KEY),
         time::OffsetDateTime::now_utc(),
     )
     .unwrap();
     let report = chain::verify(
         &mut app.conn(),
         Some(AccountId::from_uuid(team.id)),
-        &chain::signing_key(SECRET).verifying_key(),
+        &chain::signing_key(SECRET_KEY).verifying_key(),
     )
     .unwrap();
     assert!(report.problems.is_empty(), "{:?}", report.problems);

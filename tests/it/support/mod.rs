@@ -39,12 +39,16 @@ pub struct TestApp {
     handle: team_console::Handle,
 }
 
+/// The SECRET_KEY of every test app (checkpoints are signed with a key
+/// derived from it).
+pub const SECRET_KEY: &[u8] = b"test secret key, at least 32 bytes long!";
+
 pub fn test_settings(database_url: String) -> Settings {
     Settings {
         database_url,
         bind_addr: "127.0.0.1:0".into(),
         public_url: None,
-        secret_key: b"test secret key, at least 32 bytes long!".to_vec(),
+        secret_key: SECRET_KEY.to_vec(),
         cookie_secure: None,
         trusted_proxy: None,
         database_pool_size: 4,
@@ -525,6 +529,22 @@ pub struct Team {
     pub basic: TestUser,
     pub billing: TestUser,
     pub dev: TestUser,
+}
+
+impl Team {
+    /// The Billing member adds each amount (dollars) to the balance: an
+    /// audit entry each.
+    pub async fn add_funds(&self, amounts: &[&str]) {
+        for amount in amounts {
+            self.billing
+                .browser
+                .post_form(
+                    &format!("/accounts/{}/billing/funds", self.id),
+                    &[("amount", amount)],
+                )
+                .await;
+        }
+    }
 }
 
 impl TestApp {
