@@ -104,6 +104,10 @@ pub enum AuditCommand {
     /// Seal every chain with a signed checkpoint now (the console also
     /// does it every hour).
     Checkpoint,
+    /// Expire now what is older than AUDIT_RETENTION_DAYS (the console
+    /// also does it every hour): each chain is sealed first, and the
+    /// expiry recorded in it.
+    Expire,
 }
 
 #[derive(Debug, Args, Clone)]

@@ -241,7 +241,7 @@ fn run(listener: Option<TcpListener>, options: &Options, urls: DatabaseUrls) -> 
 }
 
 /// `team-console audit …`: verify the chains, export a log, print the
-/// public key, seal.
+/// public key, seal, expire.
 fn audit_command(
     command: &AuditCommand,
     options: &Options,
@@ -272,6 +272,16 @@ fn audit_command(
         AuditCommand::Checkpoint => {
             let sealed = chain::checkpoint_all(&mut conn, &key, time::OffsetDateTime::now_utc())?;
             println!("{sealed} chain(s) sealed");
+        }
+        AuditCommand::Expire => {
+            let days = options.audit_retention_days;
+            let removed = team_console::audit::retention::expire_all(
+                &mut conn,
+                &key,
+                days,
+                time::OffsetDateTime::now_utc(),
+            )?;
+            println!("{removed} entries older than {days} days expired");
         }
         AuditCommand::Verify {
             account,

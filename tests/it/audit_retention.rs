@@ -15,7 +15,7 @@ use team_console::ids::AccountId;
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
-use crate::support::{SECRET_KEY, TestApp};
+use crate::support::{SECRET_KEY, Server, TestApp};
 
 fn key() -> ed25519_dalek::SigningKey {
     chain::signing_key(SECRET_KEY)
@@ -263,4 +263,40 @@ async fn the_console_cannot_expire_entries_younger_than_90_days() {
     );
     assert_eq!(entries(&app, team.id).len(), log.len(), "nothing removed");
     assert_eq!(verify(&app, team.id).problems, vec![]);
+}
+
+/// What an operator runs: `team-console audit expire`, then `audit verify`.
+#[actix_web::test]
+async fn the_expire_command_expires_and_verify_still_passes() {
+    let app = TestApp::spawn().await;
+    let team = app.team().await;
+    team.add_funds(&["10", "20"]).await;
+    let old = entries(&app, team.id).len() - 1;
+    backdate(&app, team.id, old, 500);
+    let urls = Server::get().urls(&app.db_name);
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_team-console"))
+            .arg("audit")
+            .args(args)
+            .env("DATABASE_URL", &urls.serving)
+            .env("MIGRATION_DATABASE_URL", &urls.migration)
+            .env("SECRET_KEY", std::str::from_utf8(SECRET_KEY).unwrap())
+            .env("RUST_LOG", "error")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+
+    let said = run(&["expire"]);
+
+    assert!(
+        said.contains(&format!("{old} entries older than 400 days expired")),
+        "{said}"
+    );
+    let said = run(&["verify", "--account", &team.id.to_string()]);
+    assert!(
+        said.contains(&format!("{old} expired before the first, intact")),
+        "{said}"
+    );
 }
