@@ -5,7 +5,8 @@
 -- any of those entries is younger than 90 days (the shortest retention
 -- the console accepts), whatever the console asks. The console records
 -- the expiry in the chain, with the link its first kept entry continues
--- from, in the same transaction (docs/audit-integrity.md).
+-- from, in the same transaction (docs/audit-integrity.md). People left
+-- with no entry leave the user select (audit_actors).
 CREATE FUNCTION audit_expire(chain_key UUID, first_kept BIGINT) RETURNS BIGINT
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
 DECLARE
@@ -33,6 +34,11 @@ BEGIN
     END IF;
     GET DIAGNOSTICS removed = ROW_COUNT;
     PERFORM set_config('team_console.audit_expiry', 'off', true);
+    -- The Audit logs page's user select lists who acted in what is kept.
+    DELETE FROM audit_actors p
+     WHERE p.account_id = chain_key
+       AND NOT EXISTS (SELECT 1 FROM audit_entries e
+                        WHERE e.account_id = p.account_id AND e.actor_id = p.user_id);
     RETURN removed;
 END
 $$;

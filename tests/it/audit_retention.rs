@@ -130,6 +130,15 @@ async fn old_entries_expire_the_expiry_is_recorded_and_the_rest_still_verifies()
     assert_eq!(exported.len(), 1);
     assert_eq!(exported[0].1.problems, vec![]);
     assert_eq!(exported[0].1.expired, old as i64);
+    // The user select lists who acted in what is kept: only Bea Billing
+    // added the funds still there.
+    let people: Vec<String> =
+        team_console::audit::query::people(&mut app.conn(), AccountId::from_uuid(team.id))
+            .unwrap()
+            .into_iter()
+            .map(|p| p.name)
+            .collect();
+    assert_eq!(people, ["Bea Billing"]);
     // Nothing older is left: another pass removes nothing and records nothing.
     assert_eq!(expire(&app, team.id), 0);
     assert_eq!(entries(&app, team.id).len(), after.len());
