@@ -9,7 +9,7 @@ use team_console::audit::chain::{self, Problem};
 use team_console::ids::AccountId;
 use uuid::Uuid;
 
-use crate::support::{SECRET_KEY, Server, Team, TestApp};
+use crate::support::{SECRET_KEY, Team, TestApp};
 
 fn public() -> ed25519_dalek::VerifyingKey {
     chain::signing_key(SECRET_KEY).verifying_key()
@@ -284,14 +284,8 @@ async fn concurrent_writers_on_one_account_keep_one_unbroken_chain() {
 async fn the_verify_command_exits_non_zero_naming_the_tampered_entry() {
     let app = TestApp::spawn().await;
     let team = sealed_team(&app).await;
-    let urls = Server::get().urls(&app.db_name);
     let run = || {
-        std::process::Command::new(env!("CARGO_BIN_EXE_team-console"))
-            .args(["audit", "verify", "--account", &team.id.to_string()])
-            .env("DATABASE_URL", &urls.serving)
-            .env("MIGRATION_DATABASE_URL", &urls.migration)
-            .env("SECRET_KEY", std::str::from_utf8(SECRET_KEY).unwrap())
-            .env("RUST_LOG", "error")
+        app.command(&["audit", "verify", "--account", &team.id.to_string()])
             .output()
             .unwrap()
     };
@@ -362,16 +356,11 @@ fn verify_file(bytes: &[u8], name: &str) -> (bool, String) {
 async fn an_export_verifies_offline_with_only_the_public_key() {
     let app = TestApp::spawn().await;
     let team = sealed_team(&app).await;
-    let urls = Server::get().urls(&app.db_name);
     let ids = entry_ids(&app, team.id);
 
     // The operator's JSON Lines.
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_team-console"))
-        .args(["audit", "export", "--account", &team.id.to_string()])
-        .env("DATABASE_URL", &urls.serving)
-        .env("MIGRATION_DATABASE_URL", &urls.migration)
-        .env("SECRET_KEY", std::str::from_utf8(SECRET_KEY).unwrap())
-        .env("RUST_LOG", "error")
+    let out = app
+        .command(&["audit", "export", "--account", &team.id.to_string()])
         .output()
         .unwrap();
     assert!(out.status.success(), "{out:?}");

@@ -15,7 +15,7 @@ use team_console::ids::AccountId;
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
-use crate::support::{SECRET_KEY, Server, TestApp};
+use crate::support::{SECRET_KEY, TestApp};
 
 fn key() -> ed25519_dalek::SigningKey {
     chain::signing_key(SECRET_KEY)
@@ -282,17 +282,8 @@ async fn the_expire_command_expires_and_verify_still_passes() {
     team.add_funds(&["10", "20"]).await;
     let old = entries(&app, team.id).len() - 1;
     backdate(&app, team.id, old, 500);
-    let urls = Server::get().urls(&app.db_name);
     let run = |args: &[&str]| {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_team-console"))
-            .arg("audit")
-            .args(args)
-            .env("DATABASE_URL", &urls.serving)
-            .env("MIGRATION_DATABASE_URL", &urls.migration)
-            .env("SECRET_KEY", std::str::from_utf8(SECRET_KEY).unwrap())
-            .env("RUST_LOG", "error")
-            .output()
-            .unwrap();
+        let out = app.command(&[&["audit"], args].concat()).output().unwrap();
         assert!(out.status.success(), "{out:?}");
         String::from_utf8_lossy(&out.stdout).into_owned()
     };

@@ -16,9 +16,7 @@ use time::Duration;
 use uuid::Uuid;
 
 use crate::support::pods::T0;
-use crate::support::{
-    PASSWORD, SECRET_KEY, Server, TestApp, TestUser, assert_redirect_to, location,
-};
+use crate::support::{PASSWORD, SECRET_KEY, TestApp, TestUser, assert_redirect_to, location};
 
 fn delete_path(team: Uuid) -> String {
     format!("/accounts/{team}/delete")
@@ -47,16 +45,7 @@ async fn delete_account(user: &TestUser) -> reqwest::Response {
 
 /// `team-console audit …` against the test's database.
 fn audit_command(app: &TestApp, args: &[&str]) -> std::process::Output {
-    let urls = Server::get().urls(&app.db_name);
-    std::process::Command::new(env!("CARGO_BIN_EXE_team-console"))
-        .arg("audit")
-        .args(args)
-        .env("DATABASE_URL", &urls.serving)
-        .env("MIGRATION_DATABASE_URL", &urls.migration)
-        .env("SECRET_KEY", std::str::from_utf8(SECRET_KEY).unwrap())
-        .env("RUST_LOG", "error")
-        .output()
-        .unwrap()
+    app.command(&[&["audit"], args].concat()).output().unwrap()
 }
 
 /// The actions of the account's log, in the order they were written.

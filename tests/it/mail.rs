@@ -508,15 +508,9 @@ async fn security_notices_go_to_the_accounts_email() {
 async fn the_operator_prints_a_reset_link_audited_as_theirs() {
     let app = TestApp::spawn().await;
     let user = app.signed_up_user("Olga Operator").await;
-    let urls = crate::support::Server::get().urls(&app.db_name);
     let run = |email: &str| {
-        std::process::Command::new(env!("CARGO_BIN_EXE_team-console"))
-            .args(["users", "reset-link", email])
-            .env("DATABASE_URL", &urls.serving)
-            .env("MIGRATION_DATABASE_URL", &urls.migration)
-            .env("SECRET_KEY", std::str::from_utf8(&app.secret_key).unwrap())
+        app.command(&["users", "reset-link", email])
             .env("PUBLIC_URL", format!("{}/", app.address))
-            .env("RUST_LOG", "error")
             .output()
             .unwrap()
     };

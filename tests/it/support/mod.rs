@@ -240,6 +240,23 @@ impl TestApp {
         Browser::new(&self.address)
     }
 
+    /// `team-console ARGS` against this app's database, as its operator
+    /// (the owner's and the serving role's URLs, the app's secret key).
+    pub fn command(&self, args: &[&str]) -> std::process::Command {
+        let urls = Server::get().urls(&self.db_name);
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_team-console"));
+        command
+            .args(args)
+            .env("DATABASE_URL", &urls.serving)
+            .env("MIGRATION_DATABASE_URL", &urls.migration)
+            .env(
+                "SECRET_KEY",
+                std::str::from_utf8(&self.secret_key).expect("the test key is text"),
+            )
+            .env("RUST_LOG", "error");
+        command
+    }
+
     /// A direct connection to this test's database (arrange and assert).
     pub fn conn(&self) -> PgConnection {
         PgConnection::establish(&self.db_url).expect("connect to the test database")
