@@ -252,26 +252,11 @@ impl Application {
             },
             |_| {},
         ));
-        // A signed checkpoint on every chain with something new, hourly
-        // (one node at a time: `checkpoint_all` takes an advisory lock).
-        let seal = audit::chain::signing_key(&settings.secret_key);
-        background.push(spawn_every(
-            database.clone(),
-            std::time::Duration::from_secs(3600),
-            false,
-            "sealing the audit chains",
-            move |conn| {
-                Ok(audit::chain::checkpoint_all(
-                    conn,
-                    &seal,
-                    time::OffsetDateTime::now_utc(),
-                )?)
-            },
-            |_| {},
-        ));
-        // Retention: what is older than AUDIT_RETENTION_DAYS expires, hourly
-        // (each chain sealed first; two consoles at once find nothing left
-        // for the second to do).
+        // Hourly, a signed checkpoint on every chain with something new
+        // (one node at a time: `checkpoint_all` takes an advisory lock),
+        // then what is older than AUDIT_RETENTION_DAYS expires (each chain
+        // sealed again first; two consoles at once find nothing left for
+        // the second to do).
         let (seal, days) = (
             audit::chain::signing_key(&settings.secret_key),
             settings.audit_retention_days,
@@ -280,14 +265,11 @@ impl Application {
             database.clone(),
             std::time::Duration::from_secs(3600),
             false,
-            "expiring old audit entries",
+            "sealing and expiring the audit chains",
             move |conn| {
-                Ok(audit::retention::expire_all(
-                    conn,
-                    &seal,
-                    days,
-                    time::OffsetDateTime::now_utc(),
-                )?)
+                let now = time::OffsetDateTime::now_utc();
+                audit::chain::checkpoint_all(conn, &seal, now)?;
+                Ok(audit::retention::expire_all(conn, &seal, days, now)?)
             },
             |removed| {
                 if removed > 0 {

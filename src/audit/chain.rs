@@ -145,7 +145,7 @@ diesel::define_sql_function! {
 
 /// Takes the chain's head (locked until the transaction ends: writers of
 /// one chain queue) and returns its last hash and entry count.
-pub(crate) fn lock_head(conn: &mut PgConnection, chain: Uuid) -> QueryResult<(Vec<u8>, i64)> {
+fn lock_head(conn: &mut PgConnection, chain: Uuid) -> QueryResult<(Vec<u8>, i64)> {
     diesel::insert_into(audit_chains::table)
         .values((
             audit_chains::chain.eq(chain),

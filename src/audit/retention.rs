@@ -12,7 +12,7 @@ use ed25519_dalek::SigningKey;
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
-use crate::audit::chain::{self, GENESIS, chain_key, hex, lock_head, timestamp};
+use crate::audit::chain::{self, GENESIS, chain_key, hex, timestamp};
 use crate::audit::query::EntryRow;
 use crate::audit::{Action, ActionKind, Origin};
 use crate::db::schema::{audit_chains, audit_entries as a};
@@ -73,24 +73,27 @@ pub fn expire(
             .optional()?;
         Ok(oldest.is_some())
     };
+    // The head's hash, locked until the commit: the chain's writers, and
+    // another console expiring it too, wait; that one then finds nothing
+    // left to do.
+    let head = |conn: &mut PgConnection| -> QueryResult<Vec<u8>> {
+        audit_chains::table
+            .find(chain)
+            .select(audit_chains::last_hash)
+            .for_update()
+            .first(conn)
+    };
     conn.transaction(|conn| {
         if !anything_older(conn)? {
             return Ok(0);
         }
-        // The head, locked until the commit: the chain's writers, and
-        // another console expiring it too, wait; that one then finds
-        // nothing left to do.
-        let _: Vec<u8> = audit_chains::table
-            .find(chain)
-            .select(audit_chains::last_hash)
-            .for_update()
-            .first(conn)?;
+        head(conn)?;
         if !anything_older(conn)? {
             return Ok(0);
         }
         // Everything written so far is sealed before any of it goes.
         chain::checkpoint(conn, account, key, now)?;
-        let (last_hash, _) = lock_head(conn, chain)?;
+        let last_hash = head(conn)?;
         let first_kept: Option<(i64, Option<Vec<u8>>)> = of_chain(account)
             .filter(a::occurred_at.ge(before))
             .order(a::id.asc())
